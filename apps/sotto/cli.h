@@ -1,0 +1,35 @@
+/*
+ * The `sotto` command line: one binary, one cmd_*.c file per subcommand. Each subcommand
+ * gets argv with argv[0] = its own name, prints diagnostics on stderr (one line naming the
+ * file and the reason), and returns an exit code from the table below.
+ */
+#ifndef SOTTO_CLI_H
+#define SOTTO_CLI_H
+
+#include <stdio.h>
+
+/* Exit codes (documented in docs/cli.md). */
+enum {
+    CLI_OK = 0,
+    CLI_ERR_USAGE = 2,  /* bad arguments */
+    CLI_ERR_INPUT = 3,  /* an input file is missing, unreadable or malformed */
+    CLI_ERR_MODEL = 4,  /* the model cannot be loaded or is the wrong kind */
+    CLI_ERR_OUTPUT = 5, /* an output cannot be written */
+    CLI_ERR_RUNTIME = 6 /* processing failed */
+};
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv);
+} cli_command;
+
+int cmd_info(int argc, char **argv);
+
+/* Shared option flags, set by main before dispatch. */
+extern int cli_quiet;
+
+/* Prints "sotto <cmd>: " + message + "\n" on stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,33 @@
+# Third-party dependencies. Debian ships pkg-config files (no CMake configs) for these, so
+# each becomes an IMPORTED target PkgConfig::<name>. CUDA comes from find_package(CUDAToolkit).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+
+pkg_check_modules(SNDFILE REQUIRED IMPORTED_TARGET sndfile)
+pkg_check_modules(SOXR REQUIRED IMPORTED_TARGET soxr)
+pkg_check_modules(KISSFFT REQUIRED IMPORTED_TARGET kissfft-float)
+pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+pkg_check_modules(OPUS IMPORTED_TARGET opus)
+pkg_check_modules(OGG IMPORTED_TARGET ogg)
+pkg_check_modules(PORTAUDIO IMPORTED_TARGET portaudio-2.0)
+pkg_check_modules(PNG IMPORTED_TARGET libpng)
+if(SOTTO_TESTS)
+    pkg_check_modules(CUNIT REQUIRED IMPORTED_TARGET cunit)
+endif()
+
+set(SOTTO_HAVE_CUDA OFF)
+if(NOT SOTTO_CUDA STREQUAL "OFF")
+    include(CheckLanguage)
+    check_language(CUDA)
+    if(CMAKE_CUDA_COMPILER)
+        if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+            # sm_80 (A100), sm_90 (H100/H200) as SASS, plus PTX for newer devices.
+            set(CMAKE_CUDA_ARCHITECTURES "80-real;90-real;90-virtual")
+        endif()
+        enable_language(CUDA)
+        find_package(CUDAToolkit REQUIRED)
+        set(SOTTO_HAVE_CUDA ON)
+    elseif(SOTTO_CUDA STREQUAL "ON")
+        message(FATAL_ERROR "SOTTO_CUDA=ON but no CUDA compiler was found")
+    endif()
+endif()

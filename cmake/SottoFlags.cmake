@@ -1,0 +1,22 @@
+# Compiler flags for our own code (third-party headers come in as SYSTEM includes through the
+# imported targets, so -Werror applies to Sotto only).
+set(SOTTO_WARNINGS -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter -Werror)
+set(SOTTO_CXX_WARNINGS -Wall -Wextra -Wno-unused-parameter -Werror)
+
+if(SOTTO_SANITIZE)
+    add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                        -fno-sanitize-recover=undefined)
+    add_link_options(-fsanitize=address,undefined)
+endif()
+if(SOTTO_NATIVE)
+    add_compile_options(-march=native)
+endif()
+
+# Files named *_avx2.c are built for AVX2 + FMA + F16C; the CPU is checked at run time before
+# any of their functions is called.
+set(SOTTO_AVX2_FLAGS -mavx2 -mfma -mf16c)
+
+function(sotto_target_warnings tgt)
+    target_compile_options(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:C>:${SOTTO_WARNINGS}>
+                                          $<$<COMPILE_LANGUAGE:CXX>:${SOTTO_CXX_WARNINGS}>)
+endfunction()

@@ -1,0 +1,151 @@
+/*
+ * GGUF v3 reader. Parses the header, metadata and tensor table of a file (mapped or read) or
+ * a caller's buffer, validating every count, length, offset, alignment, dtype and size before
+ * it is used, so a hostile file yields SOTTO_ERR_FORMAT with a message, never a crash.
+ *
+ * Shapes are reported in PyTorch order (outermost first); GGUF stores them innermost first
+ * (ggml's ne[]), the reader reverses them once.
+ */
+#ifndef SOTTO_GGUF_H
+#define SOTTO_GGUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+#define SOTTO_GGUF_MAX_DIMS 4
+
+/* Metadata value types (GGUF numbering). */
+typedef enum sotto_gguf_type {
+    SOTTO_GGUF_UINT8 = 0,
+    SOTTO_GGUF_INT8 = 1,
+    SOTTO_GGUF_UINT16 = 2,
+    SOTTO_GGUF_INT16 = 3,
+    SOTTO_GGUF_UINT32 = 4,
+    SOTTO_GGUF_INT32 = 5,
+    SOTTO_GGUF_FLOAT32 = 6,
+    SOTTO_GGUF_BOOL = 7,
+    SOTTO_GGUF_STRING = 8,
+    SOTTO_GGUF_ARRAY = 9,
+    SOTTO_GGUF_UINT64 = 10,
+    SOTTO_GGUF_INT64 = 11,
+    SOTTO_GGUF_FLOAT64 = 12
+} sotto_gguf_type;
+
+/* Tensor dtypes we accept (ggml numbering). */
+typedef enum sotto_dtype {
+    SOTTO_DTYPE_F32 = 0,
+    SOTTO_DTYPE_F16 = 1,
+    SOTTO_DTYPE_I8 = 24,
+    SOTTO_DTYPE_I16 = 25,
+    SOTTO_DTYPE_I32 = 26,
+    SOTTO_DTYPE_I64 = 27,
+    SOTTO_DTYPE_F64 = 28,
+    SOTTO_DTYPE_BF16 = 30
+} sotto_dtype;
+
+const char *sotto_dtype_name(int dtype); /* "f32", ...; "?" for unknown */
+size_t sotto_dtype_size(int dtype);      /* bytes per element; 0 for unknown */
+
+typedef struct sotto_gguf_str {
+    uint64_t len;
+    const char *data; /* NUL-terminated copy owned by the reader */
+} sotto_gguf_str;
+
+typedef struct sotto_gguf_kv {
+    sotto_gguf_str key;
+    sotto_gguf_type type;
+    /* scalar value (for ARRAY: element type and count, data points into the file bytes for
+     * numeric arrays, or to an array of sotto_gguf_str for string arrays) */
+    sotto_gguf_type arr_type;
+    uint64_t arr_n;
+    union {
+        uint64_t u64;
+        int64_t i64;
+        double f64;
+        sotto_gguf_str str;
+        const void *arr;
+    } v;
+} sotto_gguf_kv;
+
+typedef struct sotto_gguf_tensor {
+    sotto_gguf_str name;
+    int dtype;
+    int n_dims;
+    int64_t shape[SOTTO_GGUF_MAX_DIMS]; /* PyTorch order; unused trailing entries are 1 */
+    int64_t n_elems;
+    uint64_t n_bytes;
+    uint64_t offset;  /* relative to the data section, validated */
+    const void *data; /* aligned, inside the file bytes */
+} sotto_gguf_tensor;
+
+typedef struct sotto_gguf sotto_gguf;
+
+/* Opens a file: mapped when use_mmap, else read into memory. err (may be NULL) gets a
+ * message naming what is wrong. Errors: SOTTO_ERR_IO, SOTTO_ERR_FORMAT,
+ * SOTTO_ERR_UNSUPPORTED, SOTTO_ERR_OUT_OF_MEMORY, SOTTO_ERR_INVALID_ARG. */
+int sotto_gguf_open_file(const char *path, int use_mmap, const sotto_alloc *alloc,
+                         sotto_gguf **out, sotto_status *err);
+/* Parses a buffer; copied when `copy`, else it must outlive the reader. */
+int sotto_gguf_open_buffer(const void *data, size_t size, int copy, const sotto_alloc *alloc,
+                           sotto_gguf **out, sotto_status *err);
+void sotto_gguf_close(sotto_gguf *g);
+
+uint32_t sotto_gguf_version(const sotto_gguf *g);
+uint32_t sotto_gguf_alignment(const sotto_gguf *g);
+
+int64_t sotto_gguf_kv_count(const sotto_gguf *g);
+const sotto_gguf_kv *sotto_gguf_kv_at(const sotto_gguf *g, int64_t i);
+const sotto_gguf_kv *sotto_gguf_find_kv(const sotto_gguf *g, const char *key);
+/* Formats a value as text (arrays abbreviated); returns buf. */
+const char *sotto_gguf_kv_format(const sotto_gguf_kv *kv, char *buf, size_t size);
+
+/* Typed getters. Integers convert between integer types when the value fits; floats accept
+ * float32/float64 (and integers). Return SOTTO_OK, or SOTTO_ERR_MODEL with a message naming
+ * the key when it is missing or of a wrong type/range. */
+int sotto_gguf_get_i64(const sotto_gguf *g, const char *key, int64_t *out, sotto_status *err);
+int sotto_gguf_get_i32(const sotto_gguf *g, const char *key, int32_t *out, sotto_status *err);
+int sotto_gguf_get_f32(const sotto_gguf *g, const char *key, float *out, sotto_status *err);
+int sotto_gguf_get_f64(const sotto_gguf *g, const char *key, double *out, sotto_status *err);
+int sotto_gguf_get_bool(const sotto_gguf *g, const char *key, int *out, sotto_status *err);
+/* *out points into the reader (NUL-terminated), valid until close. */
+int sotto_gguf_get_str(const sotto_gguf *g, const char *key, const char **out,
+                       sotto_status *err);
+/* Variants with a default when the key is absent (a present key of a wrong type is still an
+ * error). */
+int sotto_gguf_get_i32_or(const sotto_gguf *g, const char *key, int32_t def, int32_t *out,
+                          sotto_status *err);
+int sotto_gguf_get_f32_or(const sotto_gguf *g, const char *key, float def, float *out,
+                          sotto_status *err);
+int sotto_gguf_get_str_or(const sotto_gguf *g, const char *key, const char *def,
+                          const char **out, sotto_status *err);
+/* Numeric array → n values converted to int64 / float; *n gets the count. The array must
+ * have at most `cap` elements. */
+int sotto_gguf_get_arr_i64(const sotto_gguf *g, const char *key, int64_t *out, size_t cap,
+                           size_t *n, sotto_status *err);
+int sotto_gguf_get_arr_f32(const sotto_gguf *g, const char *key, float *out, size_t cap,
+                           size_t *n, sotto_status *err);
+
+int64_t sotto_gguf_tensor_count(const sotto_gguf *g);
+const sotto_gguf_tensor *sotto_gguf_tensor_at(const sotto_gguf *g, int64_t i);
+const sotto_gguf_tensor *sotto_gguf_find_tensor(const sotto_gguf *g, const char *name);
+
+/*
+ * Looks a tensor up and checks it: dtype (pass -1 for any of f32/f16/bf16), n_dims, and
+ * shape (PyTorch order; -1 in shape[i] accepts any size). On failure returns SOTTO_ERR_MODEL
+ * with a message such as "tensor 'head.out.weight': shape [1026, 256], expected [1026, 512]".
+ */
+int sotto_gguf_tensor_check(const sotto_gguf *g, const char *name, int dtype, int n_dims,
+                            const int64_t *shape, const sotto_gguf_tensor **out,
+                            sotto_status *err);
+
+/* Converts a tensor's elements (f32/f16/bf16) to float into dst (n_elems floats). */
+int sotto_gguf_tensor_to_f32(const sotto_gguf_tensor *t, float *dst);
+
+/* Scalar conversions, exact for every value. */
+float sotto_f16_to_f32(uint16_t h);
+uint16_t sotto_f32_to_f16(float f);
+float sotto_bf16_to_f32(uint16_t h);
+
+#endif

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: installs the Debian build dependencies (tools/install-deps.sh), builds
+# Sotto twice — a release build and an AddressSanitizer + UndefinedBehaviorSanitizer build —
+# and runs the whole ctest suite on each. GPU-labelled tests report SKIP where no GPU exists.
+# Usage: bash tools/test.sh [extra ctest args]   (e.g. -L unit)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+jobs=$(nproc 2>/dev/null || echo 2)
+start=$(date +%s)
+
+bash tools/install-deps.sh
+
+run_suite() {
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" >"$dir/configure.log" 2>&1 ||
+        { cat "$dir/configure.log"; exit 1; }
+    cmake --build "$dir" -j"$jobs"
+    ctest --test-dir "$dir" --output-on-failure -j"$jobs" ${CTEST_ARGS:-}
+}
+
+mkdir -p build build-asan
+echo "== release build =="
+run_suite build
+echo "== sanitizer build (ASan + UBSan) =="
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    run_suite build-asan -DSOTTO_SANITIZE=ON -DSOTTO_CUDA=OFF
+
+echo "tools/test.sh: all suites passed in $(($(date +%s) - start)) s"
