@@ -20,3 +20,17 @@ function(sotto_target_warnings tgt)
     target_compile_options(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:C>:${SOTTO_WARNINGS}>
                                           $<$<COMPILE_LANGUAGE:CXX>:${SOTTO_CXX_WARNINGS}>)
 endfunction()
+
+# ---- fuzzing (SOTTO_FUZZ) ----------------------------------------------------------------
+# Everything is built with libFuzzer's coverage instrumentation and ASan + UBSan (UB aborts,
+# so the fuzzer stops on it); only the fuzz targets in tests/fuzz link -fsanitize=fuzzer.
+# CUDA sources are left alone. Configure with CC=clang CXX=clang++.
+if(SOTTO_FUZZ)
+    if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang" OR NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+        message(FATAL_ERROR "SOTTO_FUZZ=ON needs clang: configure with CC=clang CXX=clang++")
+    endif()
+    set(SOTTO_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined
+                         -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g)
+    add_compile_options("$<$<COMPILE_LANGUAGE:C,CXX>:${SOTTO_FUZZ_FLAGS}>")
+    add_link_options(-fsanitize=address,undefined)
+endif()

@@ -25,6 +25,7 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_info(int argc, char **argv);
+int cmd_vocode(int argc, char **argv);
 
 /* Shared option flags, set by main before dispatch. */
 extern int cli_quiet;

@@ -10,6 +10,7 @@ int cli_quiet = 0;
 
 static const cli_command commands[] = {
     {"info", "print a model file's architecture, metadata and tensors", cmd_info},
+    {"vocode", "resynthesise audio (or features) through a vocoder model", cmd_vocode},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)

@@ -53,7 +53,9 @@ static void *worker_main(void *p)
     worker_arg *wa = p;
     sotto_threadpool *tp = wa->tp;
     int ith = wa->ith;
-    uint32_t seen = atomic_load_explicit(&tp->generation, memory_order_acquire);
+    /* The pool is created at generation 0. Starting from 0 rather than the current value
+     * matters: a job published before this thread got going must still be run. */
+    uint32_t seen = 0;
     for (;;) {
         uint32_t g;
         int spins = 0;

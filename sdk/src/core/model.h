@@ -1,0 +1,33 @@
+/*
+ * The inside of a sotto_model: the GGUF reader that holds the file, the allocator and params
+ * it was loaded with, the CPU features it may use, and slots that backend and model code fill
+ * after loading (a backend handle, the repacked weights of an architecture and how to free
+ * them). Everything here is written during load only; afterwards the model is read-only.
+ */
+#ifndef SOTTO_MODEL_H
+#define SOTTO_MODEL_H
+
+#include "core/core.h"
+#include "core/gguf.h"
+
+struct sotto_model {
+    sotto_gguf *gguf;          /* the file; tensors' data point into it */
+    sotto_alloc alloc;         /* copied from params.allocator at load */
+    sotto_model_params params; /* as given (defaults filled); .allocator points at alloc.hooks
+                                  when one was given, so it never dangles */
+    unsigned cpu_features;     /* sotto_cpu_features() & params.cpu_features_mask */
+    const char *arch;          /* general.architecture, owned by gguf */
+    const char *name;          /* general.name or "", owned by gguf */
+
+    void *backend; /* backend state, attached by backend code; NULL until then */
+    /* Per-architecture weights (repacked layouts, uploaded buffers). arch_free, when set, is
+     * called first by sotto_model_free and must release arch_data (and backend uses). */
+    void *arch_data;
+    void (*arch_free)(struct sotto_model *model);
+};
+
+/* Checks params: n_threads 1..64, a known backend, device >= 0, allocator with both hooks.
+ * Returns SOTTO_OK or SOTTO_ERR_INVALID_ARG with a message naming the field. */
+int sotto_model_params_check(const sotto_model_params *p, sotto_status *st);
+
+#endif
