@@ -196,6 +196,12 @@ int cmd_vocode(int argc, char **argv)
     sotto_audio_info info;
     memset(&info, 0, sizeof info);
 
+    if (!features && sotto_vocoder_num_codebooks(voc) > 0) {
+        cli_error(CMD, "%s: the model takes EnCodec codes, not audio (use --features)",
+                  model_path);
+        rc = CLI_ERR_MODEL;
+        goto done;
+    }
     if (!features) {
         sotto_audio_read_params rp = sotto_audio_default_read_params();
         rp.target_rate_hz = sr;

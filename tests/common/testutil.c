@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 int tu_run_suite(const char *suite, const tu_test *tests)
 {
@@ -147,4 +149,36 @@ float tu_rng_normal(tu_rng *r)
 void tu_fill_uniform(tu_rng *r, float *x, size_t n, float lo, float hi)
 {
     for (size_t i = 0; i < n; i++) x[i] = tu_rng_uniform(r, lo, hi);
+}
+
+int tu_make_tmpdir(const char *tag, char *dir, size_t size)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(dir, size, "%s/%s_XXXXXX", base && *base ? base : "/tmp", tag);
+    if (!mkdtemp(dir) || strchr(dir, '\'')) return -1;
+    return 0;
+}
+
+static void slurp(const char *path, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+void tu_cli_run(const char *cli, const char *tmpdir, const char *args, tu_cli_result *r)
+{
+    char cmd[8192], out[600], err[600];
+    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
+    snprintf(err, sizeof err, "%s/err.txt", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", cli, args, out, err);
+    int st = system(cmd);
+    r->code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    slurp(out, r->out, sizeof r->out);
+    slurp(err, r->err, sizeof r->err);
+    remove(out);
+    remove(err);
 }

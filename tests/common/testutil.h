@@ -9,6 +9,8 @@
 #include <CUnit/Basic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "core/gguf.h"
 
@@ -61,5 +63,28 @@ uint32_t tu_rng_u32(tu_rng *r);
 float tu_rng_uniform(tu_rng *r, float lo, float hi);
 float tu_rng_normal(tu_rng *r);
 void tu_fill_uniform(tu_rng *r, float *x, size_t n, float lo, float hi);
+
+/* ---- running the `sotto` binary (tests of the command line) ---------------------------- */
+
+typedef struct tu_cli_result {
+    int code; /* exit status, -1 if it did not exit normally */
+    char out[16384];
+    char err[8192];
+} tu_cli_result;
+
+/* Makes a fresh temporary folder named after `tag` (under $TMPDIR or /tmp) into dir; returns
+ * 0, or -1 when it cannot be made or its path holds a quote. */
+int tu_make_tmpdir(const char *tag, char *dir, size_t size);
+/* Runs `<cli> <args>` (args already shell-quoted) with stdout/stderr captured through files in
+ * tmpdir (both truncated to the result's buffers). */
+void tu_cli_run(const char *cli, const char *tmpdir, const char *args, tu_cli_result *r);
+/* CUnit check that text contains needle, printing the text when it does not. */
+#define TU_ASSERT_HAS(text, needle)                                                            \
+    do {                                                                                       \
+        if (!strstr((text), (needle))) {                                                       \
+            fprintf(stderr, "missing <%s> in:\n%s\n", (needle), (text));                      \
+            CU_FAIL("output lacks an expected line");                                          \
+        }                                                                                      \
+    } while (0)
 
 #endif

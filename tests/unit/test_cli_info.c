@@ -15,35 +15,11 @@
 #ifdef SOTTO_CLI_PATH
 static char tmpdir[512];
 
-typedef struct run_result {
-    int code;
-    char out[16384];
-    char err[4096];
-} run_result;
+typedef tu_cli_result run_result;
 
-static void read_file(const char *path, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    FILE *f = fopen(path, "rb");
-    if (!f) return;
-    size_t n = fread(buf, 1, size - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-}
-
-/* Runs `sotto <args>` (args already shell-quoted), capturing both streams. */
 static void run(const char *args, run_result *r)
 {
-    char cmd[4096], out[600], err[600];
-    snprintf(out, sizeof out, "%s/out.txt", tmpdir);
-    snprintf(err, sizeof err, "%s/err.txt", tmpdir);
-    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", SOTTO_CLI_PATH, args, out, err);
-    int st = system(cmd);
-    r->code = st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-    read_file(out, r->out, sizeof r->out);
-    read_file(err, r->err, sizeof r->err);
-    remove(out);
-    remove(err);
+    tu_cli_run(SOTTO_CLI_PATH, tmpdir, args, r);
 }
 
 static int count_lines(const char *s)
@@ -54,13 +30,7 @@ static int count_lines(const char *s)
     return n;
 }
 
-#define HAS(text, needle)                                                                          \
-    do {                                                                                           \
-        if (!strstr((text), (needle))) {                                                           \
-            fprintf(stderr, "missing <%s> in:\n%s\n", (needle), (text));                           \
-            CU_FAIL("output lacks an expected line");                                              \
-        }                                                                                          \
-    } while (0)
+#define HAS TU_ASSERT_HAS
 
 static void test_sample(void)
 {
@@ -167,9 +137,8 @@ static void test_usage(void)
 
 int main(void)
 {
-    const char *base = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/sotto_cli_info_XXXXXX", base && *base ? base : "/tmp");
-    if (!mkdtemp(tmpdir) || strchr(tmpdir, '\'') || strchr(tu_data_path(""), '\'')) {
+    if (tu_make_tmpdir("sotto_cli_info", tmpdir, sizeof tmpdir) ||
+        strchr(tu_data_path(""), '\'')) {
         fprintf(stderr, "no usable temporary folder\n");
         return 1;
     }
