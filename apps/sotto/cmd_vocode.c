@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "  -o, --output FILE   output audio file (required)\n"
             "  -m, --model FILE    vocoder model (default %s)\n"
             "  --features          INPUT is a feature/code file, not audio\n"
+            "  --float             write 32-bit float WAV (default: 16-bit PCM; FLAC is 16-bit)\n"
             "  --bandwidth N       AdaLayerNorm bandwidth id for EnCodec models (default 0)\n"
             "  -t, --threads N     CPU threads (default 1)\n"
             "  --chunk N           frames per internal step (default 64)\n"
@@ -124,7 +125,8 @@ static int64_t load_features(const char *path, int dim, int nq, float **feat, in
 int cmd_vocode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = DEFAULT_MODEL;
-    int threads = 1, chunk = 64, features = 0, bandwidth = 0, json = 0, quiet = cli_quiet;
+    int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0,
+        quiet = cli_quiet;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -141,6 +143,8 @@ int cmd_vocode(int argc, char **argv)
             chunk = atoi(argv[++i]);
         } else if (!strcmp(a, "--bandwidth") && has_val) {
             bandwidth = atoi(argv[++i]);
+        } else if (!strcmp(a, "--float")) {
+            want_float = 1;
         } else if (!strcmp(a, "--features")) {
             features = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -197,8 +201,7 @@ int cmd_vocode(int argc, char **argv)
     memset(&info, 0, sizeof info);
 
     if (!features && sotto_vocoder_num_codebooks(voc) > 0) {
-        cli_error(CMD, "%s: the model takes EnCodec codes, not audio (use --features)",
-                  model_path);
+        cli_error(CMD, "%s: the model takes EnCodec codes, not audio (use --features)", model_path);
         rc = CLI_ERR_MODEL;
         goto done;
     }
@@ -213,8 +216,8 @@ int cmd_vocode(int argc, char **argv)
         out_rate = info.sample_rate_hz;
     }
     if (sotto_audio_writer_open(out_path, out_rate,
-                                sotto_audio_format_for_path(out_path, 0), NULL, &out.writer,
-                                &st) != SOTTO_OK) {
+                                sotto_audio_format_for_path(out_path, want_float), NULL,
+                                &out.writer, &st) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", out_path, st.message);
         rc = CLI_ERR_OUTPUT;
         goto done;
@@ -275,10 +278,8 @@ int cmd_vocode(int argc, char **argv)
         for (int64_t t = 0; t < T; t += BLOCK / hop) {
             int k = (int)(T - t < BLOCK / hop ? T - t : BLOCK / hop);
             double t0 = now_s();
-            int got = feat ? sotto_vocoder_push_features(voc, feat + (size_t)t * dim, k, vbuf,
-                                                         vcap)
-                           : sotto_vocoder_push_codes(voc, codes + (size_t)t * nq, k, vbuf,
-                                                      vcap);
+            int got = feat ? sotto_vocoder_push_features(voc, feat + (size_t)t * dim, k, vbuf, vcap)
+                           : sotto_vocoder_push_codes(voc, codes + (size_t)t * nq, k, vbuf, vcap);
             t_work += now_s() - t0;
             if (got < 0) {
                 cli_error(CMD, "%s: %s", in_path, sotto_vocoder_last_error(voc));
@@ -317,8 +318,8 @@ int cmd_vocode(int argc, char **argv)
                "\"output_rate_hz\":%d,\"input_seconds\":%.4f,\"output_seconds\":%.4f,"
                "\"output_samples\":%lld,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
                "\"times_real_time\":%.2f,\"threads\":%d}\n",
-               in_path, out_path, model_path, sr, out_rate, dur_in, dur_out,
-               (long long)written, t_work, dur_out > 0 ? t_work / dur_out : 0, speed, threads);
+               in_path, out_path, model_path, sr, out_rate, dur_in, dur_out, (long long)written,
+               t_work, dur_out > 0 ? t_work / dur_out : 0, speed, threads);
     else if (!quiet)
         fprintf(stderr,
                 "sotto vocode: %s -> %s: %.2f s at %d Hz (model %d Hz), %.3f s processing, "
