@@ -1,0 +1,102 @@
+/*
+ * Backend function tables. A backend is a struct of function pointers chosen once when a
+ * context is created, never a global switch, so two streams with different feature masks can
+ * run side by side. This header holds what every backend shares: the list of layer ops
+ * (used by the capability query, so a loader can ask "does this backend run everything my
+ * model needs?" before it commits to one) and the CPU kernel table, whose entries are the
+ * innermost loops of the layers in nn/ops.h. The CPU table is filled from the scalar
+ * reference (backend/cpu/kernels_ref.c) and overridden entry by entry with the AVX2/FMA/F16C
+ * variants (backend/cpu/kernels_avx2.c) that the features mask allows.
+ */
+#ifndef SOTTO_BACKEND_H
+#define SOTTO_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Layer ops of nn/ops.h, for capability queries. */
+typedef enum sotto_op {
+    SOTTO_OP_LINEAR = 0,
+    SOTTO_OP_LINEAR_F16, /* linear with f16-stored weights */
+    SOTTO_OP_PAD1D,
+    SOTTO_OP_CONV1D,
+    SOTTO_OP_CONV1D_DEPTHWISE,
+    SOTTO_OP_CONV_TRANSPOSE1D,
+    SOTTO_OP_CONV2D,
+    SOTTO_OP_LAYERNORM,
+    SOTTO_OP_RMSNORM,
+    SOTTO_OP_GROUPNORM,
+    SOTTO_OP_CHANNEL_AFFINE,
+    SOTTO_OP_GELU_ERF,
+    SOTTO_OP_GELU_TANH,
+    SOTTO_OP_SILU,
+    SOTTO_OP_ELU,
+    SOTTO_OP_LEAKY_RELU,
+    SOTTO_OP_SNAKE,
+    SOTTO_OP_TANH,
+    SOTTO_OP_SOFTMAX,
+    SOTTO_OP_EMBEDDING,
+    SOTTO_OP_COUNT
+} sotto_op;
+
+/* Name of an op ("linear", ...); "?" when out of range. */
+const char *sotto_op_name(int op);
+
+/*
+ * The CPU kernel table. Conventions shared by every entry:
+ *   - all matrices are row-major with an explicit leading dimension (elements, not bytes);
+ *   - kernels never allocate, lock or log, and never fail: the layer code in nn/ validates
+ *     shapes before it calls them;
+ *   - `y` may alias `x` in the element-wise and per-row kernels (same pointer, same rows),
+ *     never in gemm or dwconv.
+ */
+typedef struct sotto_cpu_kernels {
+    const char *name; /* "scalar", "avx2" (variant of the GEMM kernels; others may mix) */
+    unsigned isa;     /* SOTTO_CPU_* bits that at least one chosen variant uses */
+
+    /* y[m][n] = (acc ? y[m][n] : 0) + (bias ? bias[n] : 0) + Σ_k x[m][k]·w[k][n] for m < M
+     * and n in [n0, n1). w is K×N transposed weights with leading dimension ldw; n0 is a
+     * multiple of 16 and columns up to min(round_up(n1, 16), ldw) may be read (the weight
+     * packers pad ldw to a multiple of 16 with zeros). Tuned for small M (1..16 rows); any
+     * M works. */
+    void (*gemm_f32)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const float *w,
+                     int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
+    /* As gemm_f32 with IEEE binary16 weights. */
+    void (*gemm_f16)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const uint16_t *w,
+                     int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
+
+    /* Depthwise conv for output rows [t0, t1): y[t][c] = bias[c] (or 0) +
+     * Σ_k w[k][c]·x[t·stride + k·dilation][c]. w is tap-major [K][C]; rows of x and y have
+     * C floats. */
+    void (*dwconv)(const float *x, int C, const float *w, int K, int stride, int dilation,
+                   const float *bias, float *y, int64_t t0, int64_t t1);
+
+    /* Per-row norms over C channels of `rows` rows. gamma/beta may be NULL (no affine). */
+    void (*layernorm)(const float *x, int64_t rows, int C, const float *gamma, const float *beta,
+                      float eps, float *y);
+    void (*rmsnorm)(const float *x, int64_t rows, int C, const float *gamma, float eps, float *y);
+
+    /* Element-wise activations over n floats. */
+    void (*gelu_erf)(const float *x, int64_t n, float *y);
+    void (*gelu_tanh)(const float *x, int64_t n, float *y);
+    void (*silu)(const float *x, int64_t n, float *y);
+    void (*tanh)(const float *x, int64_t n, float *y);
+    void (*elu)(const float *x, int64_t n, float alpha, float *y);
+    void (*leaky_relu)(const float *x, int64_t n, float slope, float *y);
+    /* Snake over rows × C: y = x + sin²(α_c·x) / (α_c + 1e-9). */
+    void (*snake)(const float *x, int64_t rows, int C, const float *alpha, float *y);
+    /* Numerically stable softmax of each of `rows` rows of n floats. */
+    void (*softmax)(const float *x, int64_t rows, int n, float *y);
+
+    /* IEEE binary16 ↔ float conversion of n values (round to nearest even). */
+    void (*f16_to_f32)(const uint16_t *x, int64_t n, float *y);
+    void (*f32_to_f16)(const float *x, int64_t n, uint16_t *y);
+} sotto_cpu_kernels;
+
+/* The scalar reference table (every entry plain C). */
+void sotto_cpu_kernels_ref(sotto_cpu_kernels *k);
+/* Overrides the entries that have an AVX2/FMA/F16C variant allowed by `features` (a mask of
+ * SOTTO_CPU_* bits the CPU really has). Only call with bits the CPU supports. */
+void sotto_cpu_kernels_avx2(sotto_cpu_kernels *k, unsigned features);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * Weight preparation for the layers in ops.h: checks a GGUF tensor's dtype and shape, converts
+ * it to float once, and repacks it into the layout its kernel reads (transposed GEMM operands
+ * padded to 16 columns, tap-major depthwise filters). Runs at load time only; the
+ * processing path never converts or allocates weights.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "nn/ops.h"
+
+/* Row length of a packed GEMM operand: n rounded up to 16 floats (whole 64-byte lines for the
+ * kernel's 16-column tiles), then to an odd number of lines. An even count (any N that is a
+ * multiple of 32, e.g. 512 or 1536) makes the rows of a column tile fall into only a few
+ * cache sets, so a K × 16 panel that should stay in L1 keeps evicting itself. */
+static int ld_for(int n)
+{
+    int ld = (n + 15) & ~15;
+    return (ld / 16) % 2 ? ld : ld + 16;
+}
+
+static int is_float_dtype(int dt)
+{
+    return dt == SOTTO_DTYPE_F32 || dt == SOTTO_DTYPE_F16 || dt == SOTTO_DTYPE_BF16;
+}
+
+/* The tensor as a fresh float array (free with sotto_free). */
+static int tensor_floats(const sotto_gguf_tensor *t, const sotto_alloc *a, float **out,
+                         sotto_status *st)
+{
+    size_t bytes;
+    *out = NULL;
+    if (!is_float_dtype(t->dtype))
+        return sotto_status_set(st, SOTTO_ERR_MODEL, "tensor '%s': dtype %s, expected f32/f16/bf16",
+                                t->name.data, sotto_dtype_name(t->dtype));
+    if (t->n_elems <= 0 || sotto_mul_size((size_t)t->n_elems, sizeof(float), &bytes))
+        return sotto_status_set(st, SOTTO_ERR_MODEL, "tensor '%s': bad size", t->name.data);
+    float *f = sotto_malloc(a, bytes);
+    if (!f) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    sotto_gguf_tensor_to_f32(t, f);
+    *out = f;
+    return SOTTO_OK;
+}
+
+/* Allocates rows × cols floats (or halves), zeroed; NULL on overflow or failure. */
+static void *alloc_matrix(const sotto_alloc *a, int64_t rows, int64_t cols, size_t elem)
+{
+    size_t n, bytes;
+    if (rows < 0 || cols < 0 || sotto_mul_size((size_t)rows, (size_t)cols, &n) ||
+        sotto_mul_size(n ? n : 1, elem, &bytes))
+        return NULL;
+    return sotto_calloc(a, 1, bytes);
+}
+
+static int oom(sotto_status *st)
+{
+    return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+}
+
+/* A geometry error found while preparing a tensor is the model's fault: say which tensor. */
+static int blame_tensor(const sotto_gguf_tensor *t, sotto_status *st)
+{
+    char msg[sizeof st->message];
+    snprintf(msg, sizeof msg, "%s", st ? st->message : "bad geometry");
+    return sotto_status_set(st, SOTTO_ERR_MODEL, "tensor '%s': %s", t->name.data, msg);
+}
+
+int sotto_vec_init(float **out, const sotto_gguf_tensor *t, int64_t n, const sotto_alloc *a,
+                   sotto_status *st)
+{
+    if (!out || !t || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    *out = NULL;
+    if (t->n_elems != n)
+        return sotto_status_set(st, SOTTO_ERR_MODEL, "tensor '%s': %lld elements, expected %lld",
+                                t->name.data, (long long)t->n_elems, (long long)n);
+    return tensor_floats(t, a, out, st);
+}
+
+/* ---- linear ------------------------------------------------------------------------------- */
+
+void sotto_linear_w_free(sotto_linear_w *w, const sotto_alloc *a)
+{
+    if (!w) return;
+    sotto_free(a, w->w);
+    sotto_free(a, w->w16);
+    memset(w, 0, sizeof *w);
+}
+
+int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_in, int keep_f16,
+                            const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    if (n_out < 1 || n_in < 1 || n_out > (1 << 28) || n_in > (1 << 28))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "linear: bad shape [%d, %d]", n_out,
+                                n_in);
+    const int ld = ld_for(n_out);
+    w->n_out = n_out;
+    w->n_in = n_in;
+    w->ldw = ld;
+    w->is_f16 = keep_f16 != 0;
+    if (w->is_f16) {
+        if (!(w->w16 = alloc_matrix(a, n_in, ld, sizeof(uint16_t)))) return oom(st);
+        for (int n = 0; n < n_out; n++)
+            for (int k = 0; k < n_in; k++)
+                w->w16[(int64_t)k * ld + n] = sotto_f32_to_f16(W[(int64_t)n * n_in + k]);
+    } else {
+        if (!(w->w = alloc_matrix(a, n_in, ld, sizeof(float)))) return oom(st);
+        for (int n = 0; n < n_out; n++)
+            for (int k = 0; k < n_in; k++)
+                w->w[(int64_t)k * ld + n] = W[(int64_t)n * n_in + k];
+    }
+    return SOTTO_OK;
+}
+
+int sotto_linear_w_init(sotto_linear_w *w, const sotto_gguf_tensor *t, int keep_f16,
+                        const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !t || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    if (!(t->n_dims == 2 || (t->n_dims == 3 && t->shape[2] == 1)) || t->shape[0] > (1 << 28) ||
+        t->shape[1] > (1 << 28))
+        return sotto_status_set(st, SOTTO_ERR_MODEL,
+                                "tensor '%s': %d dims, expected a linear weight [out, in]",
+                                t->name.data, t->n_dims);
+    float *f;
+    int rc = tensor_floats(t, a, &f, st);
+    if (rc) return rc;
+    rc = sotto_linear_w_init_f32(w, f, (int)t->shape[0], (int)t->shape[1], keep_f16, a, st);
+    sotto_free(a, f);
+    return rc;
+}
+
+/* ---- conv1d ------------------------------------------------------------------------------- */
+
+void sotto_conv1d_w_free(sotto_conv1d_w *w, const sotto_alloc *a)
+{
+    if (!w) return;
+    sotto_free(a, w->w);
+    memset(w, 0, sizeof *w);
+}
+
+static int check_conv(const char *what, int c_a, int c_b, int k, int stride, int dilation,
+                      int groups, sotto_status *st)
+{
+    if (c_a < 1 || c_b < 1 || k < 1 || stride < 1 || dilation < 1 || groups < 1 ||
+        c_a > (1 << 24) || c_b > (1 << 24) || k > (1 << 16) || stride > (1 << 16) ||
+        dilation > (1 << 16) || c_a % groups || c_b % groups)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "%s: bad geometry (channels %d, %d, k %d, stride %d, dilation %d, "
+                                "groups %d)",
+                                what, c_a, c_b, k, stride, dilation, groups);
+    return SOTTO_OK;
+}
+
+int sotto_conv1d_w_init_f32(sotto_conv1d_w *w, const float *W, int c_out, int c_in, int k,
+                            int stride, int dilation, int groups, const sotto_alloc *a,
+                            sotto_status *st)
+{
+    if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    int rc = check_conv("conv1d", c_out, c_in, k, stride, dilation, groups, st);
+    if (rc) return rc;
+    *w = (sotto_conv1d_w){.c_in = c_in,
+                          .c_out = c_out,
+                          .k = k,
+                          .stride = stride,
+                          .dilation = dilation,
+                          .groups = groups};
+    if (groups == c_in && c_out == c_in) {
+        /* depthwise: W[c][0][k] → w[k][c] */
+        w->depthwise = 1;
+        if (!(w->w = alloc_matrix(a, k, c_in, sizeof(float)))) return oom(st);
+        for (int c = 0; c < c_in; c++)
+            for (int j = 0; j < k; j++)
+                w->w[(int64_t)j * c_in + c] = W[(int64_t)c * k + j];
+        return SOTTO_OK;
+    }
+    const int cig = c_in / groups, cog = c_out / groups, ld = ld_for(cog);
+    w->ldw = ld;
+    /* W[g·cog + n][ci][j] → w[g][j][ci][n] */
+    if (!(w->w = alloc_matrix(a, (int64_t)groups * k * cig, ld, sizeof(float)))) return oom(st);
+    for (int g = 0; g < groups; g++)
+        for (int n = 0; n < cog; n++)
+            for (int ci = 0; ci < cig; ci++)
+                for (int j = 0; j < k; j++)
+                    w->w[(((int64_t)g * k + j) * cig + ci) * ld + n] =
+                        W[(((int64_t)g * cog + n) * cig + ci) * k + j];
+    return SOTTO_OK;
+}
+
+int sotto_conv1d_w_init(sotto_conv1d_w *w, const sotto_gguf_tensor *t, int stride, int dilation,
+                        int groups, const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !t || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    if (t->n_dims != 3 || groups < 1 || t->shape[0] > (1 << 24) ||
+        t->shape[1] * groups > (1 << 24) || t->shape[2] > (1 << 16))
+        return sotto_status_set(st, SOTTO_ERR_MODEL,
+                                "tensor '%s': expected a conv1d weight [out, in/groups, k]",
+                                t->name.data);
+    float *f;
+    int rc = tensor_floats(t, a, &f, st);
+    if (rc) return rc;
+    rc = sotto_conv1d_w_init_f32(w, f, (int)t->shape[0], (int)(t->shape[1] * groups),
+                                 (int)t->shape[2], stride, dilation, groups, a, st);
+    sotto_free(a, f);
+    return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
+}
+
+/* ---- transposed conv1d ------------------------------------------------------------------ */
+
+void sotto_convtr1d_w_free(sotto_convtr1d_w *w, const sotto_alloc *a)
+{
+    if (!w) return;
+    sotto_free(a, w->w);
+    memset(w, 0, sizeof *w);
+}
+
+int sotto_convtr1d_w_init_f32(sotto_convtr1d_w *w, const float *W, int c_in, int c_out, int k,
+                              int stride, int dilation, int groups, const sotto_alloc *a,
+                              sotto_status *st)
+{
+    if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    int rc = check_conv("conv_transpose1d", c_in, c_out, k, stride, dilation, groups, st);
+    if (rc) return rc;
+    const int cig = c_in / groups, cog = c_out / groups, ld = ld_for(cog);
+    *w = (sotto_convtr1d_w){.c_in = c_in,
+                            .c_out = c_out,
+                            .k = k,
+                            .stride = stride,
+                            .dilation = dilation,
+                            .groups = groups,
+                            .ldw = ld};
+    /* W[g·cig + ci][n][j] → w[g][j][ci][n] */
+    if (!(w->w = alloc_matrix(a, (int64_t)groups * k * cig, ld, sizeof(float)))) return oom(st);
+    for (int g = 0; g < groups; g++)
+        for (int ci = 0; ci < cig; ci++)
+            for (int n = 0; n < cog; n++)
+                for (int j = 0; j < k; j++)
+                    w->w[(((int64_t)g * k + j) * cig + ci) * ld + n] =
+                        W[(((int64_t)g * cig + ci) * cog + n) * k + j];
+    return SOTTO_OK;
+}
+
+int sotto_convtr1d_w_init(sotto_convtr1d_w *w, const sotto_gguf_tensor *t, int stride, int dilation,
+                          int groups, const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !t || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    if (t->n_dims != 3 || groups < 1 || t->shape[0] > (1 << 24) ||
+        t->shape[1] * groups > (1 << 24) || t->shape[2] > (1 << 16))
+        return sotto_status_set(st, SOTTO_ERR_MODEL,
+                                "tensor '%s': expected a conv_transpose1d weight "
+                                "[in, out/groups, k]",
+                                t->name.data);
+    float *f;
+    int rc = tensor_floats(t, a, &f, st);
+    if (rc) return rc;
+    rc = sotto_convtr1d_w_init_f32(w, f, (int)t->shape[0], (int)(t->shape[1] * groups),
+                                   (int)t->shape[2], stride, dilation, groups, a, st);
+    sotto_free(a, f);
+    return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
+}
+
+/* ---- conv2d ------------------------------------------------------------------------------- */
+
+sotto_conv2d_geom sotto_conv2d_geom_default(void)
+{
+    sotto_conv2d_geom g = {1, 1, 0, 0, 1, 1, 1};
+    return g;
+}
+
+void sotto_conv2d_w_free(sotto_conv2d_w *w, const sotto_alloc *a)
+{
+    if (!w) return;
+    sotto_free(a, w->w);
+    memset(w, 0, sizeof *w);
+}
+
+int sotto_conv2d_w_init_f32(sotto_conv2d_w *w, const float *W, int c_out, int c_in, int kh, int kw,
+                            const sotto_conv2d_geom *g, const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !W || !a || !g) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    int rc = check_conv("conv2d", c_out, c_in, kh, g->stride_h, g->dil_h, g->groups, st);
+    if (!rc) rc = check_conv("conv2d", c_out, c_in, kw, g->stride_w, g->dil_w, g->groups, st);
+    if (rc) return rc;
+    if (g->pad_h < 0 || g->pad_w < 0 || g->pad_h > (1 << 16) || g->pad_w > (1 << 16))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "conv2d: bad padding %d, %d", g->pad_h,
+                                g->pad_w);
+    *w = (sotto_conv2d_w){.c_in = c_in, .c_out = c_out, .kh = kh, .kw = kw, .g = *g};
+    const int64_t n = (int64_t)c_out * (c_in / g->groups) * kh * kw;
+    if (!(w->w = alloc_matrix(a, n, 1, sizeof(float)))) return oom(st);
+    memcpy(w->w, W, sizeof(float) * (size_t)n);
+    return SOTTO_OK;
+}
+
+int sotto_conv2d_w_init(sotto_conv2d_w *w, const sotto_gguf_tensor *t, const sotto_conv2d_geom *g,
+                        const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !t || !a || !g) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    if (t->n_dims != 4 || g->groups < 1 || t->shape[0] > (1 << 24) ||
+        t->shape[1] * g->groups > (1 << 24) || t->shape[2] > (1 << 16) || t->shape[3] > (1 << 16))
+        return sotto_status_set(st, SOTTO_ERR_MODEL,
+                                "tensor '%s': expected a conv2d weight [out, in/groups, kh, kw]",
+                                t->name.data);
+    float *f;
+    int rc = tensor_floats(t, a, &f, st);
+    if (rc) return rc;
+    rc = sotto_conv2d_w_init_f32(w, f, (int)t->shape[0], (int)(t->shape[1] * g->groups),
+                                 (int)t->shape[2], (int)t->shape[3], g, a, st);
+    sotto_free(a, f);
+    return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
+}

@@ -1,0 +1,445 @@
+/*
+ * Every SIMD kernel of the CPU table against its scalar reference on seeded random data, with
+ * odd sizes so vector tails are exercised, plus the feature-mask plumbing: a mask of 0 must
+ * give the scalar table, and layers run through it must agree with the SIMD ones. Tolerances
+ * (stated per test): GEMM and depthwise conv |Δ| ≤ 1e-6·(K + 1) on unit-scale data (pure
+ * summation-order differences); norms 2e-6 absolute on normalised outputs; transcendental
+ * activations |Δ| ≤ 1e-6·|ref| + 1e-7 (the "1e-6 relative of libm" budget, with a floor
+ * near zero); f16 conversions bit-exact. On a CPU without AVX2/FMA the SIMD comparisons are
+ * skipped (and say so) while the scalar-path tests still run.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+#include "nn/ops.h"
+#include "testutil.h"
+
+static sotto_cpu_kernels g_ref, g_simd;
+static int g_have_simd;
+
+static void setup(void)
+{
+    sotto_cpu c;
+    sotto_cpu_init(&c, ~0u, NULL);
+    g_simd = c.k;
+    sotto_cpu_kernels_ref(&g_ref);
+    g_have_simd = (c.features & (SOTTO_CPU_AVX2 | SOTTO_CPU_FMA)) != 0;
+    if (!g_have_simd) printf("  (no AVX2/FMA on this CPU: SIMD comparisons skipped)\n");
+}
+
+static float *fvec(size_t n)
+{
+    float *p = malloc(sizeof(float) * (n ? n : 1));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+
+/* |got − want| ≤ rel·|want| + abs for all i; prints the worst case. */
+static int check_rel(const char *what, const float *got, const float *want, int64_t n, double rel,
+                     double abs_tol, const float *input)
+{
+    double worst = 0.0;
+    int64_t wi = -1;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)got[i] - (double)want[i]);
+        const double lim = rel * fabs((double)want[i]) + abs_tol;
+        if (!(d <= lim) && !(isnan(got[i]) && isnan(want[i])) &&
+            !(isinf(got[i]) && got[i] == want[i])) {
+            printf("  %s: FAIL at %lld: got %.9g want %.9g (input %.9g)\n", what, (long long)i,
+                   got[i], want[i], input ? input[i] : 0.0f);
+            return 0;
+        }
+        if (d / (lim > 0 ? lim : 1) > worst) {
+            worst = d / (lim > 0 ? lim : 1);
+            wi = i;
+        }
+    }
+    printf("  %s: n=%lld worst %.3f of budget (at %lld)\n", what, (long long)n, worst,
+           (long long)wi);
+    return 1;
+}
+
+/* ---- GEMM ------------------------------------------------------------------------------- */
+
+static void gemm_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_bias, int f16)
+{
+    const int ld = (N + 15) & ~15;
+    const int64_t ldx = K + 3, ldy = N + 5; /* strided rows on purpose */
+    float *x = fvec((size_t)M * ldx), *w = fvec((size_t)K * ld), *b = fvec(N);
+    float *y1 = fvec((size_t)M * ldy), *y2 = fvec((size_t)M * ldy);
+    uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)K * ld);
+    tu_fill_uniform(r, x, (size_t)M * ldx, -1.0f, 1.0f);
+    tu_fill_uniform(r, b, N, -1.0f, 1.0f);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < ld; n++) {
+            float v = n < N ? tu_rng_uniform(r, -1.0f, 1.0f) : 0.0f;
+            w[(int64_t)k * ld + n] = v;
+            w16[(int64_t)k * ld + n] = sotto_f32_to_f16(v);
+        }
+    tu_fill_uniform(r, y1, (size_t)M * ldy, -1.0f, 1.0f);
+    memcpy(y2, y1, sizeof(float) * (size_t)M * ldy);
+    const float *bias = with_bias ? b : NULL;
+    if (f16) {
+        g_ref.gemm_f16(M, K, n0, N, x, ldx, w16, ld, bias, y1, ldy, acc);
+        g_simd.gemm_f16(M, K, n0, N, x, ldx, w16, ld, bias, y2, ldy, acc);
+    } else {
+        g_ref.gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y1, ldy, acc);
+        g_simd.gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y2, ldy, acc);
+    }
+    /* Compares whole rows, so columns outside [n0, N) and the row padding must be untouched */
+    char what[96];
+    snprintf(what, sizeof what, "gemm_%s M=%d K=%d N=%d n0=%d acc=%d bias=%d", f16 ? "f16" : "f32",
+             M, K, N, n0, acc, with_bias);
+    tu_diff d = tu_compare(y2, y1, (int64_t)M * ldy);
+    if (d.max_abs > 1e-6 * (K + 1)) {
+        printf("  %s: max_abs %.3g at %lld\n", what, d.max_abs, (long long)d.argmax);
+        CU_FAIL("gemm mismatch");
+    }
+    free(x);
+    free(w);
+    free(b);
+    free(y1);
+    free(y2);
+    free(w16);
+}
+
+static void test_gemm(void)
+{
+    if (!g_have_simd) return;
+    tu_rng r;
+    tu_rng_init(&r, tu_seed());
+    const int Ms[] = {1, 2, 3, 4, 5, 6, 7, 11, 13, 16, 17};
+    const int Ks[] = {1, 2, 37, 130};
+    const int Ns[] = {1, 7, 16, 17, 31, 33, 48, 100};
+    int cases = 0;
+    for (size_t a = 0; a < SOTTO_ARRAY_LEN(Ms); a++)
+        for (size_t b = 0; b < SOTTO_ARRAY_LEN(Ks); b++)
+            for (size_t c = 0; c < SOTTO_ARRAY_LEN(Ns); c++)
+                for (int f16 = 0; f16 < 2; f16++) {
+                    const int N = Ns[c];
+                    gemm_case(&r, Ms[a], Ks[b], N, 0, (a + c) & 1, (b + c) & 1, f16);
+                    if (N > 16) gemm_case(&r, Ms[a], Ks[b], N, 16, (a + b) & 1, 1, f16);
+                    cases++;
+                }
+    printf("  gemm: %d shapes, f32 and f16, |Δ| ≤ 1e-6·(K+1)\n", cases);
+}
+
+/* ---- depthwise conv --------------------------------------------------------------------- */
+
+static void test_dwconv(void)
+{
+    if (!g_have_simd) return;
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 1);
+    const int Cs[] = {1, 7, 8, 33, 100, 129};
+    const int Ks[] = {1, 3, 7};
+    for (size_t ci = 0; ci < SOTTO_ARRAY_LEN(Cs); ci++)
+        for (size_t ki = 0; ki < SOTTO_ARRAY_LEN(Ks); ki++)
+            for (int stride = 1; stride <= 2; stride++)
+                for (int dil = 1; dil <= 3; dil += 2) {
+                    const int C = Cs[ci], K = Ks[ki], T_out = 13;
+                    const int T_in = (T_out - 1) * stride + dil * (K - 1) + 1;
+                    float *x = fvec((size_t)T_in * C), *w = fvec((size_t)K * C), *b = fvec(C);
+                    float *y1 = fvec((size_t)T_out * C), *y2 = fvec((size_t)T_out * C);
+                    tu_fill_uniform(&r, x, (size_t)T_in * C, -1, 1);
+                    tu_fill_uniform(&r, w, (size_t)K * C, -1, 1);
+                    tu_fill_uniform(&r, b, C, -1, 1);
+                    const float *bias = (ki & 1) ? NULL : b;
+                    g_ref.dwconv(x, C, w, K, stride, dil, bias, y1, 0, T_out);
+                    g_simd.dwconv(x, C, w, K, stride, dil, bias, y2, 0, T_out);
+                    tu_diff d = tu_compare(y2, y1, (int64_t)T_out * C);
+                    if (d.max_abs > 1e-6 * (K + 1)) {
+                        printf("  dwconv C=%d K=%d s=%d d=%d: %.3g\n", C, K, stride, dil,
+                               d.max_abs);
+                        CU_FAIL("dwconv mismatch");
+                    }
+                    free(x);
+                    free(w);
+                    free(b);
+                    free(y1);
+                    free(y2);
+                }
+    printf("  dwconv: 72 shapes, |Δ| ≤ 1e-6·(K+1)\n");
+}
+
+/* ---- norms -------------------------------------------------------------------------------- */
+
+static void test_norms(void)
+{
+    if (!g_have_simd) return;
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 2);
+    const int Cs[] = {1, 3, 8, 17, 100, 513};
+    for (size_t ci = 0; ci < SOTTO_ARRAY_LEN(Cs); ci++)
+        for (int aff = 0; aff < 3; aff++) {
+            const int C = Cs[ci], T = 9;
+            float *x = fvec((size_t)T * C), *g = fvec(C), *b = fvec(C);
+            float *y1 = fvec((size_t)T * C), *y2 = fvec((size_t)T * C);
+            tu_fill_uniform(&r, x, (size_t)T * C, -3, 5); /* offset mean on purpose */
+            tu_fill_uniform(&r, g, C, 0.5f, 1.5f);
+            tu_fill_uniform(&r, b, C, -1, 1);
+            const float *gp = aff ? g : NULL, *bp = aff == 2 ? b : NULL;
+            g_ref.layernorm(x, T, C, gp, bp, 1e-5f, y1);
+            g_simd.layernorm(x, T, C, gp, bp, 1e-5f, y2);
+            char what[64];
+            snprintf(what, sizeof what, "layernorm C=%d affine=%d", C, aff);
+            CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)T * C, 0.0, 2e-6, x));
+            g_ref.rmsnorm(x, T, C, gp, 1e-6f, y1);
+            /* in place */
+            memcpy(y2, x, sizeof(float) * (size_t)T * C);
+            g_simd.rmsnorm(y2, T, C, gp, 1e-6f, y2);
+            snprintf(what, sizeof what, "rmsnorm C=%d affine=%d", C, aff);
+            CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)T * C, 0.0, 2e-6, x));
+            free(x);
+            free(g);
+            free(b);
+            free(y1);
+            free(y2);
+        }
+}
+
+/* ---- activations -------------------------------------------------------------------------- */
+
+/* Random values over [-lo, hi] plus special points, n odd. */
+static int64_t act_input(tu_rng *r, float *x, int64_t n, float range)
+{
+    static const float special[] = {
+        0.0f,    -0.0f,  1e-30f, -1e-30f,    1e-7f,       -1e-7f, 0.5f,   -0.5f, 0.625f,
+        -0.625f, 1.0f,   -1.0f,  1.4142135f, -1.4142135f, 9.0f,   -9.0f,  14.0f, -14.0f,
+        20.0f,   -20.0f, 88.0f,  -88.0f,     -87.5f,      100.0f, -100.0f};
+    int64_t i = 0;
+    for (; i < (int64_t)SOTTO_ARRAY_LEN(special) && i < n; i++)
+        x[i] = special[i];
+    for (; i < n; i++) {
+        /* half uniform over the range, half concentrated near zero */
+        float u = tu_rng_uniform(r, -range, range);
+        x[i] = (i & 1) ? u : u * 1e-2f;
+    }
+    return n;
+}
+
+typedef void (*unary_fn)(const float *, int64_t, float *);
+
+static void unary_case(const char *name, unary_fn ref, unary_fn simd, float range)
+{
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 3);
+    const int64_t n = 100003;
+    float *x = fvec(n), *y1 = fvec(n), *y2 = fvec(n);
+    act_input(&r, x, n, range);
+    ref(x, n, y1);
+    simd(x, n, y2);
+    CU_ASSERT_TRUE(check_rel(name, y2, y1, n, 1e-6, 1e-7, x));
+    /* in place, short odd length (tail only) */
+    for (int64_t m = 1; m < 20; m += 3) {
+        memcpy(y2, x + 100, sizeof(float) * (size_t)m);
+        simd(y2, m, y2);
+        ref(x + 100, m, y1);
+        CU_ASSERT_TRUE(check_rel(name, y2, y1, m, 1e-6, 1e-7, x + 100));
+    }
+    free(x);
+    free(y1);
+    free(y2);
+}
+
+static void test_activations(void)
+{
+    if (!g_have_simd) return;
+    unary_case("gelu_erf", g_ref.gelu_erf, g_simd.gelu_erf, 12.0f);
+    unary_case("gelu_tanh", g_ref.gelu_tanh, g_simd.gelu_tanh, 12.0f);
+    unary_case("silu", g_ref.silu, g_simd.silu, 30.0f);
+    unary_case("tanh", g_ref.tanh, g_simd.tanh, 12.0f);
+
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 4);
+    const int64_t n = 50001;
+    float *x = fvec(n), *y1 = fvec(n), *y2 = fvec(n);
+    act_input(&r, x, n, 20.0f);
+    g_ref.elu(x, n, 1.3f, y1);
+    g_simd.elu(x, n, 1.3f, y2);
+    CU_ASSERT_TRUE(check_rel("elu", y2, y1, n, 1e-6, 1e-7, x));
+    g_ref.leaky_relu(x, n, 0.1f, y1);
+    g_simd.leaky_relu(x, n, 0.1f, y2);
+    CU_ASSERT_TRUE(check_rel("leaky_relu", y2, y1, n, 0.0, 0.0, x));
+    free(x);
+    free(y1);
+    free(y2);
+}
+
+static void test_snake(void)
+{
+    if (!g_have_simd) return;
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 5);
+    const int Cs[] = {1, 5, 8, 29, 64};
+    for (size_t ci = 0; ci < SOTTO_ARRAY_LEN(Cs); ci++) {
+        const int C = Cs[ci], T = 301;
+        float *x = fvec((size_t)T * C), *a = fvec(C), *y1 = fvec((size_t)T * C),
+              *y2 = fvec((size_t)T * C);
+        tu_fill_uniform(&r, x, (size_t)T * C, -8, 8);
+        tu_fill_uniform(&r, a, C, 0.05f, 4.0f);
+        g_ref.snake(x, T, C, a, y1);
+        memcpy(y2, x, sizeof(float) * (size_t)T * C);
+        g_simd.snake(y2, T, C, a, y2);
+        char what[48];
+        snprintf(what, sizeof what, "snake C=%d", C);
+        /* sin² is bounded, so the budget is relative to |x| + 1/α, the terms' scale */
+        CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)T * C, 1e-6, 1e-6, x));
+        free(x);
+        free(a);
+        free(y1);
+        free(y2);
+    }
+}
+
+static void test_softmax(void)
+{
+    if (!g_have_simd) return;
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 6);
+    const int ns[] = {1, 7, 8, 9, 100, 1001};
+    for (size_t i = 0; i < SOTTO_ARRAY_LEN(ns); i++) {
+        const int n = ns[i], rows = 5;
+        float *x = fvec((size_t)rows * n), *y1 = fvec((size_t)rows * n),
+              *y2 = fvec((size_t)rows * n);
+        tu_fill_uniform(&r, x, (size_t)rows * n, -30, 30);
+        x[0] = 1000.0f; /* a dominant entry: must not overflow */
+        g_ref.softmax(x, rows, n, y1);
+        g_simd.softmax(x, rows, n, y2);
+        char what[48];
+        snprintf(what, sizeof what, "softmax n=%d", n);
+        CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)rows * n, 2e-6, 1e-12, x));
+        free(x);
+        free(y1);
+        free(y2);
+    }
+}
+
+/* ---- f16 conversion ------------------------------------------------------------------------- */
+
+static void test_f16(void)
+{
+    if (!(g_simd.isa & SOTTO_CPU_F16C)) {
+        printf("  (no F16C: skipped)\n");
+        return;
+    }
+    const int64_t n = 65536 + 5;
+    uint16_t *h = malloc(sizeof(uint16_t) * n), *h1 = malloc(sizeof(uint16_t) * n),
+             *h2 = malloc(sizeof(uint16_t) * n);
+    float *f1 = fvec(n), *f2 = fvec(n);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = (uint16_t)i;
+    g_ref.f16_to_f32(h, n, f1);
+    g_simd.f16_to_f32(h, n, f2);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (memcmp(&f1[i], &f2[i], 4) && !(isnan(f1[i]) && isnan(f2[i]))) bad++;
+    CU_ASSERT_EQUAL(bad, 0);
+    /* f32 → f16: random values across the f16 range, halfway cases, overflow, subnormals */
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 7);
+    for (int64_t i = 0; i < n; i++) {
+        const int kind = (int)(i % 4);
+        if (kind == 0)
+            f1[i] = tu_rng_uniform(&r, -70000.0f, 70000.0f);
+        else if (kind == 1)
+            f1[i] = tu_rng_uniform(&r, -1e-4f, 1e-4f);
+        else if (kind == 2)
+            f1[i] = sotto_f16_to_f32((uint16_t)i) * (1.0f + 1.0f / 2048.0f); /* ties */
+        else
+            f1[i] = tu_rng_normal(&r);
+    }
+    g_ref.f32_to_f16(f1, n, h1);
+    g_simd.f32_to_f16(f1, n, h2);
+    bad = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (h1[i] != h2[i] && !(isnan(sotto_f16_to_f32(h1[i])) && isnan(sotto_f16_to_f32(h2[i]))))
+            bad++;
+    CU_ASSERT_EQUAL(bad, 0);
+    printf("  f16: %lld values each way, bit-exact (%d mismatches)\n", (long long)n, bad);
+    free(h);
+    free(h1);
+    free(h2);
+    free(f1);
+    free(f2);
+}
+
+/* ---- feature mask ------------------------------------------------------------------------- */
+
+/* A mask of 0 gives the scalar table; layers on it agree with the SIMD context. */
+static void test_forced_scalar(void)
+{
+    sotto_cpu cs, cv;
+    sotto_cpu_init(&cs, 0, NULL);
+    CU_ASSERT_EQUAL(cs.features, 0u);
+    CU_ASSERT_EQUAL(cs.k.isa, 0u);
+    CU_ASSERT_STRING_EQUAL(cs.k.name, "scalar");
+    CU_ASSERT_PTR_EQUAL(cs.k.gemm_f32, g_ref.gemm_f32);
+    CU_ASSERT_PTR_EQUAL(cs.k.gelu_erf, g_ref.gelu_erf);
+    CU_ASSERT_PTR_EQUAL(cs.k.dwconv, g_ref.dwconv);
+    CU_ASSERT_TRUE(sotto_cpu_supports(&cs, SOTTO_OP_CONV1D));
+    CU_ASSERT_FALSE(sotto_cpu_supports(&cs, SOTTO_OP_COUNT));
+    CU_ASSERT_STRING_EQUAL(sotto_op_name(SOTTO_OP_SNAKE), "snake");
+    /* F16C alone (without AVX2/FMA) must not switch anything on */
+    sotto_cpu_init(&cv, SOTTO_CPU_F16C, NULL);
+    CU_ASSERT_EQUAL(cv.features, 0u);
+    sotto_cpu_init(&cv, ~0u, NULL);
+    CU_ASSERT_EQUAL(cv.features & ~sotto_cpu_features(), 0u);
+    printf("  full mask selects '%s' (isa bits 0x%x)\n", cv.k.name, cv.features);
+
+    /* A small ConvNeXt-like chain through both contexts. */
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 8);
+    const int T = 11, C = 24, I = 40, K = 7;
+    sotto_alloc a;
+    sotto_alloc_init(&a, NULL);
+    float *dw = fvec((size_t)C * K), *w1 = fvec((size_t)I * C), *w2 = fvec((size_t)C * I);
+    float *x = fvec((size_t)(T + K - 1) * C), *h1 = fvec((size_t)T * I), *h2 = fvec((size_t)T * I);
+    float *y1 = fvec((size_t)T * C), *y2 = fvec((size_t)T * C), *g = fvec(C);
+    tu_fill_uniform(&r, dw, (size_t)C * K, -0.5f, 0.5f);
+    tu_fill_uniform(&r, w1, (size_t)I * C, -0.3f, 0.3f);
+    tu_fill_uniform(&r, w2, (size_t)C * I, -0.3f, 0.3f);
+    tu_fill_uniform(&r, x, (size_t)(T + K - 1) * C, -1, 1);
+    tu_fill_uniform(&r, g, C, 0.5f, 1.5f);
+    sotto_conv1d_w cw;
+    sotto_linear_w l1, l2;
+    CU_ASSERT_EQUAL_FATAL(sotto_conv1d_w_init_f32(&cw, dw, C, C, K, 1, 1, C, &a, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(sotto_linear_w_init_f32(&l1, w1, I, C, 0, &a, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(sotto_linear_w_init_f32(&l2, w2, C, I, 0, &a, NULL), 0);
+    const sotto_cpu *ctx[2] = {&cs, &cv};
+    float *ys[2] = {y1, y2}, *hs[2] = {h1, h2};
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT_EQUAL(sotto_conv1d(ctx[i], &cw, NULL, x, T + K - 1, ys[i]), T);
+        CU_ASSERT_EQUAL(sotto_layernorm(ctx[i], ys[i], T, C, g, NULL, 1e-6f, ys[i]), 0);
+        CU_ASSERT_EQUAL(sotto_linear(ctx[i], &l1, NULL, ys[i], T, hs[i]), 0);
+        CU_ASSERT_EQUAL(sotto_gelu_erf(ctx[i], hs[i], (int64_t)T * I, hs[i]), 0);
+        CU_ASSERT_EQUAL(sotto_linear(ctx[i], &l2, NULL, hs[i], T, ys[i]), 0);
+    }
+    TU_ASSERT_CLOSE("scalar vs simd chain", y1, y2, (int64_t)T * C, 1e-5, 1e-10);
+    sotto_conv1d_w_free(&cw, &a);
+    sotto_linear_w_free(&l1, &a);
+    sotto_linear_w_free(&l2, &a);
+    free(dw);
+    free(w1);
+    free(w2);
+    free(x);
+    free(h1);
+    free(h2);
+    free(y1);
+    free(y2);
+    free(g);
+}
+
+int main(void)
+{
+    setup();
+    static const tu_test tests[] = {{"gemm", test_gemm},   {"dwconv", test_dwconv},
+                                    {"norms", test_norms}, {"activations", test_activations},
+                                    {"snake", test_snake}, {"softmax", test_softmax},
+                                    {"f16", test_f16},     {"forced_scalar", test_forced_scalar},
+                                    {NULL, NULL}};
+    return tu_run_suite("ops_simd", tests);
+}
