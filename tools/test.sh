@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs the Debian build dependencies (tools/install-deps.sh), builds
 # Sotto twice — a release build and an AddressSanitizer + UndefinedBehaviorSanitizer build —
-# and runs the whole ctest suite on each. GPU-labelled tests report SKIP where no GPU exists.
+# and runs the whole ctest suite on each; then, with clang, a libFuzzer build replays the
+# fuzz seed corpora (label `fuzz`). GPU-labelled tests report SKIP where no GPU exists.
 # Usage: bash tools/test.sh [extra ctest args]   (e.g. -L unit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +27,15 @@ run_suite build
 echo "== sanitizer build (ASan + UBSan) =="
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite build-asan -DSOTTO_SANITIZE=ON -DSOTTO_CUDA=OFF
+
+if command -v clang >/dev/null 2>&1; then
+    echo "== fuzz build (clang, libFuzzer): replay the seed corpora =="
+    mkdir -p build-fuzz
+    CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DSOTTO_FUZZ=ON \
+        -DSOTTO_CUDA=OFF -DSOTTO_APPS=OFF >build-fuzz/configure.log 2>&1 ||
+        { cat build-fuzz/configure.log; exit 1; }
+    cmake --build build-fuzz -j"$jobs"
+    ctest --test-dir build-fuzz --output-on-failure -L fuzz
+fi
 
 echo "tools/test.sh: all suites passed in $(($(date +%s) - start)) s"
