@@ -200,6 +200,49 @@ static void test_f16_weights(void)
     sotto_model_free(m16);
 }
 
+static sotto_model *load_with(const char *rel, int n_threads, unsigned mask)
+{
+    sotto_model_params mp = sotto_model_default_params();
+    mp.n_threads = n_threads;
+    mp.cpu_features_mask = mask;
+    sotto_model *m = NULL;
+    sotto_status st;
+    int rc = sotto_model_load_file(tu_data_path(rel), &mp, &m, &st);
+    if (rc) fprintf(stderr, "load %s: %s\n", rel, st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    return m;
+}
+
+/* The stream's layers run on the model's thread count and CPU features: 2 threads and the
+ * scalar reference kernels must give the official output too. */
+static void test_threads_and_scalar(void)
+{
+    sotto_gguf *g = tu_golden_open("vocos/mel-same-1280_golden.gguf");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    int64_t n_wave, shape[4];
+    float *mel = tu_golden_f32(g, "mel", NULL, shape);
+    float *wave = tu_golden_f32(g, "wave", &n_wave, NULL);
+    const struct {
+        int threads;
+        unsigned mask;
+        const char *what;
+    } cfg[] = {{2, ~0u, "2 threads, SIMD"}, {2, 0u, "2 threads, scalar"}, {1, 0u, "scalar"}};
+    for (size_t i = 0; i < SOTTO_ARRAY_LEN(cfg); i++) {
+        sotto_model *m = load_with("vocos/mel-same-1280.gguf", cfg[i].threads, cfg[i].mask);
+        const int chunks[] = {0, 3};
+        for (size_t c = 0; c < SOTTO_ARRAY_LEN(chunks); c++) {
+            run_out r = run(m, IN_FEATURES, mel, shape[0], (int)shape[1], chunks[c], 0, 0);
+            CU_ASSERT_EQUAL(r.n, n_wave);
+            TU_ASSERT_CLOSE(cfg[i].what, r.y, wave, n_wave, 1e-4, 1e-8);
+            free(r.y);
+        }
+        sotto_model_free(m);
+    }
+    free(mel);
+    free(wave);
+    sotto_gguf_close(g);
+}
+
 static void test_lookahead_and_reset(void)
 {
     sotto_model *m = load("vocos/mel-small.gguf");
@@ -297,6 +340,7 @@ int main(void)
         {"mel_same_1280_parity_and_streaming", test_mel_same_1280},
         {"encodec_small_codes_and_bandwidths", test_encodec_small},
         {"f16_weights", test_f16_weights},
+        {"threads_and_scalar", test_threads_and_scalar},
         {"lookahead_and_reset", test_lookahead_and_reset},
         {"errors", test_errors},
         {NULL, NULL},

@@ -18,7 +18,8 @@
 #include "testutil.h"
 
 static sotto_alloc g_a;
-static sotto_cpu g_cpu1, g_cpu3, g_cpu0; /* SIMD 1 thread, SIMD 3 threads, scalar */
+static sotto_cpu g_cpu1, g_cpu3, g_cpu0; /* SIMD 1 thread + BLAS, SIMD 3 threads own GEMM
+                                            for every M, scalar */
 static sotto_threadpool *g_tp;
 
 static float *fvec(size_t n)
@@ -574,6 +575,10 @@ int main(void)
     sotto_cpu_init(&g_cpu1, ~0u, NULL);
     sotto_cpu_init(&g_cpu3, ~0u, g_tp);
     sotto_cpu_init(&g_cpu0, 0, NULL);
+    /* Both large-GEMM paths, whatever core OpenBLAS detects here: OpenBLAS on the 1-thread
+     * context, our own kernel for every M on the 3-thread one. */
+    g_cpu1.blas_large = 1;
+    g_cpu3.blas_large = 0;
     static const tu_test tests[] = {{"linear", test_linear},
                                     {"conv1d", test_conv1d},
                                     {"conv1d_padded", test_conv1d_padded},

@@ -29,9 +29,16 @@ import contextlib
 import copy
 import importlib.util
 import os
+import sys
 
-import torch
-import yaml
+if __name__ == "__main__":
+    # Run as a script, this folder is first on sys.path and its vocos.py (the fixture writer)
+    # would shadow the official package imported below: take the folder off the path.
+    _here = os.path.dirname(os.path.abspath(__file__))
+    sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
 
 CONVERTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "convert", "vocos.py")
 FE_MEL = "vocos.feature_extractors.MelSpectrogramFeatures"

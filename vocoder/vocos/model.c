@@ -143,14 +143,14 @@ static void vocos_free(sotto_model *m)
     if (!w) return;
     if (w->blocks) {
         for (int i = 0; i < w->hp.num_layers; i++) {
-            vk_linear_free(&w->blocks[i].pw1, &m->alloc);
-            vk_linear_free(&w->blocks[i].pw2, &m->alloc);
-            sotto_free(&m->alloc, (void *)w->blocks[i].dw_w);
+            sotto_linear_w_free(&w->blocks[i].pw1, &m->alloc);
+            sotto_linear_w_free(&w->blocks[i].pw2, &m->alloc);
+            sotto_conv1d_w_free(&w->blocks[i].dw, &m->alloc);
         }
         sotto_free(&m->alloc, w->blocks);
     }
-    vk_linear_free(&w->embed, &m->alloc);
-    vk_linear_free(&w->head, &m->alloc);
+    sotto_conv1d_w_free(&w->embed, &m->alloc);
+    sotto_linear_w_free(&w->head, &m->alloc);
     sotto_free(&m->alloc, w->owned);
     sotto_free(&m->alloc, w);
     m->arch_data = NULL;
@@ -167,24 +167,35 @@ static size_t non_f32_elems(const sotto_gguf *g)
     return n;
 }
 
-/* Depthwise weight [dim][1][7] → tap-major [7][dim], the layout the time-major kernel reads. */
+/* Depthwise conv [dim][1][7]: groups = dim. */
 static int load_dwconv(vocos_weights *w, const sotto_model *m, int i, vocos_block *b,
                        sotto_status *st)
 {
     char name[96];
     const int C = w->hp.dim;
     int64_t shape[3] = {C, 1, VOCOS_KERNEL}, bshape[1] = {C};
-    const float *src;
+    const sotto_gguf_tensor *t;
     int rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.dwconv.weight", i);
-    if ((rc = tensor_f32(w, m, name, 3, shape, &src, st))) return rc;
-    float *dst = sotto_malloc(&m->alloc, sizeof(float) * VOCOS_KERNEL * (size_t)C);
-    if (!dst) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int c = 0; c < C; c++)
-        for (int k = 0; k < VOCOS_KERNEL; k++) dst[k * C + c] = src[c * VOCOS_KERNEL + k];
-    b->dw_w = dst;
+    if ((rc = sotto_gguf_tensor_check(m->gguf, name, -1, 3, shape, &t, st)) ||
+        (rc = sotto_conv1d_w_init(&b->dw, t, 1, 1, C, &m->alloc, st)))
+        return rc;
+    sotto_gguf_tensor_release(m->gguf, t);
     snprintf(name, sizeof name, "backbone.convnext.%d.dwconv.bias", i);
     return tensor_f32(w, m, name, 1, bshape, &b->dw_b, st);
+}
+
+/* A Linear weight in the file's precision (see vocos.h). */
+static int load_linear(sotto_linear_w *l, const sotto_model *m, const char *name,
+                       const int64_t *shape, sotto_status *st)
+{
+    const sotto_gguf_tensor *t;
+    int rc = sotto_gguf_tensor_check(m->gguf, name, -1, 2, shape, &t, st);
+    if (rc) return rc;
+    if ((rc = sotto_linear_w_init(l, t, t->dtype == SOTTO_DTYPE_F16, &m->alloc, st))) return rc;
+    /* The repacked copy is all the stream reads: drop the file's pages from resident memory. */
+    sotto_gguf_tensor_release(m->gguf, t);
+    return SOTTO_OK;
 }
 
 static int load_block(vocos_weights *w, const sotto_model *m, int i, sotto_status *st)
@@ -192,7 +203,6 @@ static int load_block(vocos_weights *w, const sotto_model *m, int i, sotto_statu
     const vocos_hparams *hp = &w->hp;
     vocos_block *b = &w->blocks[i];
     char name[96];
-    const sotto_gguf_tensor *t;
     int64_t s_pw1[2] = {hp->intermediate_dim, hp->dim}, s_pw2[2] = {hp->dim,
                                                                     hp->intermediate_dim};
     int64_t s_i[1] = {hp->intermediate_dim}, s_d[1] = {hp->dim};
@@ -203,15 +213,11 @@ static int load_block(vocos_weights *w, const sotto_model *m, int i, sotto_statu
                         &b->ada_scale, &b->ada_shift, st)))
         return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv1.weight", i);
-    if ((rc = sotto_gguf_tensor_check(m->gguf, name, -1, 2, s_pw1, &t, st)) ||
-        (rc = vk_linear_init(&b->pw1, t, &m->alloc, st)))
-        return rc;
+    if ((rc = load_linear(&b->pw1, m, name, s_pw1, st))) return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv1.bias", i);
     if ((rc = tensor_f32(w, m, name, 1, s_i, &b->pw1_b, st))) return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv2.weight", i);
-    if ((rc = sotto_gguf_tensor_check(m->gguf, name, -1, 2, s_pw2, &t, st)) ||
-        (rc = vk_linear_init(&b->pw2, t, &m->alloc, st)))
-        return rc;
+    if ((rc = load_linear(&b->pw2, m, name, s_pw2, st))) return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv2.bias", i);
     if ((rc = tensor_f32(w, m, name, 1, s_d, &b->pw2_b, st))) return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.gamma", i);
@@ -240,7 +246,8 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
     int64_t s_embed[3] = {hp->dim, hp->input_channels, VOCOS_KERNEL}, s_d[1] = {hp->dim};
     if ((rc = sotto_gguf_tensor_check(m->gguf, "backbone.embed.weight", -1, 3, s_embed, &t,
                                       st)) ||
-        (rc = vk_conv_init(&w->embed, t, &m->alloc, st)) ||
+        (rc = sotto_conv1d_w_init(&w->embed, t, 1, 1, 1, &m->alloc, st)) ||
+        (sotto_gguf_tensor_release(m->gguf, t), 0) ||
         (rc = tensor_f32(w, m, "backbone.embed.bias", 1, s_d, &w->embed_b, st)) ||
         (rc = load_norm(w, m, "backbone.norm", ada, &w->norm_w, &w->norm_b,
                         &w->norm_ada_scale, &w->norm_ada_shift, st)) ||
@@ -256,8 +263,7 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
 
     int64_t s_head[2] = {hp->n_fft + 2, hp->dim}, s_hb[1] = {hp->n_fft + 2},
             s_win[1] = {hp->n_fft};
-    if ((rc = sotto_gguf_tensor_check(m->gguf, "head.out.weight", -1, 2, s_head, &t, st)) ||
-        (rc = vk_linear_init(&w->head, t, &m->alloc, st)) ||
+    if ((rc = load_linear(&w->head, m, "head.out.weight", s_head, st)) ||
         (rc = tensor_f32(w, m, "head.out.bias", 1, s_hb, &w->head_b, st)))
         return rc;
     /* The ISTFT window is a buffer in the checkpoint; NULL means the periodic Hann the

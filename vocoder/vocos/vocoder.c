@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/threadpool.h"
 #include "dsp/mel.h"
 #include "dsp/stft.h"
 #include "sotto/sotto_vocoder.h"
@@ -39,6 +40,8 @@ struct sotto_vocoder {
     sotto_vocoder_params params;
     sotto_status err;
     sotto_arena arena;
+    sotto_threadpool *tp;  /* model params' n_threads > 1, else NULL */
+    sotto_cpu cpu;         /* kernel table and pool for the layers */
 
     int cap;               /* frames one internal step handles */
     int bandwidth;         /* AdaLayerNorm row */
@@ -173,15 +176,21 @@ static void stage_shift(conv_stage *s)
 }
 
 /* LayerNorm or AdaLayerNorm (the plain LN, then the bandwidth row's scale and shift). */
-static void norm(const sotto_vocoder *v, const float *lw, const float *lb, const float *as,
-                 const float *ash, float *x, int n)
+static int norm(const sotto_vocoder *v, const float *lw, const float *lb, const float *as,
+                const float *ash, float *x, int n)
 {
     const int C = v->w->hp.dim;
     if (as)
-        vk_layernorm(x, n, C, as + (size_t)v->bandwidth * C, ash + (size_t)v->bandwidth * C,
-                        1e-6f, x);
-    else
-        vk_layernorm(x, n, C, lw, lb, 1e-6f, x);
+        return sotto_layernorm(&v->cpu, x, n, C, as + (size_t)v->bandwidth * C,
+                               ash + (size_t)v->bandwidth * C, 1e-6f, x);
+    return sotto_layernorm(&v->cpu, x, n, C, lw, lb, 1e-6f, x);
+}
+
+/* The layers only fail on arguments the stream sized itself: report it, never crash. */
+static int op_failed(sotto_vocoder *v, int64_t rc)
+{
+    return sotto_status_set(&v->err, rc < 0 ? (int)rc : SOTTO_ERR_INTERNAL,
+                            "internal error: a layer rejected its arguments");
 }
 
 /* One ConvNeXt block: appends n_in frames (and, with `final`, the right padding), then writes
@@ -195,11 +204,13 @@ static int block_run(sotto_vocoder *v, const vocos_block *b, conv_stage *s, cons
     if (final) n = stage_append(s, NULL, VOCOS_HALF);
     if (n == 0) return 0;
     float *dw = v->y, *h = v->h;
-    vk_depthwise(b->dw_w, VOCOS_KERNEL, b->dw_b, s->buf, s->have, C, dw);
-    norm(v, b->ln_w, b->ln_b, b->ada_scale, b->ada_shift, dw, n);
-    vk_linear(&b->pw1, b->pw1_b, dw, n, h);
-    vk_gelu(h, (int64_t)n * hp->intermediate_dim);
-    vk_linear(&b->pw2, b->pw2_b, h, n, dw);
+    int64_t rc;
+    if ((rc = sotto_conv1d(&v->cpu, &b->dw, b->dw_b, s->buf, s->have, dw)) != n ||
+        (rc = norm(v, b->ln_w, b->ln_b, b->ada_scale, b->ada_shift, dw, n)) ||
+        (rc = sotto_linear(&v->cpu, &b->pw1, b->pw1_b, dw, n, h)) ||
+        (rc = sotto_gelu_erf(&v->cpu, h, (int64_t)n * hp->intermediate_dim, h)) ||
+        (rc = sotto_linear(&v->cpu, &b->pw2, b->pw2_b, h, n, dw)))
+        return op_failed(v, rc);
     /* Residual: output frame j is centred on buffered input frame j + 3. */
     const float *res = s->buf + (size_t)VOCOS_HALF * C;
     for (int j = 0; j < n; j++) {
@@ -219,7 +230,8 @@ static int64_t head_run(sotto_vocoder *v, const float *x, int n, float *out)
 {
     const vocos_hparams *hp = &v->w->hp;
     const int F = hp->n_fft / 2 + 1, W = hp->n_fft + 2;
-    vk_linear(&v->w->head, v->w->head_b, x, n, v->spec);
+    int rc = sotto_linear(&v->cpu, &v->w->head, v->w->head_b, x, n, v->spec);
+    if (rc) return op_failed(v, rc);
     int64_t total = 0;
     for (int j = 0; j < n; j++) {
         /* [log-magnitude | phase] → complex bins, in place (bins interleave re/im). */
@@ -250,14 +262,20 @@ static int64_t run_frames(sotto_vocoder *v, const float *feat, int n, int final,
     if (n > 0) m = stage_append(&v->embed, feat, n);
     if (final) m = stage_append(&v->embed, NULL, VOCOS_HALF);
     if (m > 0) {
-        vk_conv(&w->embed, VOCOS_KERNEL, w->embed_b, v->embed.buf, v->embed.have, v->x);
+        int64_t rc = sotto_conv1d(&v->cpu, &w->embed, w->embed_b, v->embed.buf, v->embed.have,
+                                  v->x);
+        if (rc != m) return op_failed(v, rc);
         stage_shift(&v->embed);
-        norm(v, w->norm_w, w->norm_b, w->norm_ada_scale, w->norm_ada_shift, v->x, m);
+        if ((rc = norm(v, w->norm_w, w->norm_b, w->norm_ada_scale, w->norm_ada_shift, v->x, m)))
+            return op_failed(v, rc);
     }
-    for (int i = 0; i < hp->num_layers; i++)
+    for (int i = 0; i < hp->num_layers; i++) {
         m = block_run(v, &w->blocks[i], &v->blocks[i], v->x, m, final, v->x);
+        if (m < 0) return m;
+    }
     if (m == 0) return 0;
-    vk_layernorm(v->x, m, hp->dim, w->final_w, w->final_b, 1e-6f, v->x);
+    int rc = sotto_layernorm(&v->cpu, v->x, m, hp->dim, w->final_w, w->final_b, 1e-6f, v->x);
+    if (rc) return op_failed(v, rc);
     return head_run(v, v->x, m, out);
 }
 
@@ -389,6 +407,13 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
         goto fail;
     }
 
+    if (model->params.n_threads > 1 &&
+        (rc = sotto_threadpool_create(model->params.n_threads, a, &v->tp))) {
+        sotto_status_set(st, rc, "cannot start %d worker threads", model->params.n_threads);
+        goto fail;
+    }
+    sotto_cpu_init(&v->cpu, model->cpu_features, v->tp);
+
     reset_state(v);
     *out = v;
     return SOTTO_OK;
@@ -405,6 +430,7 @@ void sotto_vocoder_free(sotto_vocoder *v)
     sotto_stft_destroy(v->istft_plan);
     sotto_mel_destroy(v->mel);
     sotto_arena_free(&v->arena);
+    sotto_threadpool_free(v->tp);
     sotto_free(a, v->blocks);
     sotto_free(a, v);
 }

@@ -9,7 +9,7 @@
 #define SOTTO_VOCOS_H
 
 #include "core/model.h"
-#include "vocoder/vocos/kernels.h"
+#include "nn/ops.h"
 
 #define VOCOS_KERNEL 7 /* every conv in the backbone: k = 7, padding 3 */
 #define VOCOS_HALF 3
@@ -35,24 +35,26 @@ typedef struct vocos_hparams {
     int codebooks_per_bw[8];
 } vocos_hparams;
 
+/* Linear weights keep the file's precision: f16 in the file stays f16 in memory (the F16C
+ * GEMM, half the bandwidth of a streaming step), f32 and bf16 become f32. */
 typedef struct vocos_block {
-    const float *dw_w; /* [VOCOS_KERNEL][dim] (tap-major, repacked) */
+    sotto_conv1d_w dw; /* depthwise, k 7 (groups = dim) */
     const float *dw_b; /* [dim] */
     const float *ln_w, *ln_b;     /* [dim], NULL with AdaLayerNorm */
     const float *ada_scale, *ada_shift; /* [n_emb][dim], NULL without */
-    vk_matrix pw1, pw2;
+    sotto_linear_w pw1, pw2;
     const float *pw1_b, *pw2_b; /* [intermediate], [dim] */
     const float *gamma;         /* [dim], NULL when the block has no layer scale */
 } vocos_block;
 
 typedef struct vocos_weights {
     vocos_hparams hp;
-    vk_matrix embed;
+    sotto_conv1d_w embed; /* k 7, input_channels → dim */
     const float *embed_b;
     const float *norm_w, *norm_b, *norm_ada_scale, *norm_ada_shift;
     vocos_block *blocks;
     const float *final_w, *final_b;
-    vk_matrix head;
+    sotto_linear_w head;
     const float *head_b;       /* [n_fft + 2] */
     const float *head_window;  /* [n_fft] (head.istft.window) */
     const float *mel_fb;       /* [n_freqs][n_mels] (feature_extractor...mel_scale.fb) */

@@ -1484,3 +1484,17 @@ int sotto_gguf_tensor_to_f32(const sotto_gguf_tensor *t, float *dst)
     }
     return SOTTO_OK;
 }
+
+void sotto_gguf_tensor_release(const sotto_gguf *g, const sotto_gguf_tensor *t)
+{
+    if (!g || !t || !g->map || !t->n_bytes) return;
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) return;
+    uintptr_t lo = (uintptr_t)g->map, hi = lo + g->map_size;
+    uintptr_t b = (uintptr_t)t->data, e = b + (uintptr_t)t->n_bytes;
+    if (b < lo || e > hi) return;
+    b = (b + (uintptr_t)ps - 1) & ~((uintptr_t)ps - 1);
+    e &= ~((uintptr_t)ps - 1);
+    /* Advice only: a failure leaves the pages resident, which is harmless. */
+    if (e > b) (void)madvise((void *)b, e - b, MADV_DONTNEED);
+}

@@ -162,6 +162,12 @@ int sotto_gguf_tensor_check(const sotto_gguf *g, const char *name, int dtype, in
  * Errors: SOTTO_ERR_INVALID_ARG (NULL). */
 int sotto_gguf_tensor_to_f32(const sotto_gguf_tensor *t, float *dst);
 
+/* Tells the kernel that a model no longer reads tensor t from the file (it has repacked its
+ * own copy): the whole pages inside t's data leave the process's resident memory. Reading t
+ * later is still valid (the pages come back from the file). No effect unless the file is
+ * memory-mapped. */
+void sotto_gguf_tensor_release(const sotto_gguf *g, const sotto_gguf_tensor *t);
+
 /* Scalar conversions, exact for every value. Narrowing rounds to nearest even, overflows to
  * infinity and keeps NaNs NaN (quieted). */
 float sotto_f16_to_f32(uint16_t h);

@@ -46,7 +46,7 @@ static void gemm_block(const sotto_cpu *ctx, const gemm_op *g, int64_t m0, int64
         ctx->k.gemm_f16(M, g->K, n0, n1, x, g->ldx, g->w16, g->ldw, g->bias, y, g->ldy, g->acc);
         return;
     }
-    if (M <= SMALL_M || g->K == 0) {
+    if (M <= SMALL_M || g->K == 0 || !ctx->blas_large) {
         ctx->k.gemm_f32(M, g->K, n0, n1, x, g->ldx, g->w, g->ldw, g->bias, y, g->ldy, g->acc);
         return;
     }
@@ -147,7 +147,8 @@ int sotto_linear_ex(const sotto_cpu *ctx, const sotto_linear_w *w, const float *
                     SPLIT_NONE};
     j.s = choose_split(sotto_cpu_threads(ctx), (double)M * w->n_out * w->n_in, M, 1, w->n_out);
     /* The small-M kernel re-reads all weights per row block: split its columns instead. */
-    if (j.s == SPLIT_ROWS && (w->w16 || M <= SMALL_M) && w->n_out > 16) j.s = SPLIT_COLS;
+    if (j.s == SPLIT_ROWS && (w->w16 || M <= SMALL_M || !ctx->blas_large) && w->n_out > 16)
+        j.s = SPLIT_COLS;
     run_job(ctx, j.s, linear_task, &j);
     return SOTTO_OK;
 }
@@ -192,7 +193,8 @@ static void conv1d_task(void *p, int ith, int nth)
     /* BLAS refuses overlapping rows (lda < K), so a BLAS-sized block of an overlapping
      * conv takes one GEMM per tap instead. */
     const int fused =
-        G == 1 && (w->dilation == 1 || w->k == 1) && (q.m1 - q.m0 <= SMALL_M || w->stride >= w->k);
+        G == 1 && (w->dilation == 1 || w->k == 1) &&
+        (q.m1 - q.m0 <= SMALL_M || w->stride >= w->k || !j->ctx->blas_large);
     gemm_op g = {0};
     g.ldx = (int64_t)w->stride * w->c_in;
     g.ldw = w->ldw;

@@ -4,6 +4,8 @@
  * (a struct copy), so there is no process-wide dispatch state to race on.
  */
 #include <cblas.h>
+#include <ctype.h>
+#include <string.h>
 
 #include "backend/cpu/cpu.h"
 
@@ -18,6 +20,23 @@ const char *sotto_op_name(int op)
     return op >= 0 && op < SOTTO_OP_COUNT ? op_names[op] : "?";
 }
 
+/* OpenBLAS's name for the core it dispatched to (declared by OpenBLAS's cblas.h). */
+static int blas_core_is_pre_avx2(void)
+{
+    static const char *const old[] = {"prescott", "core2", "penryn", "dunnington", "nehalem",
+                                      "sandybridge", "atom", "katmai", "coppermine", "northwood",
+                                      "banias", "opteron", "barcelona", "bobcat", "bulldozer"};
+    const char *name = openblas_get_corename();
+    char low[32];
+    size_t n = 0;
+    for (; name && name[n] && n + 1 < sizeof low; n++)
+        low[n] = (char)tolower((unsigned char)name[n]);
+    low[n] = 0;
+    for (size_t i = 0; i < SOTTO_ARRAY_LEN(old); i++)
+        if (strstr(low, old[i])) return 1;
+    return 0;
+}
+
 void sotto_cpu_init(sotto_cpu *cpu, unsigned features, sotto_threadpool *tp)
 {
     /* Never trust the mask alone: a caller may pass "all bits" on a CPU without them. */
@@ -26,6 +45,8 @@ void sotto_cpu_init(sotto_cpu *cpu, unsigned features, sotto_threadpool *tp)
     sotto_cpu_kernels_avx2(&cpu->k, f);
     cpu->features = cpu->k.isa;
     cpu->tp = tp;
+    const unsigned fma = SOTTO_CPU_AVX2 | SOTTO_CPU_FMA;
+    cpu->blas_large = !((cpu->features & fma) == fma && blas_core_is_pre_avx2());
     /* Our pool splits large GEMMs; OpenBLAS's own threads would oversubscribe the cores
      * (see cpu.h). The call only stores a count once OpenBLAS's pool exists. */
     openblas_set_num_threads(1);

@@ -19,10 +19,15 @@ typedef struct sotto_cpu {
     sotto_cpu_kernels k;  /* chosen at init; read-only afterwards */
     unsigned features;    /* SOTTO_CPU_* bits in use (requested & present) */
     sotto_threadpool *tp; /* NULL: single-threaded; not owned */
+    int blas_large;       /* 1: f32 GEMMs of more than 16 rows go to OpenBLAS; 0: our own
+                             kernel for every M (see sotto_cpu_init) */
 } sotto_cpu;
 
 /*
- * Fills *cpu. [in] features: SOTTO_CPU_* bits allowed (e.g. model->cpu_features, or 0 to force
+ * Fills *cpu. Large f32 GEMMs go to OpenBLAS unless OpenBLAS runs a kernel older than our own:
+ * its runtime dispatch falls back to a generic SSE3 core ("Prescott") on CPUs it does not
+ * recognise (new or virtualised models), which is 2-3 times slower than our AVX2/FMA kernel;
+ * then blas_large is 0 and our kernel takes every size. [in] features: SOTTO_CPU_* bits allowed (e.g. model->cpu_features, or 0 to force
  * the scalar reference); bits the CPU lacks are dropped. [in] tp: pool for parallel work, or
  * NULL; it must outlive the context, and one context runs one op at a time.
  */

@@ -489,6 +489,13 @@ static ALWAYS_INLINE void store_seg(float *y, __m256 v, const float *bias, int a
     }
 }
 
+/* Weight rows are ldw apart (a page or so for wide layers), where the hardware prefetchers,
+ * which stay inside a 4 KiB page, do not follow: the tile prefetches the row GEMM_PF ahead
+ * itself. (Prefetching past the end of the matrix is harmless: prefetches never fault.) */
+#ifndef GEMM_PF
+#define GEMM_PF 64
+#endif
+
 /* One MR × (8·NV) tile over the whole K range; `valid` columns of it are stored. Each
  * (MR, NV) pair is its own function with exactly sized arrays, which the compiler fully
  * unrolls and keeps in registers (a shared maximal array spilled every sum each step). */
@@ -505,6 +512,7 @@ static ALWAYS_INLINE void store_seg(float *y, __m256 v, const float *bias, int a
             c[r][v] = _mm256_setzero_ps();                                                         \
         for (int k = 0; k < K; k++) {                                                              \
             __m256 wv[NV];                                                                         \
+            _mm_prefetch((const char *)(w + (int64_t)(k + GEMM_PF) * ldw), _MM_HINT_T0);           \
             UNROLL                                                                                 \
             for (int v = 0; v < NV; v++)                                                           \
                 wv[v] = LOADW(w + (int64_t)k * ldw + 8 * v);                                       \
