@@ -2,6 +2,7 @@
 reference computation as one GGUF file under tests/data/, with the package versions and the
 command that made it recorded as metadata, so the C tests read them with our own reader."""
 
+import importlib.metadata
 import os
 import platform
 import sys
@@ -23,9 +24,15 @@ def versions(*modules):
     for name in modules:
         try:
             mod = __import__(name)
-            out.append(f"{name}=={getattr(mod, '__version__', '?')}")
         except ImportError:
-            pass
+            continue
+        ver = getattr(mod, "__version__", None)
+        if ver is None:  # e.g. gguf: only the installed distribution knows its version
+            try:
+                ver = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                ver = "?"
+        out.append(f"{name}=={ver}")
     return ", ".join(out)
 
 
