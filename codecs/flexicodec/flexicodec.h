@@ -128,6 +128,13 @@ int flexicodec_decoder_weights_load(flexicodec_decoder_weights *w, const sotto_g
 /* Releases what load made; safe on a zeroed or already-freed struct. */
 void flexicodec_decoder_weights_free(flexicodec_decoder_weights *w);
 
+/*
+ * Model loader hook for architecture "flexicodec" (codec.c): loads the decode-side weights
+ * above and the bottleneck transformer (bottleneck.h) and attaches them to model->arch_data,
+ * released by model->arch_free. The decoder of sotto_codec.h runs on them.
+ */
+int sotto_flexicodec_load(sotto_model *model, sotto_status *st);
+
 /* ---- semantic branch ------------------------------------------------------------------- */
 
 /*

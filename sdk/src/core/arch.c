@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "codecs/flexicodec/flexicodec.h"
 #include "vocoder/vocos/vocos.h"
 
 typedef struct arch_entry {
@@ -12,6 +13,7 @@ typedef struct arch_entry {
 
 static const arch_entry archs[] = {
     {"vocos", sotto_vocos_load},
+    {"flexicodec", sotto_flexicodec_load},
 };
 
 int sotto_arch_load(sotto_model *model, sotto_status *st)
