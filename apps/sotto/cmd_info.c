@@ -1,5 +1,9 @@
 /*
- * `sotto info FILE`: what a model file holds. Prints the GGUF version, architecture, name,
+ * `sotto info FILE`: what a model file or a `.sotto` codec stream holds (told apart by the
+ * file's first bytes: "GGUF" or "OggS"). For a stream: the ID header (codec, model identity,
+ * rates, pre-skip), duration, packets, groups, average rates and bitrate, damage, vendor and
+ * comments; with -m MODEL also whether the stream is that model's. For a model file: what it
+ * holds. Prints the GGUF version, architecture, name,
  * every metadata key with its value, a table of tensors (name, dtype, PyTorch-order shape,
  * bytes) and totals; `--json` prints the same as one JSON object, arrays in full. The file is
  * opened with the GGUF reader directly rather than as a sotto_model, so that any valid GGUF
@@ -12,15 +16,20 @@
 
 #include "cli.h"
 #include "core/gguf.h"
+#include "io/oggmap.h"
+#include "sotto/sotto_codec.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sotto info [--json] FILE\n\n"
-               "Prints a GGUF model file's version, architecture, name, metadata and tensors.\n\n"
-               "  --json     one JSON object instead of text (metadata arrays in full)\n"
-               "  -h, --help this help\n\n"
+    fprintf(f, "usage: sotto info [--json] [-m MODEL] FILE\n\n"
+               "Prints a GGUF model file's version, architecture, name, metadata and tensors,\n"
+               "or a .sotto stream's codec, model identity, rates, duration, groups, average\n"
+               "frame rate, bitrate, pre-skip, damage and comments.\n\n"
+               "  --json           one JSON object instead of text (metadata arrays in full)\n"
+               "  -m, --model FILE .sotto only: also say whether the stream is this model's\n"
+               "  -h, --help       this help\n\n"
                "Exit codes: 0 ok, 2 bad arguments, 3 the file is missing, unreadable or "
-               "malformed.\n");
+               "malformed,\n4 the model cannot be loaded.\n");
 }
 
 static void shape_text(const sotto_gguf_tensor *t, char *buf, size_t size)
@@ -273,9 +282,134 @@ static void print_json(const char *path, const sotto_gguf *g)
            n_t, params, bytes);
 }
 
+/* ---- .sotto streams ----------------------------------------------------------------------- */
+
+/* Vendor and comments straight from the headers (the public info carries only the count). */
+static void sotto_tags(const char *path, int json)
+{
+    FILE *f = fopen(path, "rb");
+    sotto_oggmap_reader *r = NULL;
+    if (!f || sotto_oggmap_reader_open_file(f, NULL, &r, NULL) != SOTTO_OK) {
+        if (f) fclose(f);
+        printf(json ? "null, \"comments\": []" : "\n");
+        return;
+    }
+    const char *vendor = sotto_oggmap_reader_vendor(r);
+    const int n = sotto_oggmap_reader_comment_count(r);
+    if (json) {
+        json_string(vendor, strlen(vendor));
+        printf(", \"comments\": [");
+        for (int i = 0; i < n; i++) {
+            const char *c = sotto_oggmap_reader_comment(r, i);
+            printf("%s", i ? ", " : "");
+            json_string(c ? c : "", c ? strlen(c) : 0);
+        }
+        putchar(']');
+    } else {
+        printf("%s\ncomments:     %d\n", vendor, n);
+        for (int i = 0; i < n; i++) {
+            const char *c = sotto_oggmap_reader_comment(r, i);
+            printf("  %s\n", c ? c : "");
+        }
+    }
+    sotto_oggmap_reader_free(r);
+    fclose(f);
+}
+
+static int info_sotto(const char *path, const char *model_path, int json)
+{
+    sotto_model *model = NULL;
+    sotto_status st;
+    if (model_path && sotto_model_load_file(model_path, NULL, &model, &st) != SOTTO_OK) {
+        cli_error("info", "%s: %s", model_path, st.message);
+        return CLI_ERR_MODEL;
+    }
+    sotto_codec_file_info fi;
+    int rc = sotto_codec_probe_file(path, model, &fi, &st);
+    sotto_model_free(model);
+    if (rc != SOTTO_OK) {
+        cli_error("info", "%s", st.message);
+        return rc == SOTTO_ERR_OUT_OF_MEMORY ? CLI_ERR_RUNTIME : CLI_ERR_INPUT;
+    }
+    char id[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(id + 2 * i, 3, "%02x", fi.model_identity[i]);
+    const char *match = fi.identity_matches < 0 ? NULL : fi.identity_matches ? "yes" : "no";
+    const int damaged = fi.n_problems > 0 || fi.truncated;
+    if (json) {
+        printf("{\n  \"file\": ");
+        json_string(path, strlen(path));
+        printf(",\n  \"type\": \"sotto\",\n  \"codec\": ");
+        json_string(fi.codec, strlen(fi.codec));
+        printf(",\n  \"version\": %d,\n  \"model_identity\": \"%s\",\n  \"model_matches\": %s,"
+               "\n  \"sample_rate_hz\": %d,\n  \"input_rate_hz\": %d,\n  \"frame_rate_hz\": %.6g,"
+               "\n  \"pre_skip\": %lld,\n  \"samples\": %lld,\n  \"seconds\": %.6f,"
+               "\n  \"packets\": %lld,\n  \"groups\": %lld,\n  \"frames\": %lld,"
+               "\n  \"groups_per_second\": %.4f,\n  \"frames_per_second\": %.4f,"
+               "\n  \"stages\": [%d, %d],\n  \"bytes\": %lld,\n  \"bitrate_bps\": %.1f,"
+               "\n  \"damaged\": %s,\n  \"problems\": %d,\n  \"lost_samples\": %lld,"
+               "\n  \"bad_packets\": %lld,\n  \"lost_pages\": %lld,\n  \"damaged_pages\": %lld,"
+               "\n  \"truncated\": %s,\n  \"first_problem\": ",
+               fi.version, id, match ? (fi.identity_matches ? "true" : "false") : "null",
+               fi.sample_rate_hz, fi.input_rate_hz, fi.frame_rate_hz, (long long)fi.pre_skip,
+               (long long)fi.samples, fi.duration_s, (long long)fi.packets, (long long)fi.groups,
+               (long long)fi.frames, fi.groups_per_s, fi.frames_per_s, fi.min_stages, fi.max_stages,
+               (long long)fi.file_bytes, fi.bitrate_bps, damaged ? "true" : "false", fi.n_problems,
+               (long long)fi.lost_samples, (long long)fi.bad_packets, (long long)fi.holes,
+               (long long)fi.damaged_pages, fi.truncated ? "true" : "false");
+        json_string(fi.first_problem, strlen(fi.first_problem));
+        printf(",\n  \"vendor\": ");
+        sotto_tags(path, 1);
+        printf("\n}\n");
+    } else {
+        printf("file:         %s\n", path);
+        printf("type:         .sotto codec stream (mapping version %d)\n", fi.version);
+        printf("codec:        %s\n", fi.codec);
+        printf("model:        %s%s%s\n", id, match ? "  matches -m model: " : "",
+               match ? match : "");
+        printf("sample rate:  %d Hz (input %d Hz%s)\n", fi.sample_rate_hz, fi.input_rate_hz,
+               fi.input_rate_hz ? "" : ": unknown");
+        printf("frame rate:   %.4g Hz\n", fi.frame_rate_hz);
+        printf("pre-skip:     %lld samples\n", (long long)fi.pre_skip);
+        printf("duration:     %.3f s (%lld samples)\n", fi.duration_s, (long long)fi.samples);
+        printf("packets:      %lld\n", (long long)fi.packets);
+        printf("groups:       %lld (%lld frames)\n", (long long)fi.groups, (long long)fi.frames);
+        printf("average rate: %.3f groups/s, %.3f frames/s\n", fi.groups_per_s, fi.frames_per_s);
+        printf("stages:       %d..%d RVQ stages per packet\n", fi.min_stages, fi.max_stages);
+        printf("size:         %lld bytes\n", (long long)fi.file_bytes);
+        printf("bitrate:      %.1f bps (file size / duration)\n", fi.bitrate_bps);
+        if (damaged)
+            printf("damage:       %d problem%s, %lld samples lost, %lld bad packets, %lld lost "
+                   "pages, %lld damaged pages%s; first: %s\n",
+                   fi.n_problems, fi.n_problems == 1 ? "" : "s", (long long)fi.lost_samples,
+                   (long long)fi.bad_packets, (long long)fi.holes, (long long)fi.damaged_pages,
+                   fi.truncated ? ", truncated" : "", fi.first_problem);
+        else
+            printf("damage:       none\n");
+        printf("vendor:       ");
+        sotto_tags(path, 0);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("info", "cannot write the output");
+        return CLI_ERR_OUTPUT;
+    }
+    return CLI_OK;
+}
+
+/* 1 when the file starts with "OggS" (a .sotto stream), 0 otherwise or unreadable. */
+static int is_ogg(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char m[4] = {0};
+    size_t n = fread(m, 1, 4, f);
+    fclose(f);
+    return n == 4 && !memcmp(m, "OggS", 4);
+}
+
 int cmd_info(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *model_path = NULL;
     int json = 0, only_files = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -284,6 +418,8 @@ int cmd_info(int argc, char **argv)
             return CLI_OK;
         } else if (!only_files && !strcmp(a, "--json")) {
             json = 1;
+        } else if (!only_files && (!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) {
+            model_path = argv[++i];
         } else if (!only_files && !strcmp(a, "--")) {
             only_files = 1;
         } else if (!only_files && a[0] == '-' && a[1]) {
@@ -300,6 +436,7 @@ int cmd_info(int argc, char **argv)
         cli_error("info", "missing FILE (see 'sotto info --help')");
         return CLI_ERR_USAGE;
     }
+    if (is_ogg(path)) return info_sotto(path, model_path, json);
     sotto_gguf *g = NULL;
     sotto_status st;
     int rc = sotto_gguf_open_file(path, 1, NULL, &g, &st);

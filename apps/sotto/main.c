@@ -9,7 +9,8 @@
 int cli_quiet = 0;
 
 static const cli_command commands[] = {
-    {"info", "print a model file's architecture, metadata and tensors", cmd_info},
+    {"info", "describe a model file (.gguf) or a codec stream (.sotto)", cmd_info},
+    {"decode", "decode a .sotto codec stream to audio", cmd_decode},
     {"vocode", "resynthesise audio (or features) through a vocoder model", cmd_vocode},
 };
 
@@ -29,7 +30,7 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'sotto <command> --help' describes a command. Exit codes: 0 ok, 2 usage, "
-               "3 input, 4 model, 5 output, 6 runtime.\n");
+               "3 input, 4 model, 5 output, 6 runtime, 7 damaged input (output written).\n");
 }
 
 int main(int argc, char **argv)

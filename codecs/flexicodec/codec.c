@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "codecs/flexicodec/bottleneck.h"
+#include "codecs/flexicodec/codec_internal.h"
 #include "codecs/flexicodec/flexicodec.h"
 #include "core/arena.h"
 #include "core/model.h"
@@ -93,6 +94,58 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
     return SOTTO_OK;
 }
 
+static const flexicodec_model *flexi(const sotto_model *m)
+{
+    return m && m->arch && !strcmp(m->arch, "flexicodec") ? m->arch_data : NULL;
+}
+
+int flexicodec_model_layout(const sotto_model *m, sotto_packet_layout *l, sotto_status *st)
+{
+    const flexicodec_model *fm = flexi(m);
+    if (!fm)
+        return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED,
+                                "model architecture '%s' is not a codec (expected flexicodec)",
+                                m && m->arch ? m->arch : "?");
+    const flexicodec_hparams *hp = &fm->w.hp;
+    const int stages =
+        hp->n_codebooks < SOTTO_PACKET_MAX_STAGES ? hp->n_codebooks : SOTTO_PACKET_MAX_STAGES;
+    const int len = fm->max_group_len < SOTTO_PACKET_MAX_GROUP_LEN ? fm->max_group_len
+                                                                   : SOTTO_PACKET_MAX_GROUP_LEN;
+    sotto_status ls;
+    if (sotto_packet_layout_init(l, hp->fsq_size, hp->n_codebooks ? hp->codebook_size : 0, stages,
+                                 len, SOTTO_PACKET_FLEXICODEC_GROUPS, &ls) != SOTTO_OK)
+        return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED,
+                                "the model's codes do not fit packets: %s", ls.message);
+    return SOTTO_OK;
+}
+
+int flexicodec_packet_span_frames(const sotto_model *m)
+{
+    const flexicodec_model *fm = flexi(m);
+    if (!fm) return 0;
+    const int rate = fm->w.hp.sample_rate, hop = fm->w.hp.hop_length;
+    int f = hop > 0 ? (rate + hop - 1) / hop : 1;
+    return f < 1 ? 1 : f;
+}
+
+int flexicodec_model_rate(const sotto_model *m)
+{
+    const flexicodec_model *fm = flexi(m);
+    return fm ? fm->w.hp.sample_rate : 0;
+}
+
+int flexicodec_model_hop(const sotto_model *m)
+{
+    const flexicodec_model *fm = flexi(m);
+    return fm ? fm->w.hp.hop_length : 0;
+}
+
+int64_t flexicodec_model_out_len(const sotto_model *m, int64_t T)
+{
+    const flexicodec_model *fm = flexi(m);
+    return fm ? flexicodec_dac_out_len(&fm->w.hp, T) : 0;
+}
+
 /* ---- decoder object ---------------------------------------------------------------------- */
 
 struct sotto_decoder {
@@ -130,6 +183,14 @@ struct sotto_decoder {
     float *wx;      /* [win][latent] window latent (segmented) */
     float *wwave;   /* [dac_out_len(win)] window waveform (segmented) */
     float *scratch; /* max of the stages' scratch sizes */
+
+    /* packets (sotto_decoder_push_packet) */
+    sotto_packet_layout layout;
+    int layout_ok;                  /* 0: the model's codes do not fit packets */
+    int64_t pk_received, pk_frames; /* packets received and their frames (lost-packet span) */
+    int32_t pk_len[SOTTO_PACKET_FLEXICODEC_GROUPS];
+    int32_t pk_sem[SOTTO_PACKET_FLEXICODEC_GROUPS];
+    int32_t pk_ac[SOTTO_PACKET_FLEXICODEC_GROUPS * SOTTO_PACKET_MAX_STAGES];
 };
 
 sotto_decoder_params sotto_decoder_default_params(void)
@@ -220,6 +281,7 @@ static void reset_state(sotto_decoder *d)
 {
     d->n_groups = d->n_frames = 0;
     d->recv_groups = d->recv_frames = 0;
+    d->pk_received = d->pk_frames = 0;
     d->flushed = 0;
     sotto_status_clear(&d->err);
 }
@@ -349,6 +411,7 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
         goto fail;
     }
     sotto_cpu_init(&d->cpu, model->cpu_features, d->tp);
+    d->layout_ok = flexicodec_model_layout(model, &d->layout, NULL) == SOTTO_OK;
     reset_state(d);
     *out = d;
     return SOTTO_OK;
@@ -622,4 +685,78 @@ int sotto_decoder_flush(sotto_decoder *d, float *out, size_t capacity)
     }
     d->flushed = 1;
     return (int)got;
+}
+
+/* ---- packets ----------------------------------------------------------------------------- */
+
+int sotto_decoder_packet_max_groups(const sotto_decoder *d)
+{
+    return d && d->layout_ok ? d->layout.max_groups : 0;
+}
+
+size_t sotto_decoder_packet_max_bytes(const sotto_decoder *d)
+{
+    size_t b = 0;
+    if (!d || !d->layout_ok ||
+        sotto_packet_size(&d->layout, d->layout.max_groups, d->layout.max_stages, &b) != SOTTO_OK)
+        return 0;
+    return b;
+}
+
+int sotto_decoder_lost_packet_frames(const sotto_decoder *d)
+{
+    if (!d) return 0;
+    if (!d->pk_received) return flexicodec_packet_span_frames(d->model);
+    int64_t f = (d->pk_frames + d->pk_received / 2) / d->pk_received;
+    return f < 1 ? 1 : (int)f;
+}
+
+int sotto_decoder_push_packet(sotto_decoder *d, const uint8_t *data, size_t size)
+{
+    if (!d) return SOTTO_ERR_INVALID_ARG;
+    if (!d->layout_ok)
+        return fail(d, SOTTO_ERR_UNSUPPORTED, "the model's codes do not fit the packet format");
+    if (d->flushed) return fail(d, SOTTO_ERR_STATE, "decoder was flushed: call reset first");
+    if (!data) return sotto_decoder_conceal_frames(d, sotto_decoder_lost_packet_frames(d));
+    sotto_packet_info info;
+    sotto_status ps;
+    const int ldc = SOTTO_PACKET_MAX_STAGES;
+    int rc = sotto_packet_unpack(&d->layout, data, size, d->pk_len, d->pk_sem, d->pk_ac,
+                                 SOTTO_PACKET_FLEXICODEC_GROUPS, ldc, &info, &ps);
+    if (rc) {
+        /* more groups or stages than the layout allows: a malformed packet too */
+        return fail(d, rc == SOTTO_ERR_BUFFER_TOO_SMALL ? SOTTO_ERR_FORMAT : rc, "%s", ps.message);
+    }
+    /* compact ac[g·ldc + s] to the push's rvq[g·n_stages + s] (in place: never overtakes) */
+    const int S = info.n_stages;
+    for (int g = 0; g < info.n_groups; g++)
+        for (int q = 0; q < S; q++)
+            d->pk_ac[g * S + q] = d->pk_ac[g * ldc + q];
+    if ((rc = sotto_decoder_push(d, d->pk_len, d->pk_sem, d->pk_ac, info.n_groups, S))) return rc;
+    if (info.n_groups > 0) {
+        d->pk_received++;
+        d->pk_frames += info.n_frames;
+    }
+    return SOTTO_OK;
+}
+
+int sotto_codec_pack_packet(const sotto_model *model, const int32_t *lengths, const int32_t *fsq,
+                            const int32_t *rvq, int n_groups, int n_stages, uint8_t *out,
+                            size_t capacity, size_t *written, sotto_status *st)
+{
+    sotto_status_clear(st);
+    if (written) *written = 0;
+    if (!model || !written)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL %s", !model ? "model" : "written");
+    sotto_packet_layout l;
+    int rc = flexicodec_model_layout(model, &l, st);
+    if (rc) return rc;
+    if (n_groups < 0 || n_groups > l.max_groups || n_stages < 0 || n_stages > l.max_stages)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "%d groups of %d stages: a packet holds 0..%d groups of 0..%d "
+                                "stages",
+                                n_groups, n_stages, l.max_groups, l.max_stages);
+    if (!out) return sotto_packet_size(&l, n_groups, n_stages, written);
+    return sotto_packet_pack(&l, n_groups, n_stages, lengths, fsq, rvq, n_stages, out, capacity,
+                             written, st);
 }

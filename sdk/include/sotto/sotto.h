@@ -191,6 +191,20 @@ typedef struct sotto_tensor_info {
 SOTTO_API int sotto_model_tensor_info(const sotto_model *model, int64_t i,
                                       sotto_tensor_info *info);
 
+/**
+ * The model's identity: SHA-256 over `general.architecture` and every tensor (sorted by
+ * name: name, dtype, shape, bytes; the exact byte order is in docs/bitstream.md, "Model
+ * identity"), so two files with the same weights have the same identity whatever their
+ * other metadata. `.sotto` files carry it and decoders refuse streams of another model.
+ * [out] out: 32 bytes. Cost: the first call hashes every weight byte on the calling thread,
+ * a few seconds per GB (portable SHA-256; milliseconds for small models); later calls copy
+ * the cached bytes. Loading does not compute it. Thread-safe: any number of threads may
+ * call it on a shared model, also for the first time (concurrent first calls may each hash
+ * once; none waits). Errors: SOTTO_ERR_INVALID_ARG (NULL),
+ * SOTTO_ERR_OUT_OF_MEMORY.
+ */
+SOTTO_API SOTTO_WUR int sotto_model_identity(const sotto_model *model, uint8_t out[32]);
+
 #ifdef __cplusplus
 }
 #endif

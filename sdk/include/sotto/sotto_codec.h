@@ -24,6 +24,14 @@
  *     sotto_decoder_reset(dec);                       // next utterance
  *     sotto_decoder_free(dec);
  *
+ *     // packets from the network: bytes in, NULL for a lost one
+ *     sotto_decoder_push_packet(dec, bytes, size);
+ *     sotto_decoder_push_packet(dec, NULL, 0);
+ *
+ *     // a whole .sotto file: samples at the original length, damage reported in info
+ *     float *x; int64_t n; sotto_codec_file_info info;
+ *     sotto_codec_decode_file(model, "in.sotto", &dp, &x, &n, &info, &st);
+ *
  * How decoding works. The model is not causal: the semantic ConvNeXt decoder and the DAC
  * decoder use symmetric convolutions and the bottleneck transformer attends to the whole
  * utterance. So the decoder buffers the groups it is given (codes only: a few bytes each)
@@ -186,6 +194,157 @@ SOTTO_API int32_t sotto_decoder_fsq_size(const sotto_decoder *dec);
 SOTTO_API int sotto_decoder_max_group_length(const sotto_decoder *dec);
 /** Detail of the last failed call on this object ("" if none); never NULL. */
 SOTTO_API const char *sotto_decoder_last_error(const sotto_decoder *dec);
+
+/* ---- packets ---------------------------------------------------------------------------- */
+/*
+ * A packet is a run of consecutive groups bit-packed as docs/bitstream.md §1 specifies, with
+ * the layout the model implies (its FSQ size, RVQ codebook size, stages and longest group;
+ * 16 groups at most). It is what a `.sotto` file carries per Ogg packet and what a network
+ * transport would carry per datagram.
+ */
+
+/**
+ * Unpacks one packet of [in] size bytes and pushes its groups, as sotto_decoder_push.
+ * data == NULL marks a lost packet: it is concealed as sotto_decoder_lost_packet_frames()
+ * frames of unknown grouping (sotto_decoder_conceal_frames). When the lost duration is known
+ * (timestamps, Ogg granule positions), call sotto_decoder_conceal_frames() instead: the output
+ * then keeps its exact length. A zero-byte packet is valid and holds no groups. Errors:
+ * SOTTO_ERR_FORMAT (a malformed packet: truncated, trailing bytes, a field out of range,
+ * named in sotto_decoder_last_error), SOTTO_ERR_UNSUPPORTED (the model's codes do not fit
+ * the packet format), and those of sotto_decoder_push; nothing is appended on error.
+ */
+SOTTO_API SOTTO_WUR int sotto_decoder_push_packet(sotto_decoder *dec, const uint8_t *data,
+                                                  size_t size);
+
+/** Groups one packet holds at most (16 for FlexiCodec); 0 when the model has no packets. */
+SOTTO_API int sotto_decoder_packet_max_groups(const sotto_decoder *dec);
+/** Bytes of the largest packet (max groups, all stages): a receive buffer always enough. */
+SOTTO_API size_t sotto_decoder_packet_max_bytes(const sotto_decoder *dec);
+/**
+ * Frames a lost packet (push_packet with NULL) is concealed as: the rounded mean frame count
+ * of the packets received so far, or before any the span of one packet of unmerged groups
+ * (one second of frames rounded up: 13 for FlexiCodec, 1.04 s).
+ */
+SOTTO_API int sotto_decoder_lost_packet_frames(const sotto_decoder *dec);
+
+/**
+ * Packs groups into one packet for [in] model (the encoder side; what push_packet reads):
+ * lengths[n_groups], fsq[n_groups], rvq[n_groups][n_stages] as in sotto_decoder_push,
+ * n_groups 0..16 (0: the empty packet), n_stages 0..the model's stages. Writes the packet to
+ * [out] out of [in] capacity bytes and its size to [out] written. out == NULL only computes
+ * the size (nothing else is checked). Errors: SOTTO_ERR_INVALID_ARG (a value out of range,
+ * named in status), SOTTO_ERR_BUFFER_TOO_SMALL, SOTTO_ERR_UNSUPPORTED (not a codec model).
+ */
+SOTTO_API SOTTO_WUR int sotto_codec_pack_packet(const sotto_model *model, const int32_t *lengths,
+                                                const int32_t *fsq, const int32_t *rvq,
+                                                int n_groups, int n_stages, uint8_t *out,
+                                                size_t capacity, size_t *written,
+                                                sotto_status *status);
+
+/* ---- .sotto files ----------------------------------------------------------------------- */
+/*
+ * A `.sotto` file is one Ogg stream of packets (docs/bitstream.md §2): an ID header naming
+ * the codec, the identity of the model that made the codes (sotto_model_identity), rates,
+ * pre-skip and packet layout; a comment header; the packets, with granule positions that
+ * give the exact original length. Damage (a page failing its CRC, a lost page, a malformed
+ * packet, truncation) is reported and concealed, never fatal once the headers are read.
+ */
+
+/** What a `.sotto` file holds, as sotto_codec_probe_file and sotto_codec_decode_file see it. */
+typedef struct sotto_codec_file_info {
+    char codec[17];             /**< codec name from the ID header ("flexicodec") */
+    uint8_t model_identity[32]; /**< identity of the model the stream was made with */
+    int identity_matches;       /**< 1: the given model's, 0: another model's, -1: no model */
+    int version;                /**< mapping version of the ID header */
+    int sample_rate_hz;         /**< output rate */
+    int input_rate_hz;          /**< rate of the original input (0: unknown) */
+    double frame_rate_hz;       /**< nominal frame rate (12.5 for FlexiCodec) */
+    int64_t pre_skip;           /**< output samples dropped at the start */
+    int64_t samples;            /**< playable samples (pre-skip and end trimming applied) */
+    double duration_s;          /**< samples / sample_rate_hz */
+    int64_t packets;            /**< audio packets received intact */
+    int64_t groups;             /**< groups received */
+    int64_t frames;             /**< frames received (Σ group lengths) */
+    double groups_per_s;        /**< average group (token) rate: groups / duration */
+    double frames_per_s;        /**< frames received / duration (below nominal after losses) */
+    int min_stages, max_stages; /**< RVQ stages per packet, fewest and most (0, 0: none) */
+    int64_t file_bytes;         /**< size of the file */
+    double bitrate_bps;         /**< file_bytes · 8 / duration (headers and Ogg framing in) */
+    int n_comments;             /**< "KEY=value" comments in the comment header */
+    /* damage */
+    int64_t lost_samples;    /**< output samples lost to damage (concealed when decoding) */
+    int64_t lost_frames;     /**< frames concealed by sotto_codec_decode_file */
+    int64_t bad_packets;     /**< packets dropped as malformed */
+    int64_t damaged_pages;   /**< pages dropped for a CRC mismatch */
+    int64_t holes;           /**< gaps in the page sequence (lost pages) */
+    int64_t garbage_bytes;   /**< bytes outside any valid page */
+    int truncated;           /**< the file ends before its last page */
+    int n_problems;          /**< damage reports (0: the file is intact) */
+    char first_problem[256]; /**< the first report ("" when intact) */
+} sotto_codec_file_info;
+
+/**
+ * Reads a `.sotto` file's headers and packets without decoding, into [out] info. [in] model
+ * (may be NULL): when given, info->identity_matches says whether the file is from it (a
+ * different model is not an error here). Errors: SOTTO_ERR_IO (cannot open or read),
+ * SOTTO_ERR_FORMAT (not a `.sotto` file, damaged headers), SOTTO_ERR_UNSUPPORTED (unknown
+ * mapping version), SOTTO_ERR_OUT_OF_MEMORY; damage after the headers is reported in info.
+ */
+SOTTO_API SOTTO_WUR int sotto_codec_probe_file(const char *path, const sotto_model *model,
+                                               sotto_codec_file_info *info, sotto_status *status);
+
+/**
+ * Decodes a whole `.sotto` file with [in] model into [out] *samples (malloc'd, at least one
+ * element, free with free()), *n_samples of them at the model's rate: exactly the original
+ * length (the first pre_skip decoded samples dropped, the end trimmed to the last granule
+ * position). [in] params (NULL: defaults): max_stages, segment_frames and overlap_frames are
+ * used as in sotto_decoder_create; max_frames is the longest stream accepted (the decoder is
+ * sized to the stream's actual frames; default 375 = 30 s, raise it for longer files);
+ * max_groups is ignored. [out] info (may be NULL) as sotto_codec_probe_file, plus
+ * lost_frames. Damage after the headers is not an error: the lost spans are concealed with
+ * their exact duration (from the granule positions) so the output keeps its length and
+ * alignment, the rest is decoded, and info reports it (n_problems > 0, first_problem). A
+ * truncated file decodes to what it holds. Errors (nothing returned): those of
+ * sotto_codec_probe_file; SOTTO_ERR_MODEL (the file is from another model or codec: the
+ * message shows both identities), SOTTO_ERR_BUFFER_TOO_SMALL (longer than params
+ * max_frames), SOTTO_ERR_UNSUPPORTED (not a codec model, or a file whose rates or layout the
+ * model cannot decode), SOTTO_ERR_INVALID_ARG.
+ */
+SOTTO_API SOTTO_WUR int sotto_codec_decode_file(const sotto_model *model, const char *path,
+                                                const sotto_decoder_params *params, float **samples,
+                                                int64_t *n_samples, sotto_codec_file_info *info,
+                                                sotto_status *status);
+
+/** Options of sotto_codec_write_file. */
+typedef struct sotto_codec_write_params {
+    int64_t pre_skip;  /**< decoded samples the reader drops at the start, 0..1 s; default 0 */
+    int64_t length;    /**< original length in output samples; -1 (default): everything the
+                            groups decode to after pre_skip. At most that, and the trimmed
+                            tail must lie within the last packet */
+    int input_rate_hz; /**< rate of the original input, informational; default 0 (unknown) */
+    int page_ms;       /**< an Ogg page is closed once it spans this much audio; default 5000 */
+    const char *const *comments; /**< "KEY=value" strings (UTF-8); default none */
+    int n_comments;
+} sotto_codec_write_params;
+
+/** Defaults listed in sotto_codec_write_params. */
+SOTTO_API sotto_codec_write_params sotto_codec_default_write_params(void);
+
+/**
+ * Writes groups (as sotto_decoder_push takes them: lengths, fsq, rvq[g·n_stages + q], one
+ * stage count for the whole stream) to a `.sotto` file for [in] model, the model's identity
+ * in its header. Packets close at 16 groups or once they span one second, as the encoder
+ * will. This is the writing half of the file API for tools and tests until the codec's
+ * encoder exists (`sotto encode` will write through it). n_groups 0 writes a valid empty
+ * stream. Errors: SOTTO_ERR_INVALID_ARG (a code, length or parameter out of range, named in
+ * status), SOTTO_ERR_IO (the file cannot be written; a partial file is removed),
+ * SOTTO_ERR_UNSUPPORTED (not a codec model), SOTTO_ERR_OUT_OF_MEMORY.
+ */
+SOTTO_API SOTTO_WUR int sotto_codec_write_file(const sotto_model *model, const char *path,
+                                               const int32_t *lengths, const int32_t *fsq,
+                                               const int32_t *rvq, int n_groups, int n_stages,
+                                               const sotto_codec_write_params *params,
+                                               sotto_status *status);
 
 #ifdef __cplusplus
 }

@@ -2,10 +2,13 @@
  * The inside of a sotto_model: the GGUF reader that holds the file, the allocator and params
  * it was loaded with, the CPU features it may use, and slots that backend and model code fill
  * after loading (a backend handle, the repacked weights of an architecture and how to free
- * them). Everything here is written during load only; afterwards the model is read-only.
+ * them). Everything here is written during load only; afterwards the model is read-only, but
+ * for the lazily computed identity (identity.c), which is published atomically.
  */
 #ifndef SOTTO_MODEL_H
 #define SOTTO_MODEL_H
+
+#include <stdatomic.h>
 
 #include "core/core.h"
 #include "core/gguf.h"
@@ -24,6 +27,12 @@ struct sotto_model {
      * called first by sotto_model_free and must release arch_data (and backend uses). */
     void *arch_data;
     void (*arch_free)(struct sotto_model *model);
+
+    /* sotto_model_identity's cache (the one field written after load): identity_state is
+     * 0 (not computed), 1 (one caller is computing it) or 2 (identity holds it; published
+     * with release order). See identity.c. */
+    atomic_int identity_state;
+    uint8_t identity[32];
 };
 
 /* Checks params: n_threads 1..64, a known backend, device >= 0, allocator with both hooks.
