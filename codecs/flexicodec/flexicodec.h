@@ -108,8 +108,7 @@ typedef struct flexicodec_decoder_weights {
     const float *dac_alpha;       /* final Snake [decoder_dim / 2^n_rates] */
     sotto_conv1d_w dac_out;       /* [1][C_last][7] */
     const float *dac_out_b;       /* [1] */
-    float *owned;                 /* f32 copies of tensors stored as f16/bf16 */
-    size_t owned_used, owned_cap;
+    sotto_f32_pool owned;         /* f32 copies of tensors stored as f16/bf16 */
 } flexicodec_decoder_weights;
 
 /*

@@ -30,25 +30,11 @@ static size_t convert_elems(const sotto_gguf *g)
     return n;
 }
 
-/* A tensor as f32: borrowed from the file when stored as f32, else converted into `owned`. */
+/* A tensor as f32: borrowed from the file when stored as f32, else converted into the pool. */
 static int tensor_f32(flexicodec_decoder_weights *w, const sotto_gguf *g, const char *name,
                       int n_dims, const int64_t *shape, const float **out, sotto_status *st)
 {
-    const sotto_gguf_tensor *t;
-    int rc = sotto_gguf_tensor_check(g, name, -1, n_dims, shape, &t, st);
-    if (rc) return rc;
-    if (t->dtype == SOTTO_DTYPE_F32) {
-        *out = t->data;
-        return SOTTO_OK;
-    }
-    if ((size_t)t->n_elems > w->owned_cap - w->owned_used)
-        return sotto_status_set(st, SOTTO_ERR_INTERNAL, "tensor '%s': conversion space", name);
-    float *dst = w->owned + w->owned_used;
-    rc = sotto_gguf_tensor_to_f32(t, dst);
-    if (rc) return sotto_status_set(st, rc, "tensor '%s': cannot convert to f32", name);
-    w->owned_used += (size_t)t->n_elems;
-    *out = dst;
-    return SOTTO_OK;
+    return sotto_gguf_tensor_f32(g, name, n_dims, shape, &w->owned, out, st);
 }
 
 /* A vector [n] (or a Snake alpha [1][n][1] when alpha). */
@@ -267,8 +253,8 @@ static int load_all(flexicodec_decoder_weights *w, const sotto_gguf *g, sotto_st
     char name[NAME_LEN];
     int rc;
     if ((rc = get_hparams(g, hp, st))) return rc;
-    w->owned_cap = convert_elems(g);
-    if (w->owned_cap && !(w->owned = sotto_malloc(&w->alloc, w->owned_cap * sizeof(float))))
+    w->owned.cap = convert_elems(g);
+    if (w->owned.cap && !(w->owned.data = sotto_malloc(&w->alloc, w->owned.cap * sizeof(float))))
         return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
 
     if ((rc = linear(&w->fsq_out, g, &w->alloc, "semantic_vq.fsq.project_out.weight",
@@ -357,7 +343,7 @@ void flexicodec_decoder_weights_free(flexicodec_decoder_weights *w)
         sotto_free(a, w->blocks);
     }
     sotto_conv1d_w_free(&w->dac_out, a);
-    sotto_free(a, w->owned);
+    sotto_free(a, w->owned.data);
     sotto_alloc alloc = w->alloc;
     memset(w, 0, sizeof *w);
     w->alloc = alloc;

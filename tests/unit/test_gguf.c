@@ -1234,6 +1234,40 @@ static void test_bf16(void)
     CU_ASSERT_EQUAL(bad, 0);
 }
 
+/* ---- f32 views of tensors (borrowed or converted into a pool) ------------------------- */
+
+static void test_f32_view(void)
+{
+    sotto_gguf *g = tu_golden_open("gguf/sample.gguf");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    sotto_status st;
+    float pool_mem[30];
+    sotto_f32_pool pool = {pool_mem, 0, 30};
+    const float *v = NULL;
+    const int64_t s2[2] = {2, 3}, s3[3] = {2, 3, 4}, bad[2] = {3, 2};
+    /* f32: the file's own bytes, nothing taken from the pool */
+    CU_ASSERT_EQUAL(sotto_gguf_tensor_f32(g, "t.f32_2d", 2, s2, &pool, &v, &st), SOTTO_OK);
+    CU_ASSERT_PTR_EQUAL(v, sotto_gguf_find_tensor(g, "t.f32_2d")->data);
+    CU_ASSERT_EQUAL(pool.used, 0);
+    /* f16: converted into the pool, equal to the plain conversion */
+    float ref[24];
+    CU_ASSERT_EQUAL(sotto_gguf_tensor_to_f32(sotto_gguf_find_tensor(g, "t.f16_3d"), ref), SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_gguf_tensor_f32(g, "t.f16_3d", 3, s3, &pool, &v, &st), SOTTO_OK);
+    CU_ASSERT_PTR_EQUAL(v, pool_mem);
+    CU_ASSERT_EQUAL(pool.used, 24);
+    CU_ASSERT_EQUAL(memcmp(v, ref, sizeof ref), 0);
+    /* a second f16 tensor no longer fits: an internal error naming it, pool unchanged */
+    CU_ASSERT_EQUAL(sotto_gguf_tensor_f32(g, "t.f16_3d", 3, s3, &pool, &v, &st),
+                    SOTTO_ERR_INTERNAL);
+    TU_ASSERT_HAS(st.message, "t.f16_3d");
+    CU_ASSERT_EQUAL(pool.used, 24);
+    /* the shape and name checks of sotto_gguf_tensor_check come first */
+    CU_ASSERT_EQUAL(sotto_gguf_tensor_f32(g, "t.f32_2d", 2, bad, &pool, &v, &st), SOTTO_ERR_MODEL);
+    CU_ASSERT_EQUAL(sotto_gguf_tensor_f32(g, "t.missing", 1, NULL, &pool, &v, &st),
+                    SOTTO_ERR_MODEL);
+    sotto_gguf_close(g);
+}
+
 /* ---- a file written by Python's gguf package ------------------------------------------- */
 
 static void test_python_sample(void)
@@ -1605,6 +1639,7 @@ int main(void)
         {"f16 conversions", test_f16},
         {"bf16 conversions", test_bf16},
         {"file from Python gguf", test_python_sample},
+        {"f32 views", test_f32_view},
         {"sotto_model API", test_model_api},
         {"allocation failures", test_alloc_failures},
         {NULL, NULL},

@@ -10,25 +10,11 @@
 #include "core/gguf.h"
 #include "vocoder/vocos/vocos.h"
 
-/* A tensor as f32: borrowed from the file when stored as f32, else converted into `owned`. */
+/* A tensor as f32: borrowed from the file when stored as f32, else converted into the pool. */
 static int tensor_f32(vocos_weights *w, const sotto_model *m, const char *name, int n_dims,
                       const int64_t *shape, const float **out, sotto_status *st)
 {
-    const sotto_gguf_tensor *t;
-    int rc = sotto_gguf_tensor_check(m->gguf, name, -1, n_dims, shape, &t, st);
-    if (rc) return rc;
-    if (t->dtype == SOTTO_DTYPE_F32) {
-        *out = t->data;
-        return SOTTO_OK;
-    }
-    if ((size_t)t->n_elems > w->owned_cap - w->owned_used)
-        return sotto_status_set(st, SOTTO_ERR_INTERNAL, "tensor '%s': conversion space", name);
-    float *dst = w->owned + w->owned_used;
-    rc = sotto_gguf_tensor_to_f32(t, dst);
-    if (rc) return sotto_status_set(st, rc, "tensor '%s': cannot convert to f32", name);
-    w->owned_used += (size_t)t->n_elems;
-    *out = dst;
-    return SOTTO_OK;
+    return sotto_gguf_tensor_f32(m->gguf, name, n_dims, shape, &w->owned, out, st);
 }
 
 static int get_hparams(const sotto_gguf *g, vocos_hparams *hp, sotto_status *st)
@@ -151,7 +137,7 @@ static void vocos_free(sotto_model *m)
     }
     sotto_conv1d_w_free(&w->embed, &m->alloc);
     sotto_linear_w_free(&w->head, &m->alloc);
-    sotto_free(&m->alloc, w->owned);
+    sotto_free(&m->alloc, w->owned.data);
     sotto_free(&m->alloc, w);
     m->arch_data = NULL;
 }
@@ -237,8 +223,8 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
     vocos_hparams *hp = &w->hp;
     if ((rc = get_hparams(m->gguf, hp, st))) return rc;
 
-    w->owned_cap = non_f32_elems(m->gguf);
-    if (w->owned_cap && !(w->owned = sotto_malloc(&m->alloc, w->owned_cap * sizeof(float))))
+    w->owned.cap = non_f32_elems(m->gguf);
+    if (w->owned.cap && !(w->owned.data = sotto_malloc(&m->alloc, w->owned.cap * sizeof(float))))
         return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
 
     const int ada = hp->adanorm_num_embeddings > 0;

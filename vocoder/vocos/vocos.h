@@ -60,8 +60,7 @@ typedef struct vocos_weights {
     const float *mel_fb;       /* [n_freqs][n_mels] (feature_extractor...mel_scale.fb) */
     const float *mel_window;   /* [mel_n_fft] */
     const float *codebooks;    /* [codebooks_total * bins][input_channels] */
-    float *owned;              /* f32 copies of tensors stored as f16/bf16 */
-    size_t owned_used, owned_cap;
+    sotto_f32_pool owned;      /* f32 copies of tensors stored as f16/bf16 */
 } vocos_weights;
 
 /* Model loader hook for architecture "vocos": reads hyperparameters, checks and repacks every

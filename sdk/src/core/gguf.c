@@ -1498,3 +1498,23 @@ void sotto_gguf_tensor_release(const sotto_gguf *g, const sotto_gguf_tensor *t)
     /* Advice only: a failure leaves the pages resident, which is harmless. */
     if (e > b) (void)madvise((void *)b, e - b, MADV_DONTNEED);
 }
+
+int sotto_gguf_tensor_f32(const sotto_gguf *g, const char *name, int n_dims, const int64_t *shape,
+                          sotto_f32_pool *pool, const float **out, sotto_status *err)
+{
+    const sotto_gguf_tensor *t;
+    int rc = sotto_gguf_tensor_check(g, name, -1, n_dims, shape, &t, err);
+    if (rc) return rc;
+    if (t->dtype == SOTTO_DTYPE_F32) {
+        *out = t->data;
+        return SOTTO_OK;
+    }
+    if (!pool || (size_t)t->n_elems > pool->cap - pool->used)
+        return sotto_status_set(err, SOTTO_ERR_INTERNAL, "tensor '%s': conversion space", name);
+    float *dst = pool->data + pool->used;
+    rc = sotto_gguf_tensor_to_f32(t, dst);
+    if (rc) return sotto_status_set(err, rc, "tensor '%s': cannot convert to f32", name);
+    pool->used += (size_t)t->n_elems;
+    *out = dst;
+    return SOTTO_OK;
+}

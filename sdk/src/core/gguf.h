@@ -157,6 +157,22 @@ const sotto_gguf_tensor *sotto_gguf_find_tensor(const sotto_gguf *g, const char 
 int sotto_gguf_tensor_check(const sotto_gguf *g, const char *name, int dtype, int n_dims,
                             const int64_t *shape, const sotto_gguf_tensor **out, sotto_status *err);
 
+/* A block of floats that holds f32 copies of tensors not stored as f32 (sotto_gguf_tensor_f32);
+ * the model owns `data` (cap floats) and frees it with the model. */
+typedef struct sotto_f32_pool {
+    float *data;
+    size_t used, cap;
+} sotto_f32_pool;
+
+/*
+ * Looks up and checks tensor `name` as sotto_gguf_tensor_check does (any dtype), then gives
+ * its elements as floats in *out: the file's own bytes when the tensor is stored as f32 (no
+ * copy), otherwise a conversion placed in the next n_elems floats of `pool`. Errors: those of
+ * the check; SOTTO_ERR_INTERNAL when the pool is too small (the loader sized it wrong).
+ */
+int sotto_gguf_tensor_f32(const sotto_gguf *g, const char *name, int n_dims, const int64_t *shape,
+                          sotto_f32_pool *pool, const float **out, sotto_status *err);
+
 /* Converts a tensor's elements (f32/f16/bf16) to float into dst (n_elems floats). The other
  * dtypes convert by value too (i64 and f64 rounded; f64 beyond float's range gives inf).
  * Errors: SOTTO_ERR_INVALID_ARG (NULL). */
