@@ -29,10 +29,16 @@ What it skips
   to decode. It prints which decode-side keys were expected, present and missing (the official
   checkpoint is loaded with strict=False, so a missing key would go unnoticed there); a missing
   decode-side key is an error.
+- Unless `--with-encoder` is given: then the DAC encoder (`dac.encoder.*`), the ConvNeXt
+  encoder (`convnext_encoder.0` = 1x1 conv ssl_dim -> convnext_dim, then the blocks),
+  `semantic_aggregator.*` and `acoustic_aggregator.*` (query_embedding, optional
+  `transformer.input_proj` / `transformer.output_projs.0`, the transformer layers) are written
+  too, FSQ project_in and RVQ in_proj become required, and the encoder metadata is added
+  (see below). SenseVoice is never written. Without the option the output is unchanged.
 
 Usage:
   python tools/convert/flexicodec.py CHECKPOINT.safetensors out.gguf [--config C.yaml]
-                                     [--dtype f16] [--name NAME]
+                                     [--dtype f16] [--name NAME] [--with-encoder]
   (the config defaults to CHECKPOINT_config.yaml next to the checkpoint)
 """
 
@@ -69,6 +75,9 @@ DEFAULTS = dict(
     use_bottleneck_transformer=False, transformer_num_layers=6, transformer_dim=512,
     transformer_dim_feedforward=2048, transformer_num_heads=8, transformer_causal=False,
     transformer_context_frames=24, use_query_token_aggregator=False,
+    agg_transformer_num_layers=6, agg_transformer_dim=512, agg_transformer_num_heads=8,
+    agg_transformer_dim_feedforward=2048, agg_transformer_causal=False,
+    agg_use_mean_pooling_init=True, agg_transformer_context_frames=None, ssl_dim=1024,
 )
 FSQ_LEVELS_DEFAULT = [8, 8, 8, 8, 8]  # FSQWrapper default
 # Fixed by the official modules rather than by the config.
@@ -81,6 +90,11 @@ RU_DILATIONS = (1, 3, 9)
 
 DECODE_PREFIXES = ("semantic_vq.", "convnext_decoder.", "dac.quantizer.", "dac.decoder.",
                    "bottleneck_transformer.")
+# Written only with --with-encoder (everything of the encode side but SenseVoice).
+ENCODE_PREFIXES = ("dac.encoder.", "convnext_encoder.", "semantic_aggregator.",
+                   "acoustic_aggregator.")
+FSQ_BOUND_EPS = 1e-3      # FSQ.bound(z, eps=1e-3)
+MERGE_COSINE_EPS = 1e-8   # F.cosine_similarity default eps (frame merging)
 
 METADATA = """
 flexicodec.sample_rate                 audio rate (Hz)
@@ -102,6 +116,14 @@ flexicodec.transformer.{num_layers, dim, num_heads, dim_feedforward, causal, con
                         norm_eps, layer_scale_init, rope_max_period, has_input_proj}
                                        num_layers 0: no bottleneck transformer (identity)
 flexicodec.semantic_downsample_factor, encoder_dim, encoder_rates, semantic_model_type
+with --with-encoder also:
+flexicodec.encoder_dilations           DAC encoder residual-unit dilations (1, 3, 9)
+flexicodec.ssl_dim                     semantic feature width (512 for SenseVoice)
+flexicodec.use_query_token_aggregator, agg_use_mean_pooling_init      bool
+flexicodec.fsq_bound_eps, merge_cosine_eps                            1e-3, 1e-8
+flexicodec.{semantic,acoustic}_aggregator.{num_layers, dim, num_heads, dim_feedforward,
+                        causal, context_frames, norm_eps, rope_max_period, in_out_dim}
+                                       in_out_dim != dim: input_proj / output_projs.0 present
 """
 
 
@@ -149,7 +171,7 @@ def fold_wn(g, v, base):
     return (g.to(torch.float64) * v64 / norm).to(torch.float32)
 
 
-def hparams(kw, ck):
+def hparams(kw, ck, with_encoder=False):
     """All metadata as (key, value, kind); kind in u32, i32, f32, str, bool, arr_i32."""
     if kw.get("semantic_encoder") is not None or kw.get("semantic_decoder") is not None:
         raise SystemExit("custom semantic_encoder/semantic_decoder modules are not supported")
@@ -187,7 +209,7 @@ def hparams(kw, ck):
     def f(x):
         return float(x) if x is not None else -1.0
 
-    return [
+    meta = [
         ("flexicodec.sample_rate", int(kw["sample_rate"]), "u32"),
         ("flexicodec.hop_length", int(np.prod(rates)), "u32"),
         ("flexicodec.latent_dim", int(latent), "u32"),
@@ -227,6 +249,48 @@ def hparams(kw, ck):
         ("flexicodec.encoder_rates", [int(r) for r in kw["encoder_rates"]], "arr_i32"),
         ("flexicodec.semantic_model_type", str(kw["semantic_model_type"]), "str"),
     ]
+    if with_encoder:
+        meta += encoder_hparams(kw, latent)
+    return meta
+
+
+def encoder_hparams(kw, latent):
+    """The metadata of the encode side (--with-encoder)."""
+    if not kw["use_query_token_aggregator"] or not kw["use_similarity_alignment"]:
+        raise SystemExit("--with-encoder supports the dynamic-frame-rate model only "
+                         "(use_similarity_alignment and use_query_token_aggregator)")
+    if not kw["agg_use_mean_pooling_init"]:
+        raise SystemExit("agg_use_mean_pooling_init false (learned query token) is not supported")
+    # FlexiCodec.__init__ forces ssl_dim = 512 for SenseVoice.
+    ssl = 512 if kw["semantic_model_type"] == "sensevoice" else int(kw["ssl_dim"])
+    ctx_s = int(kw["transformer_context_frames"])
+    ctx_a = kw["agg_transformer_context_frames"]
+    ctx_a = ctx_s if ctx_a is None else int(ctx_a)
+    meta = [
+        ("flexicodec.encoder_dilations", list(RU_DILATIONS), "arr_i32"),
+        ("flexicodec.ssl_dim", ssl, "u32"),
+        ("flexicodec.use_query_token_aggregator", True, "bool"),
+        ("flexicodec.agg_use_mean_pooling_init", True, "bool"),
+        ("flexicodec.fsq_bound_eps", FSQ_BOUND_EPS, "f32"),
+        ("flexicodec.merge_cosine_eps", MERGE_COSINE_EPS, "f32"),
+    ]
+    # semantic_aggregator: d_model agg_transformer_dim over ssl_dim features; acoustic: d_model
+    # = in/out = the latent width (QueryTokenAggregator(dim=dac_bn_dim, in_out_dim=dac_bn_dim)).
+    for which, dim, io, ctx in (("semantic", int(kw["agg_transformer_dim"]), ssl, ctx_s),
+                                ("acoustic", int(latent), int(latent), ctx_a)):
+        p = f"flexicodec.{which}_aggregator."
+        meta += [
+            (p + "num_layers", int(kw["agg_transformer_num_layers"]), "u32"),
+            (p + "dim", dim, "u32"),
+            (p + "num_heads", int(kw["agg_transformer_num_heads"]), "u32"),
+            (p + "dim_feedforward", int(kw["agg_transformer_dim_feedforward"]), "u32"),
+            (p + "causal", bool(kw["agg_transformer_causal"]), "bool"),
+            (p + "context_frames", ctx, "u32"),
+            (p + "norm_eps", TRANSFORMER_NORM_EPS, "f32"),
+            (p + "rope_max_period", ROPE_MAX_PERIOD, "f32"),
+            (p + "in_out_dim", io, "u32"),
+        ]
+    return meta
 
 
 def expected(meta):
@@ -290,15 +354,73 @@ def expected(meta):
     if md["flexicodec.transformer.has_input_proj"]:
         req["bottleneck_transformer.input_proj.weight"] = (td, lat)
         req["bottleneck_transformer.output_projs.0.weight"] = (lat, td)
+    if "flexicodec.ssl_dim" in md:  # --with-encoder: the encode side is required too
+        req.update(opt)
+        opt = {}
+        req.update(expected_encoder(md))
     return req, opt
 
 
-def collect(ck):
-    """Decode-side tensors of the checkpoint as {name: float32 tensor}, weight norm folded."""
+def expected_encoder(md):
+    """Encode-side tensors (--with-encoder) -> expected shape."""
+    req = {}
+    lat, C, I = md["flexicodec.latent_dim"], md["flexicodec.convnext_dim"], \
+        md["flexicodec.convnext_intermediate_dim"]
+    ssl = md["flexicodec.ssl_dim"]
+    d = md["flexicodec.encoder_dim"]
+    rates = md["flexicodec.encoder_rates"]
+    p = "dac.encoder.block."
+    req[p + "0.weight"] = (d, 1, 7)
+    req[p + "0.bias"] = (d,)
+    for i, s in enumerate(rates):
+        cin, cout = d * 2 ** i, d * 2 ** (i + 1)
+        b = f"{p}{i + 1}.block."
+        for j in range(len(RU_DILATIONS)):
+            r = f"{b}{j}.block."
+            req.update({r + "0.alpha": (1, cin, 1), r + "1.weight": (cin, cin, 7),
+                        r + "1.bias": (cin,), r + "2.alpha": (1, cin, 1),
+                        r + "3.weight": (cin, cin, 1), r + "3.bias": (cin,)})
+        req[b + "3.alpha"] = (1, cin, 1)
+        req[b + "4.weight"] = (cout, cin, 2 * s)
+        req[b + "4.bias"] = (cout,)
+    n, cl = len(rates), d * 2 ** len(rates)
+    req[f"{p}{n + 1}.alpha"] = (1, cl, 1)
+    req[f"{p}{n + 2}.weight"] = (lat, cl, 3)
+    req[f"{p}{n + 2}.bias"] = (lat,)
+    req["convnext_encoder.0.weight"] = (C, ssl, 1)
+    req["convnext_encoder.0.bias"] = (C,)
+    for i in range(1, md["flexicodec.convnext_layers"] + 1):
+        q = f"convnext_encoder.{i}."
+        req.update({q + "dwconv.weight": (C, 1, CONVNEXT_KERNEL), q + "dwconv.bias": (C,),
+                    q + "norm.weight": (C,), q + "norm.bias": (C,),
+                    q + "pwconv1.weight": (I, C), q + "pwconv1.bias": (I,),
+                    q + "pwconv2.weight": (C, I), q + "pwconv2.bias": (C,)})
+    for which in ("semantic", "acoustic"):
+        m = f"flexicodec.{which}_aggregator."
+        td, ff, io = md[m + "dim"], md[m + "dim_feedforward"], md[m + "in_out_dim"]
+        a = f"{which}_aggregator."
+        req[a + "query_embedding"] = (1, io, 1)
+        if io != td:
+            req[a + "transformer.input_proj.weight"] = (td, io)
+            req[a + "transformer.output_projs.0.weight"] = (io, td)
+        for i in range(md[m + "num_layers"]):
+            q = f"{a}transformer.transformer.layers.{i}."
+            req.update({q + "self_attn.in_proj_weight": (3 * td, td),
+                        q + "self_attn.out_proj.weight": (td, td),
+                        q + "norm1.weight": (td,), q + "norm1.bias": (td,),
+                        q + "norm2.weight": (td,), q + "norm2.bias": (td,),
+                        q + "linear1.weight": (ff, td), q + "linear2.weight": (td, ff),
+                        q + "layer_scale_1.scale": (td,), q + "layer_scale_2.scale": (td,)})
+    return req
+
+
+def collect(ck, prefixes=DECODE_PREFIXES):
+    """Tensors of the checkpoint under `prefixes` as {name: float32 tensor}, weight norm
+    folded."""
     out = {}
     done = set()
     for name in sorted(ck.names):
-        if not name.startswith(DECODE_PREFIXES) or name in done:
+        if not name.startswith(prefixes) or name in done:
             continue
         base = None
         for suf in (".weight_g", ".weight_v", ".parametrizations.weight.original0",
@@ -321,11 +443,13 @@ def is_matrix_weight(name, t):
     return t.dim() >= 2 and name.endswith("weight") and not name.endswith("codebook.weight")
 
 
-def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=False):
+def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=False,
+            with_encoder=False):
     kw = load_config(config_path)
     ck = Checkpoint(ckpt_path)
-    meta = hparams(kw, ck)
-    tensors = collect(ck)
+    meta = hparams(kw, ck, with_encoder)
+    prefixes = DECODE_PREFIXES + (ENCODE_PREFIXES if with_encoder else ())
+    tensors = collect(ck, prefixes)
     req, opt = expected(meta)
     missing = [n for n in req if n not in tensors]
     bad = [f"{n}: {tuple(tensors[n].shape)}, expected {s}" for n, s in {**req, **opt}.items()
@@ -335,9 +459,10 @@ def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=Fals
     extra_tr = [n for n in extra if n.startswith(tr_prefix)]
     extra_other = [n for n in extra if not n.startswith(tr_prefix)]
     n_sem = sum(1 for n in ck.names if n.startswith("semantic_model."))
-    n_enc = sum(1 for n in ck.names if not n.startswith(DECODE_PREFIXES)) - n_sem
+    n_enc = sum(1 for n in ck.names if not n.startswith(prefixes)) - n_sem
+    side = "decode and encode side" if with_encoder else "decode side"
     if not quiet or missing or bad:
-        print(f"{os.path.basename(ckpt_path)}: decode side {len(req) - len(missing)}/{len(req)} "
+        print(f"{os.path.basename(ckpt_path)}: {side} {len(req) - len(missing)}/{len(req)} "
               f"expected tensors present (weight norm folded), optional encoder-side "
               f"{sum(1 for n in opt if n in tensors)}/{len(opt)}; skipped: "
               f"{n_enc} encoder-side and {n_sem} semantic_model.* keys")
@@ -348,11 +473,11 @@ def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=Fals
             print(f"  unexpected decode-side tensors (copied): {', '.join(extra_other[:6])}"
                   + (" ..." if len(extra_other) > 6 else ""))
     if missing:
-        raise SystemExit(f"missing decode-side tensors ({len(missing)}): "
+        raise SystemExit(f"missing {side} tensors ({len(missing)}): "
                          + ", ".join(missing[:8]) + (" ..." if len(missing) > 8 else ""))
     if bad:
         raise SystemExit("tensors of the wrong shape: " + "; ".join(bad[:6]))
-    extra_other = [n for n in extra_other if not n.startswith(DECODE_PREFIXES)]
+    extra_other = [n for n in extra_other if not n.startswith(prefixes)]
 
     if name is None:
         name = os.path.splitext(os.path.basename(ckpt_path))[0]
@@ -407,6 +532,10 @@ def main():
     ap.add_argument("--dtype", choices=("f32", "f16"), default="f32",
                     help="storage of linear/conv weights (norms, biases, codebooks stay f32)")
     ap.add_argument("--name", help="general.name (default: the checkpoint's file name)")
+    ap.add_argument("--with-encoder", action="store_true",
+                    help="also write the encode side (DAC encoder, ConvNeXt encoder, FSQ "
+                    "project_in, RVQ in_proj, both query-token aggregators) and its metadata; "
+                    "SenseVoice is not included")
     args = ap.parse_args()
     config = args.config
     if config is None:
@@ -415,7 +544,8 @@ def main():
     for p in (args.checkpoint, config):
         if not os.path.isfile(p):
             sys.exit(f"not found: {p}")
-    convert(args.checkpoint, config, args.out, args.dtype, args.name)
+    convert(args.checkpoint, config, args.out, args.dtype, args.name,
+            with_encoder=args.with_encoder)
 
 
 if __name__ == "__main__":
