@@ -49,22 +49,14 @@ static int vec(flexicodec_decoder_weights *w, const sotto_gguf *g, const char *n
 static int linear(sotto_linear_w *l, const sotto_gguf *g, const sotto_alloc *a, const char *name,
                   int64_t n_out, int64_t n_in, int in_k1, sotto_status *st)
 {
-    int64_t shape[3] = {n_out, n_in, 1};
-    const sotto_gguf_tensor *t;
-    int rc = sotto_gguf_tensor_check(g, name, -1, in_k1 ? 3 : 2, shape, &t, st);
-    if (rc) return rc;
-    return sotto_linear_w_init(l, t, t->dtype == SOTTO_DTYPE_F16, a, st);
+    return sotto_linear_w_load(l, g, name, n_out, n_in, in_k1, a, st);
 }
 
 static int conv(sotto_conv1d_w *c, const sotto_gguf *g, const sotto_alloc *a, const char *name,
                 int64_t c_out, int64_t c_in_g, int64_t k, int dilation, int groups,
                 sotto_status *st)
 {
-    int64_t shape[3] = {c_out, c_in_g, k};
-    const sotto_gguf_tensor *t;
-    int rc = sotto_gguf_tensor_check(g, name, -1, 3, shape, &t, st);
-    if (rc) return rc;
-    return sotto_conv1d_w_init(c, t, 1, dilation, groups, a, st);
+    return sotto_conv1d_w_load(c, g, name, c_out, c_in_g, k, 1, dilation, groups, a, st);
 }
 
 static int arr_i32(const sotto_gguf *g, const char *key, int *out, size_t cap, int *n,
@@ -226,6 +218,7 @@ static int load_dac_block(flexicodec_decoder_weights *w, const sotto_gguf *g, in
     if ((rc = vec(w, g, BLK("0.alpha"), b->c_in, 1, &b->alpha, st)) ||
         (rc = sotto_gguf_tensor_check(g, BLK("1.weight"), -1, 3, s_up, &t, st)) ||
         (rc = sotto_convtr1d_w_init(&b->up, t, b->stride, 1, 1, &w->alloc, st)) ||
+        (sotto_gguf_tensor_release(g, t), 0) ||
         (rc = vec(w, g, BLK("1.bias"), C, 0, &b->up_b, st)))
         return rc;
     for (int j = 0; j < FLEXICODEC_RU_COUNT; j++) {

@@ -175,13 +175,7 @@ static int load_dwconv(vocos_weights *w, const sotto_model *m, int i, vocos_bloc
 static int load_linear(sotto_linear_w *l, const sotto_model *m, const char *name,
                        const int64_t *shape, sotto_status *st)
 {
-    const sotto_gguf_tensor *t;
-    int rc = sotto_gguf_tensor_check(m->gguf, name, -1, 2, shape, &t, st);
-    if (rc) return rc;
-    if ((rc = sotto_linear_w_init(l, t, t->dtype == SOTTO_DTYPE_F16, &m->alloc, st))) return rc;
-    /* The repacked copy is all the stream reads: drop the file's pages from resident memory. */
-    sotto_gguf_tensor_release(m->gguf, t);
-    return SOTTO_OK;
+    return sotto_linear_w_load(l, m->gguf, name, shape[0], shape[1], 0, &m->alloc, st);
 }
 
 static int load_block(vocos_weights *w, const sotto_model *m, int i, sotto_status *st)

@@ -94,6 +94,16 @@ int sotto_linear(const sotto_cpu *ctx, const sotto_linear_w *w, const float *bia
 int sotto_linear_ex(const sotto_cpu *ctx, const sotto_linear_w *w, const float *bias,
                     const float *x, int64_t ldx, int64_t M, float *y, int64_t ldy, int accumulate);
 
+/*
+ * Load-time shortcut for model loaders: looks up tensor `name` in g, checks it (any dtype) has
+ * shape [n_out, n_in] (in_k1 != 0: [n_out, n_in, 1], a pointwise Conv1d), prepares it with
+ * sotto_linear_w_init keeping f16 files in f16 (other dtypes become f32), then releases the
+ * file's pages of the tensor (sotto_gguf_tensor_release): only the repacked copy stays
+ * resident. Errors as sotto_gguf_tensor_check and sotto_linear_w_init.
+ */
+int sotto_linear_w_load(sotto_linear_w *w, const sotto_gguf *g, const char *name, int64_t n_out,
+                        int64_t n_in, int in_k1, const sotto_alloc *a, sotto_status *st);
+
 /* ---- padding ------------------------------------------------------------------------------ */
 
 typedef enum sotto_pad_mode {
@@ -130,6 +140,11 @@ int sotto_conv1d_w_init_f32(sotto_conv1d_w *w, const float *W, int c_out, int c_
                             int stride, int dilation, int groups, const sotto_alloc *a,
                             sotto_status *st);
 void sotto_conv1d_w_free(sotto_conv1d_w *w, const sotto_alloc *a);
+/* Load-time shortcut as sotto_linear_w_load: tensor `name` of shape [c_out, c_in_g, k] →
+ * sotto_conv1d_w_init(stride, dilation, groups), then its file pages are released. */
+int sotto_conv1d_w_load(sotto_conv1d_w *w, const sotto_gguf *g, const char *name, int64_t c_out,
+                        int64_t c_in_g, int64_t k, int stride, int dilation, int groups,
+                        const sotto_alloc *a, sotto_status *st);
 
 /* Output frames of a valid convolution of T_in frames:
  * floor((T_in − dilation·(k − 1) − 1) / stride) + 1, or 0 when T_in is shorter than the

@@ -315,3 +315,28 @@ int sotto_conv2d_w_init(sotto_conv2d_w *w, const sotto_gguf_tensor *t, const sot
     sotto_free(a, f);
     return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
 }
+
+int sotto_linear_w_load(sotto_linear_w *w, const sotto_gguf *g, const char *name, int64_t n_out,
+                        int64_t n_in, int in_k1, const sotto_alloc *a, sotto_status *st)
+{
+    const int64_t shape[3] = {n_out, n_in, 1};
+    const sotto_gguf_tensor *t;
+    int rc = sotto_gguf_tensor_check(g, name, -1, in_k1 ? 3 : 2, shape, &t, st);
+    if (rc) return rc;
+    if ((rc = sotto_linear_w_init(w, t, t->dtype == SOTTO_DTYPE_F16, a, st))) return rc;
+    sotto_gguf_tensor_release(g, t);
+    return SOTTO_OK;
+}
+
+int sotto_conv1d_w_load(sotto_conv1d_w *w, const sotto_gguf *g, const char *name, int64_t c_out,
+                        int64_t c_in_g, int64_t k, int stride, int dilation, int groups,
+                        const sotto_alloc *a, sotto_status *st)
+{
+    const int64_t shape[3] = {c_out, c_in_g, k};
+    const sotto_gguf_tensor *t;
+    int rc = sotto_gguf_tensor_check(g, name, -1, 3, shape, &t, st);
+    if (rc) return rc;
+    if ((rc = sotto_conv1d_w_init(w, t, stride, dilation, groups, a, st))) return rc;
+    sotto_gguf_tensor_release(g, t);
+    return SOTTO_OK;
+}
