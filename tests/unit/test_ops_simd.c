@@ -70,21 +70,24 @@ static void gemm_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_
     const int64_t ldx = K + 3, ldy = N + 5; /* strided rows on purpose */
     float *x = fvec((size_t)M * ldx), *w = fvec((size_t)K * ld), *b = fvec(N);
     float *y1 = fvec((size_t)M * ldy), *y2 = fvec((size_t)M * ldy);
-    uint16_t *w16 = malloc(sizeof(uint16_t) * (size_t)K * ld);
+    /* f16 weights are panel-major (backend.h): 32-column panels of K rows */
+    const int P = SOTTO_F16_PANEL, ld16 = (N + P - 1) / P * P;
+    const int64_t pstride = (int64_t)K * P;
+    uint16_t *w16 = calloc((size_t)K * ld16, sizeof(uint16_t));
     tu_fill_uniform(r, x, (size_t)M * ldx, -1.0f, 1.0f);
     tu_fill_uniform(r, b, N, -1.0f, 1.0f);
     for (int k = 0; k < K; k++)
         for (int n = 0; n < ld; n++) {
             float v = n < N ? tu_rng_uniform(r, -1.0f, 1.0f) : 0.0f;
             w[(int64_t)k * ld + n] = v;
-            w16[(int64_t)k * ld + n] = sotto_f32_to_f16(v);
+            if (n < N) w16[(n / P) * pstride + (int64_t)k * P + n % P] = sotto_f32_to_f16(v);
         }
     tu_fill_uniform(r, y1, (size_t)M * ldy, -1.0f, 1.0f);
     memcpy(y2, y1, sizeof(float) * (size_t)M * ldy);
     const float *bias = with_bias ? b : NULL;
     if (f16) {
-        g_ref.gemm_f16(M, K, n0, N, x, ldx, w16, ld, bias, y1, ldy, acc);
-        g_simd.gemm_f16(M, K, n0, N, x, ldx, w16, ld, bias, y2, ldy, acc);
+        g_ref.gemm_f16(M, K, n0, N, x, ldx, w16, pstride, bias, y1, ldy, acc);
+        g_simd.gemm_f16(M, K, n0, N, x, ldx, w16, pstride, bias, y2, ldy, acc);
     } else {
         g_ref.gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y1, ldy, acc);
         g_simd.gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y2, ldy, acc);

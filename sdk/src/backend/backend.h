@@ -50,6 +50,9 @@ const char *sotto_op_name(int op);
  *   - `y` may alias `x` in the element-wise and per-row kernels (same pointer, same rows),
  *     never in gemm or dwconv.
  */
+/* Columns per panel of f16 GEMM weights (see gemm_f16). */
+#define SOTTO_F16_PANEL 32
+
 typedef struct sotto_cpu_kernels {
     const char *name; /* "scalar", "avx2" (variant of the GEMM kernels; others may mix) */
     unsigned isa;     /* SOTTO_CPU_* bits that at least one chosen variant uses */
@@ -61,7 +64,11 @@ typedef struct sotto_cpu_kernels {
      * M works. */
     void (*gemm_f32)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const float *w,
                      int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
-    /* As gemm_f32 with IEEE binary16 weights. */
+    /* As gemm_f32 with IEEE binary16 weights stored in panels of SOTTO_F16_PANEL columns:
+     * w[k][n] is at w[(n / 32)·ldw + k·32 + n % 32], so ldw is the distance between panels
+     * (≥ 32·K) and a panel's rows are contiguous. A small-M step then streams whole cache
+     * lines in address order, which the hardware prefetchers follow (row-major rows of a wide
+     * layer lie a page apart). Columns up to round_up(n1, 32) may be read (zero-padded). */
     void (*gemm_f16)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const uint16_t *w,
                      int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
 

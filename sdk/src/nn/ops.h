@@ -65,7 +65,7 @@ typedef struct sotto_linear_w {
     int ldw;         /* ≥ N, a multiple of 16 (see ops_weights.c) */
     int is_f16;      /* weights held as IEEE binary16 in w16 */
     float *w;        /* [n_in][ldw] f32, or NULL */
-    uint16_t *w16;   /* [n_in][ldw] f16, or NULL */
+    uint16_t *w16;   /* f16 panel-major: ldw/32 panels of [n_in][32] (backend.h), or NULL */
 } sotto_linear_w;
 
 /*

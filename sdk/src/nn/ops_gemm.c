@@ -43,7 +43,9 @@ static void gemm_block(const sotto_cpu *ctx, const gemm_op *g, int64_t m0, int64
     const float *x = g->x + m0 * g->ldx;
     float *y = g->y + m0 * g->ldy;
     if (g->w16) {
-        ctx->k.gemm_f16(M, g->K, n0, n1, x, g->ldx, g->w16, g->ldw, g->bias, y, g->ldy, g->acc);
+        /* f16 weights are panel-major: pass the panel stride (backend.h). */
+        ctx->k.gemm_f16(M, g->K, n0, n1, x, g->ldx, g->w16, (int64_t)g->K * SOTTO_F16_PANEL,
+                        g->bias, y, g->ldy, g->acc);
         return;
     }
     if (M <= SMALL_M || g->K == 0 || !ctx->blas_large) {

@@ -94,16 +94,20 @@ int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_
     if (n_out < 1 || n_in < 1 || n_out > (1 << 28) || n_in > (1 << 28))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "linear: bad shape [%d, %d]", n_out,
                                 n_in);
-    const int ld = ld_for(n_out);
+    const int ld = keep_f16 ? (n_out + SOTTO_F16_PANEL - 1) / SOTTO_F16_PANEL * SOTTO_F16_PANEL
+                            : ld_for(n_out);
     w->n_out = n_out;
     w->n_in = n_in;
     w->ldw = ld;
     w->is_f16 = keep_f16 != 0;
     if (w->is_f16) {
+        /* Panel-major (backend.h, gemm_f16): 32-column panels, each n_in rows of 32 halves. */
+        const int64_t pstride = (int64_t)n_in * SOTTO_F16_PANEL;
         if (!(w->w16 = alloc_matrix(a, n_in, ld, sizeof(uint16_t)))) return oom(st);
         for (int n = 0; n < n_out; n++)
             for (int k = 0; k < n_in; k++)
-                w->w16[(int64_t)k * ld + n] = sotto_f32_to_f16(W[(int64_t)n * n_in + k]);
+                w->w16[(n / SOTTO_F16_PANEL) * pstride + (int64_t)k * SOTTO_F16_PANEL +
+                       n % SOTTO_F16_PANEL] = sotto_f32_to_f16(W[(int64_t)n * n_in + k]);
     } else {
         if (!(w->w = alloc_matrix(a, n_in, ld, sizeof(float)))) return oom(st);
         for (int n = 0; n < n_out; n++)

@@ -603,7 +603,64 @@ GEMM_TILES(tile_f16, uint16_t, load_w_f16)
     }
 
 GEMM_DRIVER(gemm_f32_block, float, tile_f32)
-GEMM_DRIVER(gemm_f16_block, uint16_t, tile_f16)
+
+/* The f16 driver over panel-major weights (backend.h): column n of row k is at
+ * w[(n/32)·pstride + k·32 + n%32], so every tile reads rows 32 halves (64 bytes) apart. The
+ * tiles are those above with a row stride of 32; a 32-column tile covers a whole panel, a
+ * 16-column tile half of one. */
+static void gemm_f16_block(int M, int K, int n0, int n1, const float *x, int64_t ldx,
+                           const uint16_t *w, int64_t pstride, const float *bias, float *y,
+                           int64_t ldy, int acc)
+{
+    const int P = SOTTO_F16_PANEL;
+    if (M <= 2) {
+        for (int n = n0; n < n1;) {
+            const int left = n1 - n, step = (left > 16 && n % P == 0) ? 32 : 16;
+            const int vd = left < step ? left : step;
+            const float *b = bias ? bias + n : NULL;
+            const uint16_t *wn = w + (int64_t)(n / P) * pstride + n % P;
+            if (M == 2 && step == 32)
+                tile_f16_2x4(K, x, ldx, wn, P, b, y + n, ldy, acc, vd);
+            else if (M == 2)
+                tile_f16_2x2(K, x, ldx, wn, P, b, y + n, ldy, acc, vd);
+            else if (step == 32)
+                tile_f16_1x4(K, x, ldx, wn, P, b, y + n, ldy, acc, vd);
+            else
+                tile_f16_1x2(K, x, ldx, wn, P, b, y + n, ldy, acc, vd);
+            n += step;
+        }
+        return;
+    }
+    const int rem = M % 6, M6 = M - rem;
+    for (int n = n0; n < n1; n += 16) {
+        const int vd = n1 - n < 16 ? n1 - n : 16;
+        const float *b = bias ? bias + n : NULL;
+        const uint16_t *wn = w + (int64_t)(n / P) * pstride + n % P;
+        for (int m = 0; m < M6; m += 6)
+            tile_f16_6x2(K, x + m * ldx, ldx, wn, P, b, y + m * ldy + n, ldy, acc, vd);
+        const float *xr = x + M6 * ldx;
+        float *yr = y + M6 * ldy + n;
+        switch (rem) {
+        case 5:
+            tile_f16_5x2(K, xr, ldx, wn, P, b, yr, ldy, acc, vd);
+            break;
+        case 4:
+            tile_f16_4x2(K, xr, ldx, wn, P, b, yr, ldy, acc, vd);
+            break;
+        case 3:
+            tile_f16_3x2(K, xr, ldx, wn, P, b, yr, ldy, acc, vd);
+            break;
+        case 2:
+            tile_f16_2x2(K, xr, ldx, wn, P, b, yr, ldy, acc, vd);
+            break;
+        case 1:
+            tile_f16_1x2(K, xr, ldx, wn, P, b, yr, ldy, acc, vd);
+            break;
+        default:
+            break;
+        }
+    }
+}
 
 /* K in slices of GEMM_KC: a slice of a 16-column weight panel (KC lines) and of the input
  * rows stay in L1 while every row block passes over them; later slices accumulate. */
@@ -626,7 +683,22 @@ GEMM_DRIVER(gemm_f16_block, uint16_t, tile_f16)
     }
 
 GEMM_KSLICED(gemm_f32_avx2, float, gemm_f32_block)
-GEMM_KSLICED(gemm_f16_avx2, uint16_t, gemm_f16_block)
+
+/* K slices of panel-major f16 weights: slice k0 starts k0 rows into every panel. */
+static void gemm_f16_avx2(int M, int K, int n0, int n1, const float *x, int64_t ldx,
+                          const uint16_t *w, int64_t pstride, const float *bias, float *y,
+                          int64_t ldy, int acc)
+{
+    if (K <= GEMM_KC || M <= 2) {
+        gemm_f16_block(M, K, n0, n1, x, ldx, w, pstride, bias, y, ldy, acc);
+        return;
+    }
+    for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
+        const int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
+        gemm_f16_block(M, kc, n0, n1, x + k0, ldx, w + (int64_t)k0 * SOTTO_F16_PANEL, pstride,
+                       k0 ? NULL : bias, y, ldy, k0 ? 1 : acc);
+    }
+}
 
 /* ---- f16 conversion ------------------------------------------------------------------------ */
 

@@ -41,9 +41,11 @@ static void gemm_f16_ref(int M, int K, int n0, int n1, const float *x, int64_t l
             yr[n] = (acc ? yr[n] : 0.0f) + (bias ? bias[n] : 0.0f);
         for (int k = 0; k < K; k++) {
             const float xv = xr[k];
-            const uint16_t *wr = w + (int64_t)k * ldw;
-            for (int n = n0; n < n1; n++)
-                yr[n] += xv * sotto_f16_to_f32(wr[n]);
+            for (int n = n0; n < n1; n++) {
+                const uint16_t *wp = w + (int64_t)(n / SOTTO_F16_PANEL) * ldw;
+                yr[n] += xv * sotto_f16_to_f32(wp[(int64_t)k * SOTTO_F16_PANEL +
+                                                  n % SOTTO_F16_PANEL]);
+            }
         }
     }
 }
