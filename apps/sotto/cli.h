@@ -26,6 +26,7 @@ typedef struct cli_command {
 } cli_command;
 
 int cmd_info(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_vocode(int argc, char **argv);
 

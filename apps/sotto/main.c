@@ -10,6 +10,7 @@ int cli_quiet = 0;
 
 static const cli_command commands[] = {
     {"info", "describe a model file (.gguf) or a codec stream (.sotto)", cmd_info},
+    {"encode", "encode audio to a .sotto codec stream", cmd_encode},
     {"decode", "decode a .sotto codec stream to audio", cmd_decode},
     {"vocode", "resynthesise audio (or features) through a vocoder model", cmd_vocode},
 };

@@ -1,6 +1,7 @@
 /*
  * FlexiCodec in the SDK: the model loader hook (decode-side weights and the bottleneck
- * transformer, read once when the model loads) and the decoder object of sotto_codec.h.
+ * transformer, and the encoder and SenseVoice when the file has them, read once when the
+ * model loads) and the decoder object of sotto_codec.h (the encoder object: encoder.c).
  *
  * The decoder buffers groups (lengths, FSQ index, the RVQ codes it will decode, a stage
  * count; -1 marks a concealed group) and decodes the whole utterance at flush, in the order
@@ -22,6 +23,7 @@
  * processing calls only carve it.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codecs/flexicodec/bottleneck.h"
@@ -39,23 +41,57 @@
 #define MAX_GROUP_LIMIT 4096
 #define LOST (-1) /* stage count of a concealed group */
 
-/* What sotto_flexicodec_load attaches to model->arch_data. */
-typedef struct flexicodec_model {
-    flexicodec_decoder_weights w;
-    flexicodec_bottleneck bt;
-    int max_group_len; /* flexicodec.max_tokens_per_group (NO_GROUP_LIMIT when 0) */
-} flexicodec_model;
-
 /* ---- model loader ------------------------------------------------------------------------ */
 
 static void flexicodec_model_free(sotto_model *m)
 {
     flexicodec_model *fm = m->arch_data;
     if (!fm) return;
+    sensevoice_free(&fm->sv);
+    flexicodec_encoder_weights_free(&fm->enc);
     flexicodec_bottleneck_free(&fm->bt);
     flexicodec_decoder_weights_free(&fm->w);
     sotto_free(&m->alloc, fm);
     m->arch_data = NULL;
+}
+
+/*
+ * The encode side, when the file has it: the encoder tensors (`flexicodec.ssl_dim` marks a
+ * --with-encoder file) and SenseVoice (`sensevoice.*` metadata). A file with neither, or with
+ * only one of them, loads as a decode-only model (no_encoder_why says what is missing); a
+ * file that declares a part but holds it damaged fails to load.
+ */
+static int load_encode_side(sotto_model *m, flexicodec_model *fm, sotto_status *st)
+{
+    const int has_enc = sotto_gguf_find_kv(m->gguf, "flexicodec.ssl_dim") != NULL;
+    const int has_sv = sotto_gguf_find_kv(m->gguf, "sensevoice.input_size") != NULL;
+    if (!has_enc || !has_sv) {
+        snprintf(fm->no_encoder_why, sizeof fm->no_encoder_why, "%s",
+                 !has_enc && !has_sv ? "a decode-only file (no encoder, no SenseVoice)"
+                 : !has_enc          ? "the file has SenseVoice but not the codec's encoder"
+                                     : "the file has the codec's encoder but not SenseVoice "
+                                       "(convert with --sensevoice and --am-mvn)");
+        return SOTTO_OK;
+    }
+    int rc;
+    if ((rc = flexicodec_encoder_weights_load(&fm->enc, m->gguf, &fm->w, &m->alloc, st))) return rc;
+    sensevoice_cfg cfg;
+    const char *prefix = SENSEVOICE_PREFIX_FLEXICODEC;
+    if ((rc = sotto_gguf_get_str_or(m->gguf, "sensevoice.tensor_prefix",
+                                    SENSEVOICE_PREFIX_FLEXICODEC, &prefix, st)) ||
+        (rc = sensevoice_cfg_from_gguf(m->gguf, &cfg, st)) ||
+        (rc = sensevoice_load(&fm->sv, m->gguf, prefix, &cfg, &m->alloc, st)))
+        return rc;
+    if (fm->sv.cfg.dim != fm->enc.hp.ssl_dim)
+        return sotto_status_set(st, SOTTO_ERR_FORMAT,
+                                "SenseVoice output width %d differs from flexicodec.ssl_dim %d",
+                                fm->sv.cfg.dim, fm->enc.hp.ssl_dim);
+    if (fm->enc.hp.sample_rate != 16000)
+        return sotto_status_set(st, SOTTO_ERR_FORMAT,
+                                "encoder sample rate %d Hz (SenseVoice's front end needs 16000)",
+                                fm->enc.hp.sample_rate);
+    fm->has_encoder = 1;
+    return SOTTO_OK;
 }
 
 int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
@@ -91,12 +127,17 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
                                 "flexicodec.max_tokens_per_group %d out of range 0..%d", (int)mtpg,
                                 MAX_GROUP_LIMIT);
     fm->max_group_len = mtpg ? mtpg : NO_GROUP_LIMIT;
-    return SOTTO_OK;
+    return load_encode_side(m, fm, st);
 }
 
 static const flexicodec_model *flexi(const sotto_model *m)
 {
     return m && m->arch && !strcmp(m->arch, "flexicodec") ? m->arch_data : NULL;
+}
+
+const flexicodec_model *flexicodec_model_get(const sotto_model *m)
+{
+    return flexi(m);
 }
 
 int flexicodec_model_layout(const sotto_model *m, sotto_packet_layout *l, sotto_status *st)

@@ -94,6 +94,15 @@ static int get_hparams(const sotto_gguf *g, const flexicodec_hparams *dh,
         (rc = sotto_gguf_get_i32_or(g, "flexicodec.max_tokens_per_group", 8,
                                     &hp->max_tokens_per_group, st)))
         return rc;
+    hp->downsample_factor = 1.33333;
+    if (sotto_gguf_find_kv(g, "flexicodec.semantic_downsample_factor") &&
+        (rc = sotto_gguf_get_f64(g, "flexicodec.semantic_downsample_factor", &hp->downsample_factor,
+                                 st)))
+        return rc;
+    if (!(hp->downsample_factor >= 1.0 && hp->downsample_factor <= 64.0))
+        return sotto_status_set(st, SOTTO_ERR_FORMAT,
+                                "flexicodec.semantic_downsample_factor %g out of range 1..64",
+                                hp->downsample_factor);
     int64_t hop = 1;
     for (int i = 0; i < hp->n_rates; i++)
         hop *= hp->encoder_rates[i];

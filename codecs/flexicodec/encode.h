@@ -29,6 +29,8 @@
 
 #include "codecs/flexicodec/bottleneck.h"
 #include "codecs/flexicodec/flexicodec.h"
+#include "dsp/fbank.h"
+#include "encoders/sensevoice/sensevoice.h"
 
 #define FLEXICODEC_MAX_ENC_RATES 8 /* DAC encoder blocks (the release: 5) */
 
@@ -49,6 +51,7 @@ typedef struct flexicodec_encoder_hparams {
     float fsq_bound_eps;      /* FSQ.bound eps (1e-3) */
     float merge_eps;          /* F.cosine_similarity eps (1e-8) */
     float default_threshold;  /* similarity_threshold of the config (0.91) */
+    double downsample_factor; /* semantic_downsample_factor (1.33333): SenseVoice rate → 12.5 Hz */
     int max_tokens_per_group; /* 8; 0 = no limit */
     int n_codebooks;          /* RVQ stages with an in_proj (all stored stages) */
 } flexicodec_encoder_hparams;
@@ -203,5 +206,52 @@ int64_t flexicodec_encode_from_features(const sotto_cpu *cpu, const flexicodec_d
                                         int64_t n, const float *feats, int64_t T_sem,
                                         float threshold, int n_q, int32_t *lengths, int32_t *fsq,
                                         int32_t *rvq, float *scratch);
+
+/* ---- audio in: fbank → SenseVoice → 4/3 downsampling → the above (encode_audio.c) ------- */
+
+/*
+ * Frames _downsample_semantic_features gives for T input frames: T for factor 1,
+ * floor(T / factor) for an integer factor (avg_pool1d), else int(T / factor) evaluated in
+ * double precision as Python does (1.33333: 32 → 24). 0 for T ≤ 0; negative for a factor
+ * that is not finite and > 0.
+ */
+int64_t flexicodec_downsample_frames(double factor, int64_t T);
+/*
+ * FlexiCodec._downsample_semantic_features on x[T][C] → y[T'][C], T' as above: a copy for
+ * factor 1; the mean of each run of `factor` frames (avg_pool1d, the tail dropped) for an
+ * integer factor; else F.interpolate(size=T', mode="linear", align_corners=False) with
+ * torch's float arithmetic: scale = (float)T / T', src = max(scale·(t + 0.5) − 0.5, 0),
+ * i0 = min(floor(src), T − 1), λ = clamp(src − i0, 0, 1), i1 = i0 + (i0 < T − 1),
+ * y = fmaf(x[i0], 1 − λ, λ·x[i1]). Returns T'. y must not overlap x.
+ */
+int64_t flexicodec_downsample(double factor, const float *x, int64_t T, int C, float *y);
+
+/* The front end FlexiCodec's SenseVoice expects (FunASR WavFrontend): Kaldi fbank, 16 kHz,
+ * 25/10 ms, hamming window, 80 mels (n_mels), snip_edges, samples scaled by 32768, dither 0
+ * (FunASR dithers by default; see the README). */
+sotto_fbank_params flexicodec_fbank_params(int n_mels);
+
+/* Scratch floats flexicodec_encode_audio needs for n samples (0 on bad arguments). */
+size_t flexicodec_encode_audio_scratch(const flexicodec_decoder_weights *dw,
+                                       const flexicodec_encoder_weights *w, const sensevoice *sv,
+                                       const sotto_fbank *fb, int64_t n);
+/*
+ * One utterance, 16 kHz wave[n] (±1) → groups, the whole FlexiCodec.forward(encode_only):
+ * fbank (fb, made from flexicodec_fbank_params) → LFR + CMVN → SenseVoice (default queries)
+ * → flexicodec_downsample → flexicodec_encode_from_features (threshold, n_q). Outputs and
+ * return value as flexicodec_encode_from_features (the caller sizes them for
+ * min(ceil(n/hop), T') groups; flexicodec_encode_audio_frames gives that bound). fb holds
+ * scratch of its own: one call at a time per fbank object. Errors: SOTTO_ERR_INVALID_ARG,
+ * SOTTO_ERR_BAD_AUDIO (NaN/Inf), SOTTO_ERR_INTERNAL.
+ */
+int64_t flexicodec_encode_audio(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
+                                const flexicodec_encoder_weights *w, const sensevoice *sv,
+                                sotto_fbank *fb, const float *wave, int64_t n, float threshold,
+                                int n_q, int32_t *lengths, int32_t *fsq, int32_t *rvq,
+                                float *scratch);
+/* Frames (12.5 Hz) flexicodec_encode_audio works on for n samples: min(DAC frames,
+ * downsampled SenseVoice frames); an upper bound of the groups. */
+int64_t flexicodec_encode_audio_frames(const flexicodec_encoder_weights *w, const sensevoice *sv,
+                                       const sotto_fbank *fb, int64_t n);
 
 #endif

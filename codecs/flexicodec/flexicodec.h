@@ -129,8 +129,10 @@ void flexicodec_decoder_weights_free(flexicodec_decoder_weights *w);
 
 /*
  * Model loader hook for architecture "flexicodec" (codec.c): loads the decode-side weights
- * above and the bottleneck transformer (bottleneck.h) and attaches them to model->arch_data,
- * released by model->arch_free. The decoder of sotto_codec.h runs on them.
+ * above and the bottleneck transformer (bottleneck.h) and, when the file holds them, the
+ * encode side (encode.h) and SenseVoice (encoders/sensevoice), and attaches them to
+ * model->arch_data, released by model->arch_free. The decoder and the encoder of
+ * sotto_codec.h run on them.
  */
 int sotto_flexicodec_load(sotto_model *model, sotto_status *st);
 

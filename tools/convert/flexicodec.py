@@ -34,11 +34,17 @@ What it skips
   `semantic_aggregator.*` and `acoustic_aggregator.*` (query_embedding, optional
   `transformer.input_proj` / `transformer.output_projs.0`, the transformer layers) are written
   too, FSQ project_in and RVQ in_proj become required, and the encoder metadata is added
-  (see below). SenseVoice is never written. Without the option the output is unchanged.
+  (see below). Without the option the output is unchanged.
+- SenseVoice, unless `--sensevoice MODEL.pt --am-mvn AM.MVN` are given with `--with-encoder`:
+  then the SenseVoice-Small encoder (FunASR's model.pt, or any checkpoint holding it under
+  `semantic_model.`) and its CMVN go into the same file through tools/convert/sensevoice.py
+  (`add_to_writer`): tensors under `semantic_model.` (FlexiCodec's names), the `sensevoice.*`
+  metadata and `sensevoice.cmvn.*`. Such a file encodes audio end to end (`sotto encode`).
 
 Usage:
   python tools/convert/flexicodec.py CHECKPOINT.safetensors out.gguf [--config C.yaml]
-                                     [--dtype f16] [--name NAME] [--with-encoder]
+                                     [--dtype f16] [--name NAME] [--with-encoder
+                                     [--sensevoice MODEL.pt --am-mvn AM.MVN]]
   (the config defaults to CHECKPOINT_config.yaml next to the checkpoint)
 """
 
@@ -115,15 +121,19 @@ flexicodec.use_dynamic_similarity_threshold      merging settings (informational
 flexicodec.transformer.{num_layers, dim, num_heads, dim_feedforward, causal, context_frames,
                         norm_eps, layer_scale_init, rope_max_period, has_input_proj}
                                        num_layers 0: no bottleneck transformer (identity)
-flexicodec.semantic_downsample_factor, encoder_dim, encoder_rates, semantic_model_type
+flexicodec.semantic_downsample_factor (float64), encoder_dim, encoder_rates,
+                        semantic_model_type
 with --with-encoder also:
 flexicodec.encoder_dilations           DAC encoder residual-unit dilations (1, 3, 9)
-flexicodec.ssl_dim                     semantic feature width (512 for SenseVoice)
+flexicodec.ssl_dim                     semantic feature width (512 for SenseVoice; read off
+                                       convnext_encoder.0's input width)
 flexicodec.use_query_token_aggregator, agg_use_mean_pooling_init      bool
 flexicodec.fsq_bound_eps, merge_cosine_eps                            1e-3, 1e-8
 flexicodec.{semantic,acoustic}_aggregator.{num_layers, dim, num_heads, dim_feedforward,
                         causal, context_frames, norm_eps, rope_max_period, in_out_dim}
                                        in_out_dim != dim: input_proj / output_projs.0 present
+with --sensevoice/--am-mvn also (tools/convert/sensevoice.py): the sensevoice.* keys,
+sensevoice.cmvn.shift/scale and the encoder under semantic_model.
 """
 
 
@@ -244,25 +254,36 @@ def hparams(kw, ck, with_encoder=False):
         ("flexicodec.transformer.layer_scale_init", TRANSFORMER_LAYER_SCALE, "f32"),
         ("flexicodec.transformer.rope_max_period", ROPE_MAX_PERIOD, "f32"),
         ("flexicodec.transformer.has_input_proj", n_tr > 0 and tr_dim != latent, "bool"),
-        ("flexicodec.semantic_downsample_factor", float(kw["semantic_downsample_factor"]), "f32"),
+        # f64: the 4/3 rule int(T / factor) is evaluated in double precision
+        ("flexicodec.semantic_downsample_factor", float(kw["semantic_downsample_factor"]), "f64"),
         ("flexicodec.encoder_dim", int(kw["encoder_dim"]), "u32"),
         ("flexicodec.encoder_rates", [int(r) for r in kw["encoder_rates"]], "arr_i32"),
         ("flexicodec.semantic_model_type", str(kw["semantic_model_type"]), "str"),
     ]
     if with_encoder:
-        meta += encoder_hparams(kw, latent)
+        meta += encoder_hparams(kw, latent, ck)
     return meta
 
 
-def encoder_hparams(kw, latent):
+def ssl_width(kw, ck):
+    """The semantic feature width: FlexiCodec.__init__ forces ssl_dim = 512 for SenseVoice,
+    but the width actually used is that of convnext_encoder.0's input, read off the checkpoint
+    (a narrower SenseVoice in test models)."""
+    pair = wn_pair(ck.names, "convnext_encoder.0")
+    name = pair[1] if pair else "convnext_encoder.0.weight"
+    if name in ck.names:
+        return int(ck.shape(name)[1])
+    return 512 if kw["semantic_model_type"] == "sensevoice" else int(kw["ssl_dim"])
+
+
+def encoder_hparams(kw, latent, ck):
     """The metadata of the encode side (--with-encoder)."""
     if not kw["use_query_token_aggregator"] or not kw["use_similarity_alignment"]:
         raise SystemExit("--with-encoder supports the dynamic-frame-rate model only "
                          "(use_similarity_alignment and use_query_token_aggregator)")
     if not kw["agg_use_mean_pooling_init"]:
         raise SystemExit("agg_use_mean_pooling_init false (learned query token) is not supported")
-    # FlexiCodec.__init__ forces ssl_dim = 512 for SenseVoice.
-    ssl = 512 if kw["semantic_model_type"] == "sensevoice" else int(kw["ssl_dim"])
+    ssl = ssl_width(kw, ck)
     ctx_s = int(kw["transformer_context_frames"])
     ctx_a = kw["agg_transformer_context_frames"]
     ctx_a = ctx_s if ctx_a is None else int(ctx_a)
@@ -443,8 +464,24 @@ def is_matrix_weight(name, t):
     return t.dim() >= 2 and name.endswith("weight") and not name.endswith("codebook.weight")
 
 
+def load_sensevoice_converter():
+    """tools/convert/sensevoice.py as a module (imported by path)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sensevoice.py")
+    spec = importlib.util.spec_from_file_location("sotto_convert_sensevoice", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=False,
-            with_encoder=False):
+            with_encoder=False, sensevoice=None):
+    """sensevoice (with with_encoder): dict(sd=numpy state dict without prefix, shift, scale,
+    heads, optional f16: its matrices as f16, default as dtype) to also write the SenseVoice
+    encoder and its CMVN (tools/convert/sensevoice.py)."""
+    if sensevoice is not None and not with_encoder:
+        raise SystemExit("SenseVoice goes with the encode side: add --with-encoder")
     kw = load_config(config_path)
     ck = Checkpoint(ckpt_path)
     meta = hparams(kw, ck, with_encoder)
@@ -493,6 +530,8 @@ def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=Fals
             w.add_uint32(key, int(value))
         elif kind == "f32":
             w.add_float32(key, float(value))
+        elif kind == "f64":
+            w.add_float64(key, float(value))
         elif kind == "str":
             w.add_string(key, value)
         elif kind == "bool":
@@ -512,13 +551,24 @@ def convert(ckpt_path, config_path, out_path, dtype="f32", name=None, quiet=Fals
             a = a.reshape(1)
         w.add_tensor(tname, a)
         n_bytes += a.nbytes
+    sv_note = ""
+    if sensevoice is not None:
+        svc = load_sensevoice_converter()
+        sizes = svc.add_to_writer(w, sensevoice["sd"], sensevoice["shift"], sensevoice["scale"],
+                                  int(sensevoice.get("heads", 4)), prefix="semantic_model.",
+                                  f16=bool(sensevoice.get("f16", dtype == "f16")))
+        md = {k: v for k, v, _ in meta}
+        if sizes["output_size"] != md["flexicodec.ssl_dim"]:
+            raise SystemExit(f"SenseVoice output width {sizes['output_size']} differs from the "
+                             f"codec's semantic width {md['flexicodec.ssl_dim']}")
+        sv_note = f" + SenseVoice ({sizes['num_blocks']} blocks, width {sizes['output_size']})"
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
     if not quiet:
-        print(f"wrote {out_path}: {len(tensors)} tensors, {n_bytes / 1e6:.2f} MB of weights "
-              f"({dtype}), {len(meta)} flexicodec.* keys")
+        print(f"wrote {out_path}{sv_note}: {len(tensors)} tensors, "
+              f"{n_bytes / 1e6:.2f} MB of weights ({dtype}), {len(meta)} flexicodec.* keys")
     return out_path
 
 
@@ -535,8 +585,18 @@ def main():
     ap.add_argument("--with-encoder", action="store_true",
                     help="also write the encode side (DAC encoder, ConvNeXt encoder, FSQ "
                     "project_in, RVQ in_proj, both query-token aggregators) and its metadata; "
-                    "SenseVoice is not included")
+                    "SenseVoice only with --sensevoice/--am-mvn")
+    ap.add_argument("--sensevoice", metavar="MODEL_PT",
+                    help="with --with-encoder: also write SenseVoice-Small from this checkpoint "
+                    "(FunASR model.pt, or one holding it under semantic_model.)")
+    ap.add_argument("--am-mvn", help="SenseVoice's CMVN file (am.mvn), with --sensevoice")
+    ap.add_argument("--sensevoice-heads", type=int, default=4,
+                    help="SenseVoice attention heads (default 4)")
     args = ap.parse_args()
+    if bool(args.sensevoice) != bool(args.am_mvn):
+        sys.exit("--sensevoice and --am-mvn go together")
+    if args.sensevoice and not args.with_encoder:
+        sys.exit("--sensevoice needs --with-encoder")
     config = args.config
     if config is None:
         stem = os.path.splitext(args.checkpoint)[0]
@@ -544,8 +604,17 @@ def main():
     for p in (args.checkpoint, config):
         if not os.path.isfile(p):
             sys.exit(f"not found: {p}")
+    sv = None
+    if args.sensevoice:
+        for p in (args.sensevoice, args.am_mvn):
+            if not os.path.isfile(p):
+                sys.exit(f"not found: {p}")
+        svc = load_sensevoice_converter()
+        shift, scale = svc.load_cmvn(args.am_mvn)
+        sv = dict(sd=svc.load_state_dict(args.sensevoice), shift=shift, scale=scale,
+                  heads=args.sensevoice_heads)
     convert(args.checkpoint, config, args.out, args.dtype, args.name,
-            with_encoder=args.with_encoder)
+            with_encoder=args.with_encoder, sensevoice=sv)
 
 
 if __name__ == "__main__":

@@ -87,9 +87,12 @@ def select(sd, keep_tp):
     return out
 
 
-def write_gguf(path, sd, shift, scale, heads, lfr_m=7, lfr_n=6, n_mels=80, sanm_shift=0,
-               prefix="", keep_tp=False, f16=False, name=None):
-    """Writes the GGUF from a state dict of numpy arrays (keys without any source prefix)."""
+def add_to_writer(w, sd, shift, scale, heads, lfr_m=7, lfr_n=6, n_mels=80, sanm_shift=0,
+                  prefix="", keep_tp=False, f16=False):
+    """Adds the `sensevoice.*` metadata, the CMVN and the encoder tensors (named prefix + key)
+    to an open gguf.GGUFWriter `w`; sd is a state dict of numpy arrays (keys without any source
+    prefix). tools/convert/flexicodec.py uses it to put SenseVoice into a FlexiCodec file.
+    Returns the sizes read off the tensors."""
     sizes = encoder_sizes(sd)
     if sizes["input_size"] != lfr_m * n_mels:
         raise ValueError(f"input size {sizes['input_size']} != lfr_m·n_mels {lfr_m * n_mels}")
@@ -98,8 +101,6 @@ def write_gguf(path, sd, shift, scale, heads, lfr_m=7, lfr_n=6, n_mels=80, sanm_
     if sizes["output_size"] % heads:
         raise ValueError(f"{heads} heads do not divide {sizes['output_size']}")
     tensors = select(sd, keep_tp)
-    w = gguf.GGUFWriter(path, ARCH)
-    w.add_name(name or "SenseVoice-Small encoder")
     for k, v in sizes.items():
         if k == "tp_blocks" and not keep_tp:
             v = 0
@@ -118,11 +119,35 @@ def write_gguf(path, sd, shift, scale, heads, lfr_m=7, lfr_n=6, n_mels=80, sanm_
         if f16 and a.ndim == 2:
             a = a.astype(np.float16)
         w.add_tensor(prefix + k, np.ascontiguousarray(a))
+    return sizes
+
+
+def write_gguf(path, sd, shift, scale, heads, lfr_m=7, lfr_n=6, n_mels=80, sanm_shift=0,
+               prefix="", keep_tp=False, f16=False, name=None):
+    """Writes the GGUF from a state dict of numpy arrays (keys without any source prefix)."""
+    w = gguf.GGUFWriter(path, ARCH)
+    w.add_name(name or "SenseVoice-Small encoder")
+    sizes = add_to_writer(w, sd, shift, scale, heads, lfr_m=lfr_m, lfr_n=lfr_n, n_mels=n_mels,
+                          sanm_shift=sanm_shift, prefix=prefix, keep_tp=keep_tp, f16=f16)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
     return sizes
+
+
+def load_state_dict(path, src_prefix=None):
+    """The SenseVoice tensors of a checkpoint (FunASR model.pt, or a state dict with them under
+    `semantic_model.`) as numpy arrays, keys without the source prefix (None: detect it)."""
+    import torch
+    sd = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(sd, dict) and "state_dict" in sd:
+        sd = sd["state_dict"]
+    src = src_prefix
+    if src is None:
+        src = "semantic_model." if any(k.startswith("semantic_model.encoder.") for k in sd) \
+            else ""
+    return {k[len(src):]: v.float().numpy() for k, v in sd.items() if k.startswith(src)}
 
 
 def main(argv):
@@ -138,15 +163,7 @@ def main(argv):
     ap.add_argument("--keep-tp", action="store_true")
     ap.add_argument("--f16", action="store_true", help="store 2-D weights as f16")
     a = ap.parse_args(argv)
-    import torch
-    sd = torch.load(a.checkpoint, map_location="cpu", weights_only=False)
-    if isinstance(sd, dict) and "state_dict" in sd:
-        sd = sd["state_dict"]
-    src = a.src_prefix
-    if src is None:
-        src = "semantic_model." if any(k.startswith("semantic_model.encoder.") for k in sd) \
-            else ""
-    sd = {k[len(src):]: v.float().numpy() for k, v in sd.items() if k.startswith(src)}
+    sd = load_state_dict(a.checkpoint, a.src_prefix)
     shift, scale = load_cmvn(a.am_mvn)
     sizes = write_gguf(a.out, sd, shift, scale, a.heads, prefix=a.prefix, keep_tp=a.keep_tp,
                        f16=a.f16)

@@ -1,9 +1,10 @@
 /*
- * Neural speech codec streams. This header holds the decoder side: groups of codes in,
- * waveform out, for models whose architecture is "flexicodec" (FlexiCodec: 16 kHz, 12.5 Hz
- * frames merged into groups of 1..max_group_length frames, each group carrying one FSQ
- * index (semantic), up to max_stages RVQ codes (acoustic) and its length). The encoder side
- * (audio in, groups out) will join it here.
+ * Neural speech codec streams, for models whose architecture is "flexicodec" (FlexiCodec:
+ * 16 kHz, 12.5 Hz frames merged into groups of 1..max_group_length frames, each group
+ * carrying one FSQ index (semantic), up to max_stages RVQ codes (acoustic) and its length).
+ * The decoder side: groups of codes in, waveform out. The encoder side (sotto_encoder_*,
+ * sotto_codec_encode_file; further down): audio in, groups out, for model files that hold
+ * the encoder and SenseVoice as well.
  *
  * Usage walkthrough
  *
@@ -334,8 +335,8 @@ SOTTO_API sotto_codec_write_params sotto_codec_default_write_params(void);
  * Writes groups (as sotto_decoder_push takes them: lengths, fsq, rvq[g·n_stages + q], one
  * stage count for the whole stream) to a `.sotto` file for [in] model, the model's identity
  * in its header. Packets close at 16 groups or once they span one second, as the encoder
- * will. This is the writing half of the file API for tools and tests until the codec's
- * encoder exists (`sotto encode` will write through it). n_groups 0 writes a valid empty
+ * does. sotto_codec_encode_file (and `sotto encode`) write through it. n_groups 0 writes a
+ * valid empty
  * stream. Errors: SOTTO_ERR_INVALID_ARG (a code, length or parameter out of range, named in
  * status), SOTTO_ERR_IO (the file cannot be written; a partial file is removed),
  * SOTTO_ERR_UNSUPPORTED (not a codec model), SOTTO_ERR_OUT_OF_MEMORY.
@@ -345,6 +346,157 @@ SOTTO_API SOTTO_WUR int sotto_codec_write_file(const sotto_model *model, const c
                                                const int32_t *rvq, int n_groups, int n_stages,
                                                const sotto_codec_write_params *params,
                                                sotto_status *status);
+
+/* ---- encoder ---------------------------------------------------------------------------- */
+/*
+ * Audio in, groups out: the official encode chain (FlexiCodec.forward with encode_only,
+ * flexicodec 0.1.2) on a 16 kHz waveform: Kaldi fbank (dither 0) → LFR + CMVN → SenseVoice →
+ * 4/3 downsampling to 12.5 Hz → with the waveform: DAC encoder, similarity merging of
+ * neighbouring frames at the threshold, query-token aggregation, FSQ (one semantic index per
+ * group) and residual VQ (n_stages acoustic codes per group). Needs a model file converted
+ * with the encoder and SenseVoice (tools/convert/flexicodec.py --with-encoder --sensevoice
+ * ... --am-mvn ...); a decode-only file gives SOTTO_ERR_UNSUPPORTED ("model has no
+ * encoder").
+ *
+ * The model is not causal (SenseVoice and the aggregators attend to the whole input, the
+ * convolutions look ahead), so an encoder encodes one whole utterance (or one segment the
+ * caller cut) per call; there is no streaming push. Encoding a long recording in segments
+ * is the caller's choice and changes the codes near the cuts.
+ *
+ *     sotto_encoder *enc = NULL;
+ *     sotto_encoder_params ep = sotto_encoder_default_params();   // model's threshold
+ *     if (sotto_encoder_create(model, &ep, &enc, &st) != SOTTO_OK) { ...st.message... }
+ *     sotto_encoder_groups g;
+ *     if (sotto_encoder_encode(enc, pcm16k, n, &g) < 0) { ...sotto_encoder_last_error(enc)... }
+ *     sotto_decoder_push(dec, g.lengths, g.fsq, g.rvq, g.n_groups, g.n_stages);
+ *     sotto_encoder_free(enc);
+ *
+ * The threshold sets the frame rate: consecutive 12.5 Hz frames whose semantic features
+ * have a cosine similarity above it are merged (up to max_group_length frames per group);
+ * 1.0 merges nothing (12.5 groups/s), lower values merge more (fewer groups, lower bitrate).
+ *
+ * Memory: create allocates everything for params.max_seconds of audio; encode never
+ * allocates. Threads: the model params' n_threads workers serve one encoder, used by one
+ * thread at a time; many encoders may share a model.
+ */
+
+typedef struct sotto_encoder sotto_encoder;
+
+typedef struct sotto_encoder_params {
+    float threshold;    /**< merge threshold (cosine similarity), 0..1; 1.0: no merging;
+                             negative (default -1): the model's similarity_threshold (0.91 for
+                             the release) */
+    int n_stages;       /**< RVQ stages produced per group, 0..the model's; -1 (default): all */
+    double max_seconds; /**< longest input accepted, > 0 and ≤ 3600; default 30. Sizes the
+                             buffers allocated at create (they grow linearly with it) */
+} sotto_encoder_params;
+
+/** Defaults listed in sotto_encoder_params. */
+SOTTO_API sotto_encoder_params sotto_encoder_default_params(void);
+
+/**
+ * Creates an encoder on a loaded model. [in] model (must outlive the encoder), [in] params
+ * (NULL: defaults), [out] out (NULL on failure), [out] status (may be NULL). Errors:
+ * SOTTO_ERR_INVALID_ARG (NULL model/out, a parameter out of range, named in status),
+ * SOTTO_ERR_UNSUPPORTED (not a codec model, or "model has no encoder": a decode-only file,
+ * the reason in status), SOTTO_ERR_OUT_OF_MEMORY.
+ */
+SOTTO_API SOTTO_WUR int sotto_encoder_create(const sotto_model *model,
+                                             const sotto_encoder_params *params,
+                                             sotto_encoder **out, sotto_status *status);
+
+/** Frees an encoder (NULL is ignored); the groups it returned become invalid. */
+SOTTO_API void sotto_encoder_free(sotto_encoder *enc);
+
+/** Changes the merge threshold for the next encode, 0..1 (negative: the model's). Errors:
+ *  SOTTO_ERR_INVALID_ARG (NULL, NaN or above 1), the threshold unchanged. */
+SOTTO_API SOTTO_WUR int sotto_encoder_set_threshold(sotto_encoder *enc, float threshold);
+/** The merge threshold in use (the model's default resolved). */
+SOTTO_API float sotto_encoder_threshold(const sotto_encoder *enc);
+/** RVQ stages produced per group. */
+SOTTO_API int sotto_encoder_stages(const sotto_encoder *enc);
+/** Frames (12.5 Hz, an upper bound of the groups) for n_samples samples of 16 kHz input. */
+SOTTO_API int sotto_encoder_frames_for(const sotto_encoder *enc, int64_t n_samples);
+/** Longest input accepted, in 16 kHz samples (params.max_seconds). */
+SOTTO_API int64_t sotto_encoder_max_samples(const sotto_encoder *enc);
+
+/** The groups of one utterance, in the layout sotto_decoder_push takes. */
+typedef struct sotto_encoder_groups {
+    int n_groups;           /**< groups */
+    int n_frames;           /**< Σ lengths: 12.5 Hz frames covered */
+    int n_stages;           /**< RVQ codes per group */
+    const int32_t *lengths; /**< [n_groups] frames per group */
+    const int32_t *fsq;     /**< [n_groups] FSQ indices */
+    const int32_t *rvq;     /**< [n_groups][n_stages], stage q of group g at g·n_stages + q */
+} sotto_encoder_groups;
+
+/**
+ * Encodes one whole utterance, [in] pcm[n_samples] at 16 kHz (mono, nominally ±1), into
+ * [out] groups whose arrays belong to the encoder: valid until the next encode or free.
+ * ceil(n / 1280) frames at most (fewer when SenseVoice's rate gives fewer; less than 0.03 s
+ * of audio gives no group at all). Returns the number of groups, or an error with groups
+ * zeroed: SOTTO_ERR_INVALID_ARG (NULL, negative n), SOTTO_ERR_BUFFER_TOO_SMALL (longer than
+ * params.max_seconds), SOTTO_ERR_BAD_AUDIO (NaN or Inf samples), SOTTO_ERR_INTERNAL.
+ */
+SOTTO_API SOTTO_WUR int sotto_encoder_encode(sotto_encoder *enc, const float *pcm,
+                                             int64_t n_samples, sotto_encoder_groups *groups);
+
+/**
+ * As sotto_encoder_encode, the groups copied into caller buffers: [out] lengths[max_groups],
+ * fsq[max_groups], rvq[max_groups · sotto_encoder_stages()] (may be NULL with 0 stages).
+ * sotto_encoder_frames_for(n_samples) groups always fit. Returns the number of groups; errors
+ * as sotto_encoder_encode, plus SOTTO_ERR_BUFFER_TOO_SMALL when more groups come out than
+ * max_groups (nothing copied).
+ */
+SOTTO_API SOTTO_WUR int sotto_encoder_encode_to(sotto_encoder *enc, const float *pcm,
+                                                int64_t n_samples, int32_t *lengths, int32_t *fsq,
+                                                int32_t *rvq, int max_groups);
+
+/** Detail of the last failed call on this object ("" if none); never NULL. */
+SOTTO_API const char *sotto_encoder_last_error(const sotto_encoder *enc);
+
+/** Options of sotto_codec_encode_file. */
+typedef struct sotto_codec_encode_params {
+    sotto_encoder_params encoder; /**< threshold, n_stages; max_seconds is the longest input
+                                       accepted (the encoder is sized to the file); default
+                                       as sotto_encoder_default_params but 600 s */
+    const char *const *comments;  /**< "KEY=value" strings for the comment header */
+    int n_comments;
+} sotto_codec_encode_params;
+
+/** Defaults listed in sotto_codec_encode_params. */
+SOTTO_API sotto_codec_encode_params sotto_codec_default_encode_params(void);
+
+/** What sotto_codec_encode_file did. */
+typedef struct sotto_codec_encode_info {
+    int input_rate_hz;   /**< rate of the input file */
+    int input_channels;  /**< its channels (mixed down to mono) */
+    int64_t samples;     /**< 16 kHz samples encoded (the length the file decodes to) */
+    double duration_s;   /**< samples / 16000 */
+    int64_t groups;      /**< groups written */
+    int64_t frames;      /**< 12.5 Hz frames they cover */
+    int n_stages;        /**< RVQ stages per group */
+    float threshold;     /**< merge threshold used */
+    double groups_per_s; /**< average frame (token) rate: groups / duration */
+    int64_t file_bytes;  /**< size of the .sotto file written */
+    double bitrate_bps;  /**< file_bytes · 8 / duration (headers and Ogg framing in) */
+} sotto_codec_encode_info;
+
+/**
+ * Encodes an audio file (any format and rate sotto_audio_read_file reads; resampled once to
+ * 16 kHz, channels mixed down) as one utterance and writes a `.sotto` file at [in] out_path
+ * whose length is the input's: decoding it (sotto_codec_decode_file) returns exactly
+ * `samples` samples. [in] params (NULL: defaults), [out] info (may be NULL). Errors:
+ * SOTTO_ERR_IO / SOTTO_ERR_FORMAT / SOTTO_ERR_UNSUPPORTED / SOTTO_ERR_BAD_AUDIO (the input),
+ * SOTTO_ERR_BUFFER_TOO_SMALL (longer than params max_seconds), those of
+ * sotto_encoder_create (SOTTO_ERR_UNSUPPORTED "model has no encoder"), and of
+ * sotto_codec_write_file (SOTTO_ERR_IO for the output; no partial file is left).
+ */
+SOTTO_API SOTTO_WUR int sotto_codec_encode_file(const sotto_model *model, const char *in_path,
+                                                const char *out_path,
+                                                const sotto_codec_encode_params *params,
+                                                sotto_codec_encode_info *info,
+                                                sotto_status *status);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,199 @@
+/*
+ * `sotto encode IN.wav -o OUT.sotto -m MODEL`: encodes an audio file (any format and rate the
+ * SDK reads; resampled once to 16 kHz) as one utterance with a codec model that has the
+ * encoder (sotto_codec_encode_file) and writes a `.sotto` file that decodes to the input's
+ * exact length. Prints duration, groups, average frame rate, bitrate and real-time factor.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "sotto/sotto.h"
+#include "sotto/sotto_codec.h"
+
+#define CMD "encode"
+#define MAX_MINUTES 60 /* longest input accepted */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sotto encode INPUT -o OUTPUT.sotto -m MODEL [options]\n"
+               "\n"
+               "Encodes INPUT (WAV, FLAC, ... at any rate; resampled to 16 kHz, channels mixed\n"
+               "down) with a codec model that includes the encoder, as one utterance (the\n"
+               "model is not causal), and writes OUTPUT.sotto; `sotto decode` gives back\n"
+               "exactly the input's length at 16 kHz.\n"
+               "\n"
+               "options:\n"
+               "  -o, --output FILE   output .sotto file (required)\n"
+               "  -m, --model FILE    codec model with the encoder (required)\n"
+               "  --threshold T       merge threshold 0..1 (default: the model's, 0.91 for the\n"
+               "                      release); 1 merges nothing (12.5 groups/s), lower values\n"
+               "                      merge more frames: fewer groups, lower bitrate\n"
+               "  --quantizers N      RVQ stages per group, 0..the model's (default: all)\n"
+               "  -t, --threads N     CPU threads (default 1)\n"
+               "  -q, --quiet         no summary line\n"
+               "  --json              print the summary as one JSON object on stdout\n"
+               "  -h, --help          this text\n"
+               "\n"
+               "Exit codes: 0 ok, 2 usage, 3 input missing or unreadable (or too long), 4 model\n"
+               "(cannot load, or has no encoder), 5 output, 6 runtime.\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+/* A number with nothing after it; 0 on success. */
+static int parse_double(const char *s, double *out)
+{
+    char *end = NULL;
+    *out = strtod(s, &end);
+    return !*s || *end || isnan(*out);
+}
+
+int cmd_encode(int argc, char **argv)
+{
+    const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
+    const char *threshold_arg = NULL, *quantizers_arg = NULL;
+    int threads = 1, json = 0, quiet = cli_quiet;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return CLI_OK;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
+            out_path = argv[++i];
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
+            model_path = argv[++i];
+        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
+            threads = atoi(argv[++i]);
+        } else if (!strcmp(a, "--threshold") && has_val) {
+            threshold_arg = argv[++i];
+        } else if (!strcmp(a, "--quantizers") && has_val) {
+            quantizers_arg = argv[++i];
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (a[0] == '-' && a[1]) {
+            cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
+            return CLI_ERR_USAGE;
+        } else if (!in_path) {
+            in_path = a;
+        } else {
+            cli_error(CMD, "more than one input: %s (see --help)", a);
+            return CLI_ERR_USAGE;
+        }
+    }
+    if (!in_path || !out_path || !model_path) {
+        cli_error(CMD, "an INPUT, -o OUTPUT and -m MODEL are required (see --help)");
+        return CLI_ERR_USAGE;
+    }
+    if (threads < 1 || threads > 64) {
+        cli_error(CMD, "--threads must be 1..64");
+        return CLI_ERR_USAGE;
+    }
+    sotto_codec_encode_params ep = sotto_codec_default_encode_params();
+    ep.encoder.max_seconds = MAX_MINUTES * 60.0;
+    double v = 0;
+    if (threshold_arg) {
+        if (parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
+            cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep.encoder.threshold = (float)v;
+    }
+    if (quantizers_arg) {
+        if (parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
+            cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep.encoder.n_stages = (int)v;
+    }
+
+    sotto_status st;
+    sotto_model *model = NULL;
+    sotto_model_params mp = sotto_model_default_params();
+    mp.n_threads = threads;
+    if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
+        cli_error(CMD, "%s: %s", model_path, st.message);
+        return CLI_ERR_MODEL;
+    }
+    sotto_codec_encode_info info;
+    double t0 = now_s();
+    int rc = sotto_codec_encode_file(model, in_path, out_path, &ep, &info, &st);
+    double t_work = now_s() - t0;
+    sotto_model_free(model);
+    if (rc != SOTTO_OK) {
+        const int is_model = rc == SOTTO_ERR_UNSUPPORTED && strstr(st.message, "no encoder");
+        if (is_model || (rc == SOTTO_ERR_UNSUPPORTED && strstr(st.message, "not a codec")))
+            cli_error(CMD, "%s: %s", model_path, st.message);
+        else
+            cli_error(CMD, "%s", st.message);
+        if (is_model || strstr(st.message, "not a codec")) return CLI_ERR_MODEL;
+        switch (rc) {
+        case SOTTO_ERR_INVALID_ARG:
+            return CLI_ERR_USAGE;
+        case SOTTO_ERR_IO:
+            /* the output's own message names it; the input is read first */
+            return strstr(st.message, out_path) ? CLI_ERR_OUTPUT : CLI_ERR_INPUT;
+        case SOTTO_ERR_FORMAT:
+        case SOTTO_ERR_UNSUPPORTED:
+        case SOTTO_ERR_BAD_AUDIO:
+        case SOTTO_ERR_BUFFER_TOO_SMALL:
+            return CLI_ERR_INPUT;
+        default:
+            return CLI_ERR_RUNTIME;
+        }
+    }
+    const double dur = info.duration_s, rtf = dur > 0 ? t_work / dur : 0;
+    if (json) {
+        printf("{\"input\":");
+        json_str(in_path);
+        printf(",\"output\":");
+        json_str(out_path);
+        printf(",\"model\":");
+        json_str(model_path);
+        printf(",\"input_rate_hz\":%d,\"samples\":%lld,\"seconds\":%.4f,\"groups\":%lld,"
+               "\"frames\":%lld,\"frame_rate_hz\":%.4f,\"threshold\":%.4f,\"quantizers\":%d,"
+               "\"bytes\":%lld,\"bitrate_bps\":%.1f,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
+               "\"threads\":%d}\n",
+               info.input_rate_hz, (long long)info.samples, dur, (long long)info.groups,
+               (long long)info.frames, info.groups_per_s, (double)info.threshold, info.n_stages,
+               (long long)info.file_bytes, info.bitrate_bps, t_work, rtf, threads);
+    } else if (!quiet) {
+        fprintf(stderr,
+                "sotto encode: %s -> %s: %.2f s, %lld groups (%.2f groups/s, threshold %.3f, "
+                "%d quantizers), %lld bytes, %.0f bit/s, %.3f s processing, RTF %.4f\n",
+                in_path, out_path, dur, (long long)info.groups, info.groups_per_s,
+                (double)info.threshold, info.n_stages, (long long)info.file_bytes, info.bitrate_bps,
+                t_work, rtf);
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error(CMD, "cannot write the summary");
+        return CLI_ERR_OUTPUT;
+    }
+    return CLI_OK;
+}

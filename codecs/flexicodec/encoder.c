@@ -1,0 +1,370 @@
+/*
+ * The FlexiCodec encoder object of sotto_codec.h (audio in, groups out) and
+ * sotto_codec_encode_file. The work is flexicodec_encode_audio (encode_audio.c): fbank →
+ * SenseVoice → 4/3 downsampling → DAC encoder, merging, aggregation, FSQ, RVQ, over one whole
+ * utterance (the model is not causal). create sizes one buffer for params.max_seconds of
+ * audio (scratch + the output groups); encode only carves it.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "codecs/flexicodec/codec_internal.h"
+#include "codecs/flexicodec/encode.h"
+#include "core/model.h"
+#include "core/threadpool.h"
+#include "sotto/sotto_audio.h"
+#include "sotto/sotto_codec.h"
+
+#define ENC_RATE 16000
+#define MAX_SECONDS_LIMIT 3600.0
+#define FILE_MAX_SECONDS 600.0
+
+struct sotto_encoder {
+    const sotto_model *model;
+    const flexicodec_model *fm;
+    sotto_encoder_params params;
+    float threshold; /* resolved */
+    int stages;
+    int64_t max_samples;
+    int max_groups;
+    sotto_status err;
+    sotto_threadpool *tp;
+    sotto_cpu cpu;
+    sotto_fbank *fb;
+    float *scratch; /* flexicodec_encode_audio_scratch(max_samples) floats */
+    size_t scratch_floats;
+    int32_t *len, *fsq, *rvq; /* [max_groups], [max_groups], [max_groups][stages] */
+};
+
+sotto_encoder_params sotto_encoder_default_params(void)
+{
+    sotto_encoder_params p;
+    memset(&p, 0, sizeof p);
+    p.threshold = -1.0f;
+    p.n_stages = -1;
+    p.max_seconds = 30.0;
+    return p;
+}
+
+static int fail(sotto_encoder *e, int code, const char *fmt, ...) SOTTO_PRINTF(3, 4);
+static int fail(sotto_encoder *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sotto_status_setv(&e->err, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *sotto_encoder_last_error(const sotto_encoder *e)
+{
+    return e ? e->err.message : "";
+}
+
+static int check_threshold(float t)
+{
+    return !isnan(t) && t <= 1.0f;
+}
+
+static float resolve_threshold(const flexicodec_model *fm, float t)
+{
+    return t < 0.0f ? fm->enc.hp.default_threshold : t;
+}
+
+void sotto_encoder_free(sotto_encoder *e)
+{
+    if (!e) return;
+    const sotto_alloc *a = &e->model->alloc;
+    sotto_fbank_destroy(e->fb);
+    sotto_threadpool_free(e->tp);
+    sotto_free(a, e->scratch);
+    sotto_free(a, e->len);
+    sotto_free(a, e->fsq);
+    sotto_free(a, e->rvq);
+    sotto_free(a, e);
+}
+
+int sotto_encoder_create(const sotto_model *model, const sotto_encoder_params *params,
+                         sotto_encoder **out, sotto_status *st)
+{
+    sotto_status_clear(st);
+    if (out) *out = NULL;
+    if (!model || !out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "model/out is NULL");
+    const flexicodec_model *fm = flexicodec_model_get(model);
+    if (!fm)
+        return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED,
+                                "model architecture '%s' is not a codec (expected flexicodec)",
+                                model->arch ? model->arch : "?");
+    if (!fm->has_encoder)
+        return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED, "model has no encoder: %s",
+                                fm->no_encoder_why);
+    sotto_encoder_params p = params ? *params : sotto_encoder_default_params();
+    if (!check_threshold(p.threshold))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "threshold %g out of range 0..1 (negative: the model's)",
+                                (double)p.threshold);
+    if (p.n_stages < -1 || p.n_stages > fm->enc.hp.n_codebooks)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "n_stages %d out of range -1..%d (the model's stages)", p.n_stages,
+                                fm->enc.hp.n_codebooks);
+    if (!(p.max_seconds > 0.0 && p.max_seconds <= MAX_SECONDS_LIMIT))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "max_seconds %g out of range (0, %g]",
+                                p.max_seconds, MAX_SECONDS_LIMIT);
+
+    const sotto_alloc *a = &model->alloc;
+    sotto_encoder *e = sotto_calloc(a, 1, sizeof *e);
+    if (!e) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    e->model = model;
+    e->fm = fm;
+    e->params = p;
+    e->threshold = resolve_threshold(fm, p.threshold);
+    e->stages = p.n_stages < 0 ? fm->enc.hp.n_codebooks : p.n_stages;
+    e->max_samples = (int64_t)ceil(p.max_seconds * ENC_RATE);
+    int rc;
+    sotto_fbank_params fp = flexicodec_fbank_params(fm->sv.cfg.n_mels);
+    if ((rc = sotto_fbank_create(&fp, a, &e->fb, st))) goto fail;
+    const int64_t T = flexicodec_encode_audio_frames(&fm->enc, &fm->sv, e->fb, e->max_samples);
+    e->scratch_floats =
+        flexicodec_encode_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, e->max_samples);
+    if (T < 0 || T > INT32_MAX / 64 || !e->scratch_floats) {
+        rc = sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "max_seconds %g: sizes overflow",
+                              p.max_seconds);
+        goto fail;
+    }
+    e->max_groups = (int)T;
+    const size_t G = (size_t)(T ? T : 1);
+    size_t bytes;
+    if (sotto_mul_size(e->scratch_floats, sizeof(float), &bytes) ||
+        !(e->scratch = sotto_malloc(a, bytes)) ||
+        !(e->len = sotto_malloc(a, G * sizeof(int32_t))) ||
+        !(e->fsq = sotto_malloc(a, G * sizeof(int32_t))) ||
+        !(e->rvq = sotto_malloc(a, G * (size_t)(e->stages ? e->stages : 1) * sizeof(int32_t)))) {
+        rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY,
+                              "out of memory for encoder buffers (%zu MB for %g s)",
+                              (e->scratch_floats * sizeof(float)) >> 20, p.max_seconds);
+        goto fail;
+    }
+    if (model->params.n_threads > 1 &&
+        (rc = sotto_threadpool_create(model->params.n_threads, a, &e->tp))) {
+        sotto_status_set(st, rc, "cannot start %d worker threads", model->params.n_threads);
+        goto fail;
+    }
+    sotto_cpu_init(&e->cpu, model->cpu_features, e->tp);
+    *out = e;
+    return SOTTO_OK;
+fail:
+    sotto_encoder_free(e);
+    return rc;
+}
+
+int sotto_encoder_set_threshold(sotto_encoder *e, float threshold)
+{
+    if (!e) return SOTTO_ERR_INVALID_ARG;
+    if (!check_threshold(threshold))
+        return fail(e, SOTTO_ERR_INVALID_ARG,
+                    "threshold %g out of range 0..1 (negative: the model's)", (double)threshold);
+    e->threshold = resolve_threshold(e->fm, threshold);
+    return SOTTO_OK;
+}
+
+float sotto_encoder_threshold(const sotto_encoder *e)
+{
+    return e ? e->threshold : 0.0f;
+}
+
+int sotto_encoder_stages(const sotto_encoder *e)
+{
+    return e ? e->stages : 0;
+}
+
+int64_t sotto_encoder_max_samples(const sotto_encoder *e)
+{
+    return e ? e->max_samples : 0;
+}
+
+int sotto_encoder_frames_for(const sotto_encoder *e, int64_t n)
+{
+    if (!e || n < 0) return 0;
+    const int64_t T = flexicodec_encode_audio_frames(&e->fm->enc, &e->fm->sv, e->fb, n);
+    return T < 0 ? 0 : T > INT32_MAX ? INT32_MAX : (int)T;
+}
+
+int sotto_encoder_encode(sotto_encoder *e, const float *pcm, int64_t n,
+                         sotto_encoder_groups *groups)
+{
+    if (groups) memset(groups, 0, sizeof *groups);
+    if (!e) return SOTTO_ERR_INVALID_ARG;
+    if (!groups || n < 0 || (n > 0 && !pcm))
+        return fail(e, SOTTO_ERR_INVALID_ARG, "NULL groups/pcm or negative length");
+    if (n > e->max_samples)
+        return fail(e, SOTTO_ERR_BUFFER_TOO_SMALL,
+                    "%lld samples (%.2f s) exceed the encoder's max_seconds %g", (long long)n,
+                    (double)n / ENC_RATE, e->params.max_seconds);
+    const flexicodec_model *fm = e->fm;
+    if (flexicodec_encode_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, n) > e->scratch_floats)
+        return fail(e, SOTTO_ERR_INTERNAL, "encoder scratch too small for %lld samples",
+                    (long long)n);
+    const int64_t G =
+        flexicodec_encode_audio(&e->cpu, &fm->w, &fm->enc, &fm->sv, e->fb, pcm, n, e->threshold,
+                                e->stages, e->len, e->fsq, e->rvq, e->scratch);
+    if (G < 0)
+        return fail(e, (int)G,
+                    G == SOTTO_ERR_BAD_AUDIO ? "the input has NaN or infinite samples"
+                                             : "encoding failed (%d)",
+                    (int)G);
+    int64_t frames = 0;
+    for (int64_t g = 0; g < G; g++)
+        frames += e->len[g];
+    groups->n_groups = (int)G;
+    groups->n_frames = (int)frames;
+    groups->n_stages = e->stages;
+    groups->lengths = e->len;
+    groups->fsq = e->fsq;
+    groups->rvq = e->rvq;
+    e->err.code = SOTTO_OK;
+    e->err.message[0] = '\0';
+    return (int)G;
+}
+
+int sotto_encoder_encode_to(sotto_encoder *e, const float *pcm, int64_t n, int32_t *lengths,
+                            int32_t *fsq, int32_t *rvq, int max_groups)
+{
+    if (!e) return SOTTO_ERR_INVALID_ARG;
+    if (!lengths || !fsq || (e->stages && !rvq) || max_groups < 0)
+        return fail(e, SOTTO_ERR_INVALID_ARG, "NULL output buffer or negative max_groups");
+    sotto_encoder_groups g;
+    int rc = sotto_encoder_encode(e, pcm, n, &g);
+    if (rc < 0) return rc;
+    if (g.n_groups > max_groups)
+        return fail(e, SOTTO_ERR_BUFFER_TOO_SMALL, "%d groups, room for %d", g.n_groups,
+                    max_groups);
+    const size_t G = (size_t)g.n_groups;
+    if (G) {
+        memcpy(lengths, g.lengths, G * sizeof(int32_t));
+        memcpy(fsq, g.fsq, G * sizeof(int32_t));
+        if (g.n_stages) memcpy(rvq, g.rvq, G * (size_t)g.n_stages * sizeof(int32_t));
+    }
+    return g.n_groups;
+}
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+sotto_codec_encode_params sotto_codec_default_encode_params(void)
+{
+    sotto_codec_encode_params p;
+    memset(&p, 0, sizeof p);
+    p.encoder = sotto_encoder_default_params();
+    p.encoder.max_seconds = FILE_MAX_SECONDS;
+    return p;
+}
+
+int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const char *out_path,
+                            const sotto_codec_encode_params *params, sotto_codec_encode_info *info,
+                            sotto_status *st)
+{
+    sotto_status_clear(st);
+    if (info) memset(info, 0, sizeof *info);
+    if (!model || !in_path || !out_path)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "model/in_path/out_path is NULL");
+    const sotto_codec_encode_params p = params ? *params : sotto_codec_default_encode_params();
+    const flexicodec_model *fm = flexicodec_model_get(model);
+    if (fm && !fm->has_encoder)
+        return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED, "model has no encoder: %s",
+                                fm->no_encoder_why);
+    if (!(p.encoder.max_seconds > 0.0 && p.encoder.max_seconds <= MAX_SECONDS_LIMIT))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "max_seconds %g out of range (0, %g]",
+                                p.encoder.max_seconds, MAX_SECONDS_LIMIT);
+
+    sotto_audio_read_params rp = sotto_audio_default_read_params();
+    rp.target_rate_hz = ENC_RATE;
+    float *x = NULL;
+    int64_t n = 0;
+    sotto_audio_info ai;
+    int rc = sotto_audio_read_file(in_path, &rp, &x, &n, &ai, st);
+    if (rc) return rc;
+    if ((double)n > p.encoder.max_seconds * ENC_RATE) {
+        sotto_audio_free(x, rp.allocator);
+        return sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL,
+                                "%s: %.1f s is longer than max_seconds %g", in_path,
+                                (double)n / ENC_RATE, p.encoder.max_seconds);
+    }
+
+    /*
+     * The groups must decode to at least n samples (hop·T − trim): the encoder gives
+     * min(DAC frames, downsampled SenseVoice frames), which can fall short of ceil(n / hop),
+     * so the input is zero-padded at the end (by less than two frames) until it covers n; the
+     * file's length then trims the decoded padding away.
+     */
+    sotto_encoder_params ep = p.encoder;
+    const int hop = flexicodec_model_hop(model);
+    int64_t n_pad = n;
+    if (hop > 0) {
+        int64_t t = 0;
+        while (t < 100000000 && flexicodec_model_out_len(model, t) < n)
+            t++;
+        n_pad = t * hop;
+        ep.max_seconds = (double)(n_pad + 4 * hop) / ENC_RATE;
+    }
+    sotto_encoder *enc = NULL;
+    if ((rc = sotto_encoder_create(model, &ep, &enc, st))) {
+        sotto_audio_free(x, rp.allocator);
+        return rc;
+    }
+    const int64_t need = hop > 0 ? n_pad / hop : 0;
+    while (sotto_encoder_frames_for(enc, n_pad) < need && n_pad < sotto_encoder_max_samples(enc))
+        n_pad += 160;
+    if (n_pad > sotto_encoder_max_samples(enc)) n_pad = sotto_encoder_max_samples(enc);
+    float *xp = NULL;
+    if (n_pad > n) {
+        xp = sotto_calloc(&model->alloc, (size_t)n_pad, sizeof(float));
+        if (!xp) {
+            rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+            goto done;
+        }
+        if (n) memcpy(xp, x, (size_t)n * sizeof(float));
+    }
+    sotto_encoder_groups g;
+    rc = sotto_encoder_encode(enc, xp ? xp : x, n_pad, &g);
+    if (rc < 0) {
+        sotto_status_set(st, rc, "%s: %s", in_path, sotto_encoder_last_error(enc));
+        goto done;
+    }
+    const int64_t covered = flexicodec_model_out_len(model, g.n_frames);
+    if (covered < n) {
+        rc = sotto_status_set(st, SOTTO_ERR_INTERNAL,
+                              "%s: the groups cover %lld samples, fewer than the input's %lld",
+                              in_path, (long long)covered, (long long)n);
+        goto done;
+    }
+    sotto_codec_write_params wp = sotto_codec_default_write_params();
+    wp.length = n;
+    wp.input_rate_hz = ai.sample_rate_hz;
+    wp.comments = p.comments;
+    wp.n_comments = p.n_comments;
+    if ((rc = sotto_codec_write_file(model, out_path, g.lengths, g.fsq, g.rvq, g.n_groups,
+                                     g.n_stages, &wp, st)))
+        goto done;
+    if (info) {
+        sotto_codec_file_info fi;
+        memset(&fi, 0, sizeof fi);
+        if (sotto_codec_probe_file(out_path, NULL, &fi, NULL) == SOTTO_OK)
+            info->file_bytes = fi.file_bytes;
+        info->input_rate_hz = ai.sample_rate_hz;
+        info->input_channels = ai.channels;
+        info->samples = n;
+        info->duration_s = (double)n / ENC_RATE;
+        info->groups = g.n_groups;
+        info->frames = g.n_frames;
+        info->n_stages = g.n_stages;
+        info->threshold = sotto_encoder_threshold(enc);
+        info->groups_per_s = n > 0 ? (double)g.n_groups / info->duration_s : 0.0;
+        info->bitrate_bps = n > 0 ? (double)info->file_bytes * 8.0 / info->duration_s : 0.0;
+    }
+    rc = SOTTO_OK;
+done:
+    sotto_free(&model->alloc, xp);
+    sotto_encoder_free(enc);
+    sotto_audio_free(x, rp.allocator);
+    return rc;
+}
