@@ -11,12 +11,14 @@
 /* Exit codes (documented in docs/cli.md). */
 enum {
     CLI_OK = 0,
-    CLI_ERR_USAGE = 2,   /* bad arguments */
-    CLI_ERR_INPUT = 3,   /* an input file is missing, unreadable or malformed */
-    CLI_ERR_MODEL = 4,   /* the model cannot be loaded or is the wrong kind */
-    CLI_ERR_OUTPUT = 5,  /* an output cannot be written */
-    CLI_ERR_RUNTIME = 6, /* processing failed */
-    CLI_PARTIAL = 7      /* the input was damaged: the output was written, losses concealed */
+    CLI_ERR_USAGE = 2,       /* bad arguments */
+    CLI_ERR_INPUT = 3,       /* an input file is missing, unreadable or malformed */
+    CLI_ERR_MODEL = 4,       /* the model cannot be loaded or is the wrong kind */
+    CLI_ERR_OUTPUT = 5,      /* an output cannot be written */
+    CLI_ERR_RUNTIME = 6,     /* processing failed */
+    CLI_PARTIAL = 7,         /* the input was damaged: the output was written, losses concealed */
+    CLI_ERR_UNAVAILABLE = 8, /* a feature this build lacks (compare without libopus) */
+    CLI_ERR_SOME_FAILED = 9  /* a batch (transcode): some files failed, the others written */
 };
 
 typedef struct cli_command {
@@ -29,6 +31,8 @@ int cmd_info(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_vocode(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_transcode(int argc, char **argv);
 
 /* Shared option flags, set by main before dispatch. */
 extern int cli_quiet;

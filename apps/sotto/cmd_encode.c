@@ -32,6 +32,11 @@ static void usage(FILE *f)
                "  --threshold T       merge threshold 0..1 (default: the model's, 0.91 for the\n"
                "                      release); 1 merges nothing (12.5 groups/s), lower values\n"
                "                      merge more frames: fewer groups, lower bitrate\n"
+               "  --rate HZ           rate control: pick the threshold whose group count comes\n"
+               "                      nearest HZ groups/s (0 < HZ <= 12.5; below 12.5/8 the\n"
+               "                      lowest reachable rate is used and reported as clamped)\n"
+               "  --bitrate BPS       rate control on the code payload in bit/s (groups/s x bits\n"
+               "                      per group); one of --threshold, --rate, --bitrate"
                "  --quantizers N      RVQ stages per group, 0..the model's (default: all)\n"
                "  -t, --threads N     CPU threads (default 1)\n"
                "  -q, --quiet         no summary line\n"
@@ -75,7 +80,8 @@ static int parse_double(const char *s, double *out)
 int cmd_encode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
-    const char *threshold_arg = NULL, *quantizers_arg = NULL;
+    const char *threshold_arg = NULL, *quantizers_arg = NULL, *rate_arg = NULL;
+    const char *bitrate_arg = NULL;
     int threads = 1, json = 0, quiet = cli_quiet;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -91,6 +97,10 @@ int cmd_encode(int argc, char **argv)
             threads = atoi(argv[++i]);
         } else if (!strcmp(a, "--threshold") && has_val) {
             threshold_arg = argv[++i];
+        } else if (!strcmp(a, "--rate") && has_val) {
+            rate_arg = argv[++i];
+        } else if (!strcmp(a, "--bitrate") && has_val) {
+            bitrate_arg = argv[++i];
         } else if (!strcmp(a, "--quantizers") && has_val) {
             quantizers_arg = argv[++i];
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -124,6 +134,24 @@ int cmd_encode(int argc, char **argv)
             return CLI_ERR_USAGE;
         }
         ep.encoder.threshold = (float)v;
+    }
+    if (!!threshold_arg + !!rate_arg + !!bitrate_arg > 1) {
+        cli_error(CMD, "--threshold, --rate and --bitrate exclude each other");
+        return CLI_ERR_USAGE;
+    }
+    if (rate_arg) {
+        if (parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
+            cli_error(CMD, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep.encoder.target_groups_per_s = v;
+    }
+    if (bitrate_arg) {
+        if (parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
+            cli_error(CMD, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep.encoder.target_bits_per_s = v;
     }
     if (quantizers_arg) {
         if (parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
@@ -179,10 +207,12 @@ int cmd_encode(int argc, char **argv)
         printf(",\"input_rate_hz\":%d,\"samples\":%lld,\"seconds\":%.4f,\"groups\":%lld,"
                "\"frames\":%lld,\"frame_rate_hz\":%.4f,\"threshold\":%.4f,\"quantizers\":%d,"
                "\"bytes\":%lld,\"bitrate_bps\":%.1f,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
-               "\"threads\":%d}\n",
+               "\"threads\":%d,\"payload_bps\":%.1f,\"target_rate_hz\":%.4f,"
+               "\"target_bitrate_bps\":%.1f,\"rate_clamped\":%d}\n",
                info.input_rate_hz, (long long)info.samples, dur, (long long)info.groups,
                (long long)info.frames, info.groups_per_s, (double)info.threshold, info.n_stages,
-               (long long)info.file_bytes, info.bitrate_bps, t_work, rtf, threads);
+               (long long)info.file_bytes, info.bitrate_bps, t_work, rtf, threads, info.payload_bps,
+               info.target_groups_per_s, ep.encoder.target_bits_per_s, info.clamped);
     } else if (!quiet) {
         fprintf(stderr,
                 "sotto encode: %s -> %s: %.2f s, %lld groups (%.2f groups/s, threshold %.3f, "
@@ -190,6 +220,18 @@ int cmd_encode(int argc, char **argv)
                 in_path, out_path, dur, (long long)info.groups, info.groups_per_s,
                 (double)info.threshold, info.n_stages, (long long)info.file_bytes, info.bitrate_bps,
                 t_work, rtf);
+        if (info.target_groups_per_s > 0.0)
+            fprintf(stderr,
+                    "sotto encode: target %.2f groups/s (%.0f bit/s payload), achieved %.2f "
+                    "groups/s, %.0f bit/s payload, threshold %.4f%s\n",
+                    info.target_groups_per_s,
+                    info.groups > 0
+                        ? info.target_groups_per_s * info.payload_bps / info.groups_per_s
+                        : 0.0,
+                    info.groups_per_s, info.payload_bps, (double)info.threshold,
+                    info.clamped < 0   ? " (clamped: below the lowest reachable rate)"
+                    : info.clamped > 0 ? " (clamped: above the highest reachable rate)"
+                                       : "");
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error(CMD, "cannot write the summary");

@@ -13,6 +13,8 @@ static const cli_command commands[] = {
     {"encode", "encode audio to a .sotto codec stream", cmd_encode},
     {"decode", "decode a .sotto codec stream to audio", cmd_decode},
     {"vocode", "resynthesise audio (or features) through a vocoder model", cmd_vocode},
+    {"compare", "score the codec against Opus on a file (bitrate, speed, quality)", cmd_compare},
+    {"transcode", "encode (and decode) many files and folders to .sotto", cmd_transcode},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)
@@ -31,7 +33,8 @@ static void usage(FILE *f)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'sotto <command> --help' describes a command. Exit codes: 0 ok, 2 usage, "
-               "3 input, 4 model, 5 output, 6 runtime, 7 damaged input (output written).\n");
+               "3 input, 4 model, 5 output, 6 runtime, 7 damaged input (output written), "
+               "8 feature not built in, 9 some files of a batch failed.\n");
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "codecs/flexicodec/encode.h"
@@ -519,6 +520,77 @@ int64_t flexicodec_merge(const float *h, int64_t T, int C, float threshold, floa
     return G;
 }
 
+int64_t flexicodec_merge_count(const float *sim, int64_t T, float threshold, int max_per_group)
+{
+    if (T < 0 || max_per_group < 0 || (T > 1 && !sim)) return SOTTO_ERR_INVALID_ARG;
+    if (T == 0) return 0;
+    int64_t G = 1, run = 0;
+    for (int64_t t = 1; t < T; t++) {
+        run = sim[t - 1] <= threshold ? 0 : run + 1;
+        if (run == 0 || (max_per_group > 0 && run % max_per_group == 0)) G++;
+    }
+    return G;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    const float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+int flexicodec_pick_threshold(const float *sim, int64_t T, int max_per_group,
+                              flexicodec_rate_ctl *rc)
+{
+    if (!rc || T < 1 || max_per_group < 0 || (T > 1 && (!sim || !rc->work)) ||
+        !(rc->target_groups >= 0.0) || isinf(rc->target_groups))
+        return SOTTO_ERR_INVALID_ARG;
+    /* candidates: 0, the distinct similarities in (0, 1), 1; sorted ascending */
+    float *c = rc->work;
+    int64_t m = 0;
+    for (int64_t t = 0; t + 1 < T; t++)
+        if (sim[t] > 0.0f && sim[t] < 1.0f) c[m++] = sim[t];
+    qsort(c, (size_t)m, sizeof *c, cmp_float);
+    int64_t u = 0;
+    for (int64_t i = 0; i < m; i++)
+        if (!u || c[i] != c[u - 1]) c[u++] = c[i];
+    /* index k: 0 → θ 0, 1..u → c[k−1], u+1 → θ 1 */
+    const int64_t K = u + 2;
+#define CAND(k) ((k) == 0 ? 0.0f : (k) == K - 1 ? 1.0f : c[(k)-1])
+    const double want = rc->target_groups;
+    rc->g_min = flexicodec_merge_count(sim, T, 0.0f, max_per_group);
+    rc->g_max = flexicodec_merge_count(sim, T, 1.0f, max_per_group);
+    if (want < (double)rc->g_min) {
+        rc->threshold = 0.0f;
+        rc->clamped = -1;
+        return SOTTO_OK;
+    }
+    if (want > (double)rc->g_max) {
+        rc->threshold = 1.0f;
+        rc->clamped = 1;
+        return SOTTO_OK;
+    }
+    rc->clamped = 0;
+    /* largest k with G(k) ≤ want: G(0) ≤ want holds */
+    int64_t lo = 0, hi = K - 1;
+    if ((double)rc->g_max <= want) lo = hi;
+    while (hi - lo > 1) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        if ((double)flexicodec_merge_count(sim, T, CAND(mid), max_per_group) <= want)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    int64_t k = lo;
+    if (k + 1 < K) {
+        const double g0 = (double)flexicodec_merge_count(sim, T, CAND(k), max_per_group);
+        const double g1 = (double)flexicodec_merge_count(sim, T, CAND(k + 1), max_per_group);
+        if (g1 - want < want - g0) k++;
+    }
+    rc->threshold = CAND(k);
+#undef CAND
+    return SOTTO_OK;
+}
+
 /* ---- query-token aggregation ------------------------------------------------------------- */
 
 size_t flexicodec_aggregate_scratch(const flexicodec_aggregator *a, int64_t T, int64_t G)
@@ -762,6 +834,18 @@ int64_t flexicodec_encode_from_features(const sotto_cpu *cpu, const flexicodec_d
                                         float threshold, int n_q, int32_t *lengths, int32_t *fsq,
                                         int32_t *rvq, float *scratch)
 {
+    return flexicodec_encode_from_features_rc(cpu, dw, w, wave, n, feats, T_sem, threshold, NULL,
+                                              n_q, lengths, fsq, rvq, scratch);
+}
+
+int64_t flexicodec_encode_from_features_rc(const sotto_cpu *cpu,
+                                           const flexicodec_decoder_weights *dw,
+                                           const flexicodec_encoder_weights *w, const float *wave,
+                                           int64_t n, const float *feats, int64_t T_sem,
+                                           float threshold, flexicodec_rate_ctl *rate, int n_q,
+                                           int32_t *lengths, int32_t *fsq, int32_t *rvq,
+                                           float *scratch)
+{
     if (!cpu || !dw || !w || n < 0 || T_sem < 0 || n_q < 0 || n_q > w->hp.n_codebooks ||
         isnan(threshold) || (n && !wave) || (T_sem && !feats) || !scratch)
         return SOTTO_ERR_INVALID_ARG;
@@ -779,6 +863,15 @@ int64_t flexicodec_encode_from_features(const sotto_cpu *cpu, const flexicodec_d
     int64_t rc = flexicodec_dac_encode(cpu, w, wave, n, ac, rest);
     if (rc != T_ac) return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
     /* both streams truncated to T frames: the first T rows of each */
+    if (rate) {
+        if (!rate->sim || !rate->work) return SOTTO_ERR_INVALID_ARG;
+        rc = flexicodec_merge(feats, T, ssl, 1.0f, w->hp.merge_eps, w->hp.max_tokens_per_group,
+                              lengths, rate->sim);
+        if (rc < 0) return rc;
+        if ((rc = flexicodec_pick_threshold(rate->sim, T, w->hp.max_tokens_per_group, rate)))
+            return rc;
+        threshold = rate->threshold;
+    }
     const int64_t G = flexicodec_merge(feats, T, ssl, threshold, w->hp.merge_eps,
                                        w->hp.max_tokens_per_group, lengths, NULL);
     if (G < 0) return G;

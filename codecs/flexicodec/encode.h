@@ -143,6 +143,33 @@ int64_t flexicodec_dac_encode(const sotto_cpu *cpu, const flexicodec_encoder_wei
 int64_t flexicodec_merge(const float *h, int64_t T, int C, float threshold, float eps,
                          int max_per_group, int32_t *lengths, float *sim);
 
+/* Groups flexicodec_merge gives at `threshold` from the similarities sim[T−1] it wrote (the
+ * same rule and the same float comparison), without the features: O(T). */
+int64_t flexicodec_merge_count(const float *sim, int64_t T, float threshold, int max_per_group);
+
+/*
+ * Rate control: the threshold whose group count comes nearest a target. G(θ) =
+ * flexicodec_merge_count(sim, T, θ, M) is monotone non-decreasing in θ (a higher θ only adds
+ * boundaries, and cutting a run of L frames into L1 + L2 gives ceil(L1/M) + ceil(L2/M) ≥
+ * ceil(L/M) groups, at most one more), and it changes only at the similarity values. The
+ * candidates are θ = 0, every distinct similarity strictly between 0 and 1, and θ = 1, sorted;
+ * a bisection over them finds the largest candidate with G ≤ target, then the next candidate
+ * is taken instead when its count is strictly nearer the target (a tie keeps the lower rate).
+ * Targets outside [G(0), G(1)] clamp to θ = 0 (clamped −1) or θ = 1 (clamped +1).
+ */
+typedef struct flexicodec_rate_ctl {
+    double target_groups; /* in: groups wanted for this utterance (≥ 0) */
+    float *sim, *work;    /* in: scratch of T floats each (T: the frames merged) */
+    float threshold;      /* out: the chosen threshold, 0..1 */
+    int clamped;          /* out: 0, −1 (target below G(0)), +1 (target above G(1)) */
+    int64_t g_min, g_max; /* out: groups at θ = 0 and at θ = 1 */
+} flexicodec_rate_ctl;
+
+/* Fills rc's outputs for sim[T−1] (T ≥ 1) and max_per_group (0: no limit). Returns SOTTO_OK or
+ * SOTTO_ERR_INVALID_ARG. */
+int flexicodec_pick_threshold(const float *sim, int64_t T, int max_per_group,
+                              flexicodec_rate_ctl *rc);
+
 /* ---- query-token aggregation ------------------------------------------------------------- */
 
 /* Scratch floats flexicodec_aggregate needs for T frames in G groups. */
@@ -206,6 +233,16 @@ int64_t flexicodec_encode_from_features(const sotto_cpu *cpu, const flexicodec_d
                                         int64_t n, const float *feats, int64_t T_sem,
                                         float threshold, int n_q, int32_t *lengths, int32_t *fsq,
                                         int32_t *rvq, float *scratch);
+/* The same with rate control: when rate is not NULL, the similarities are computed once, the
+ * threshold is picked by flexicodec_pick_threshold (rate's sim/work hold T floats each) and
+ * `threshold` is ignored; rate's outputs say what was chosen. */
+int64_t flexicodec_encode_from_features_rc(const sotto_cpu *cpu,
+                                           const flexicodec_decoder_weights *dw,
+                                           const flexicodec_encoder_weights *w, const float *wave,
+                                           int64_t n, const float *feats, int64_t T_sem,
+                                           float threshold, flexicodec_rate_ctl *rate, int n_q,
+                                           int32_t *lengths, int32_t *fsq, int32_t *rvq,
+                                           float *scratch);
 
 /* ---- audio in: fbank → SenseVoice → 4/3 downsampling → the above (encode_audio.c) ------- */
 
@@ -238,8 +275,8 @@ size_t flexicodec_encode_audio_scratch(const flexicodec_decoder_weights *dw,
 /*
  * One utterance, 16 kHz wave[n] (±1) → groups, the whole FlexiCodec.forward(encode_only):
  * fbank (fb, made from flexicodec_fbank_params) → LFR + CMVN → SenseVoice (default queries)
- * → flexicodec_downsample → flexicodec_encode_from_features (threshold, n_q). Outputs and
- * return value as flexicodec_encode_from_features (the caller sizes them for
+ * → flexicodec_downsample → flexicodec_encode_from_features_rc (threshold or rate, n_q). Outputs
+ * and return value as flexicodec_encode_from_features (the caller sizes them for
  * min(ceil(n/hop), T') groups; flexicodec_encode_audio_frames gives that bound). fb holds
  * scratch of its own: one call at a time per fbank object. Errors: SOTTO_ERR_INVALID_ARG,
  * SOTTO_ERR_BAD_AUDIO (NaN/Inf), SOTTO_ERR_INTERNAL.
@@ -247,8 +284,8 @@ size_t flexicodec_encode_audio_scratch(const flexicodec_decoder_weights *dw,
 int64_t flexicodec_encode_audio(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
                                 const flexicodec_encoder_weights *w, const sensevoice *sv,
                                 sotto_fbank *fb, const float *wave, int64_t n, float threshold,
-                                int n_q, int32_t *lengths, int32_t *fsq, int32_t *rvq,
-                                float *scratch);
+                                flexicodec_rate_ctl *rate, int n_q, int32_t *lengths, int32_t *fsq,
+                                int32_t *rvq, float *scratch);
 /* Frames (12.5 Hz) flexicodec_encode_audio works on for n samples: min(DAC frames,
  * downsampled SenseVoice frames); an upper bound of the groups. */
 int64_t flexicodec_encode_audio_frames(const flexicodec_encoder_weights *w, const sensevoice *sv,

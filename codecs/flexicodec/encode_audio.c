@@ -130,8 +130,8 @@ int64_t flexicodec_encode_audio_frames(const flexicodec_encoder_weights *w, cons
 int64_t flexicodec_encode_audio(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
                                 const flexicodec_encoder_weights *w, const sensevoice *sv,
                                 sotto_fbank *fb, const float *wave, int64_t n, float threshold,
-                                int n_q, int32_t *lengths, int32_t *fsq, int32_t *rvq,
-                                float *scratch)
+                                flexicodec_rate_ctl *rate, int n_q, int32_t *lengths, int32_t *fsq,
+                                int32_t *rvq, float *scratch)
 {
     sizes z;
     int64_t rc;
@@ -154,6 +154,6 @@ int64_t flexicodec_encode_audio(const sotto_cpu *cpu, const flexicodec_decoder_w
         if (rc < 0) return rc;
         if (rc != z.T_sem) return SOTTO_ERR_INTERNAL;
     }
-    return flexicodec_encode_from_features(cpu, dw, w, wave, n, feat, z.T_sem, threshold, n_q,
-                                           lengths, fsq, rvq, rest);
+    return flexicodec_encode_from_features_rc(cpu, dw, w, wave, n, feat, z.T_sem, threshold, rate,
+                                              n_q, lengths, fsq, rvq, rest);
 }

@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "codecs/flexicodec/codec_internal.h"
@@ -35,6 +36,11 @@ struct sotto_encoder {
     float *scratch; /* flexicodec_encode_audio_scratch(max_samples) floats */
     size_t scratch_floats;
     int32_t *len, *fsq, *rvq; /* [max_groups], [max_groups], [max_groups][stages] */
+    double target_gps;        /* rate control: groups/s aimed at (a bitrate converted); 0: off */
+    int bits_per_group;       /* code payload per group (0: the packet layout is unknown) */
+    float *sim, *work;        /* rate control scratch, [max_groups] each */
+    float chosen;             /* the threshold the last encode in target mode chose */
+    int has_chosen;
 };
 
 sotto_encoder_params sotto_encoder_default_params(void)
@@ -67,6 +73,47 @@ static int check_threshold(float t)
     return !isnan(t) && t <= 1.0f;
 }
 
+static double frame_rate(const flexicodec_model *fm)
+{
+    return fm->enc.hp.hop_length > 0 ? (double)ENC_RATE / fm->enc.hp.hop_length : 0.0;
+}
+
+/* Validates a target pair and converts it to groups/s (*gps, 0: off); SOTTO_OK or an error
+ * with the reason in msg. */
+static int check_target(const flexicodec_model *fm, int bits_per_group, double gps, double bps,
+                        double *out, char *msg, size_t msg_size)
+{
+    const double fr = frame_rate(fm);
+    if (isnan(gps) || isnan(bps) || isinf(gps) || isinf(bps) || gps < 0.0 || bps < 0.0) {
+        snprintf(msg, msg_size, "rate target %g groups/s, %g bit/s: not a number >= 0", gps, bps);
+        return SOTTO_ERR_INVALID_ARG;
+    }
+    if (gps > 0.0 && bps > 0.0) {
+        snprintf(msg, msg_size, "set a target in groups/s or in bit/s, not both");
+        return SOTTO_ERR_INVALID_ARG;
+    }
+    if (gps > fr) {
+        snprintf(msg, msg_size, "target %g groups/s above the frame rate %g", gps, fr);
+        return SOTTO_ERR_INVALID_ARG;
+    }
+    if (bps > 0.0) {
+        if (bits_per_group <= 0) {
+            snprintf(msg, msg_size, "a bitrate target needs the model's packet layout");
+            return SOTTO_ERR_INVALID_ARG;
+        }
+        if (bps > bits_per_group * fr) {
+            snprintf(msg, msg_size,
+                     "target %g bit/s above the most this stage count gives (%d bits per group "
+                     "at %g groups/s: %g bit/s)",
+                     bps, bits_per_group, fr, bits_per_group * fr);
+            return SOTTO_ERR_INVALID_ARG;
+        }
+        gps = bps / bits_per_group;
+    }
+    *out = gps;
+    return SOTTO_OK;
+}
+
 static float resolve_threshold(const flexicodec_model *fm, float t)
 {
     return t < 0.0f ? fm->enc.hp.default_threshold : t;
@@ -82,6 +129,8 @@ void sotto_encoder_free(sotto_encoder *e)
     sotto_free(a, e->len);
     sotto_free(a, e->fsq);
     sotto_free(a, e->rvq);
+    sotto_free(a, e->sim);
+    sotto_free(a, e->work);
     sotto_free(a, e);
 }
 
@@ -122,6 +171,17 @@ int sotto_encoder_create(const sotto_model *model, const sotto_encoder_params *p
     e->stages = p.n_stages < 0 ? fm->enc.hp.n_codebooks : p.n_stages;
     e->max_samples = (int64_t)ceil(p.max_seconds * ENC_RATE);
     int rc;
+    sotto_packet_layout lay;
+    if (flexicodec_model_layout(model, &lay, NULL) == SOTTO_OK)
+        e->bits_per_group =
+            (lay.max_group_len > 1 ? sotto_packet_bits_for((uint32_t)(lay.max_group_len - 1)) : 0) +
+            lay.sem_bits + e->stages * lay.ac_bits;
+    char msg[200];
+    if ((rc = check_target(fm, e->bits_per_group, p.target_groups_per_s, p.target_bits_per_s,
+                           &e->target_gps, msg, sizeof msg))) {
+        sotto_status_set(st, rc, "%s", msg);
+        goto fail;
+    }
     sotto_fbank_params fp = flexicodec_fbank_params(fm->sv.cfg.n_mels);
     if ((rc = sotto_fbank_create(&fp, a, &e->fb, st))) goto fail;
     const int64_t T = flexicodec_encode_audio_frames(&fm->enc, &fm->sv, e->fb, e->max_samples);
@@ -139,7 +199,9 @@ int sotto_encoder_create(const sotto_model *model, const sotto_encoder_params *p
         !(e->scratch = sotto_malloc(a, bytes)) ||
         !(e->len = sotto_malloc(a, G * sizeof(int32_t))) ||
         !(e->fsq = sotto_malloc(a, G * sizeof(int32_t))) ||
-        !(e->rvq = sotto_malloc(a, G * (size_t)(e->stages ? e->stages : 1) * sizeof(int32_t)))) {
+        !(e->rvq = sotto_malloc(a, G * (size_t)(e->stages ? e->stages : 1) * sizeof(int32_t))) ||
+        !(e->sim = sotto_malloc(a, G * sizeof(float))) ||
+        !(e->work = sotto_malloc(a, G * sizeof(float)))) {
         rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY,
                               "out of memory for encoder buffers (%zu MB for %g s)",
                               (e->scratch_floats * sizeof(float)) >> 20, p.max_seconds);
@@ -168,9 +230,32 @@ int sotto_encoder_set_threshold(sotto_encoder *e, float threshold)
     return SOTTO_OK;
 }
 
+int sotto_encoder_set_target(sotto_encoder *e, double groups_per_s, double bits_per_s)
+{
+    if (!e) return SOTTO_ERR_INVALID_ARG;
+    char msg[200];
+    double gps = 0.0;
+    int rc =
+        check_target(e->fm, e->bits_per_group, groups_per_s, bits_per_s, &gps, msg, sizeof msg);
+    if (rc) return fail(e, rc, "%s", msg);
+    e->target_gps = gps;
+    return SOTTO_OK;
+}
+
+int sotto_encoder_bits_per_group(const sotto_encoder *e)
+{
+    return e ? e->bits_per_group : 0;
+}
+
+double sotto_encoder_frame_rate_hz(const sotto_encoder *e)
+{
+    return e ? frame_rate(e->fm) : 0.0;
+}
+
 float sotto_encoder_threshold(const sotto_encoder *e)
 {
-    return e ? e->threshold : 0.0f;
+    if (!e) return 0.0f;
+    return e->target_gps > 0.0 && e->has_chosen ? e->chosen : e->threshold;
 }
 
 int sotto_encoder_stages(const sotto_encoder *e)
@@ -190,8 +275,10 @@ int sotto_encoder_frames_for(const sotto_encoder *e, int64_t n)
     return T < 0 ? 0 : T > INT32_MAX ? INT32_MAX : (int)T;
 }
 
-int sotto_encoder_encode(sotto_encoder *e, const float *pcm, int64_t n,
-                         sotto_encoder_groups *groups)
+/* One encode; in target mode the target count is target_gps · n_basis / 16000 (n_basis: the
+ * duration the rate is measured over, n itself unless a file was padded). */
+static int encode_impl(sotto_encoder *e, const float *pcm, int64_t n, int64_t n_basis,
+                       sotto_encoder_groups *groups)
 {
     if (groups) memset(groups, 0, sizeof *groups);
     if (!e) return SOTTO_ERR_INVALID_ARG;
@@ -205,8 +292,14 @@ int sotto_encoder_encode(sotto_encoder *e, const float *pcm, int64_t n,
     if (flexicodec_encode_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, n) > e->scratch_floats)
         return fail(e, SOTTO_ERR_INTERNAL, "encoder scratch too small for %lld samples",
                     (long long)n);
+    flexicodec_rate_ctl rate;
+    memset(&rate, 0, sizeof rate);
+    rate.target_groups = e->target_gps * (double)n_basis / ENC_RATE;
+    rate.sim = e->sim;
+    rate.work = e->work;
+    flexicodec_rate_ctl *rp = e->target_gps > 0.0 ? &rate : NULL;
     const int64_t G =
-        flexicodec_encode_audio(&e->cpu, &fm->w, &fm->enc, &fm->sv, e->fb, pcm, n, e->threshold,
+        flexicodec_encode_audio(&e->cpu, &fm->w, &fm->enc, &fm->sv, e->fb, pcm, n, e->threshold, rp,
                                 e->stages, e->len, e->fsq, e->rvq, e->scratch);
     if (G < 0)
         return fail(e, (int)G,
@@ -222,9 +315,26 @@ int sotto_encoder_encode(sotto_encoder *e, const float *pcm, int64_t n,
     groups->lengths = e->len;
     groups->fsq = e->fsq;
     groups->rvq = e->rvq;
+    groups->threshold = e->threshold;
+    if (rp) {
+        /* no frame at all (under 0.03 s): nothing was chosen, the target is trivially met */
+        if (G > 0) {
+            e->chosen = rate.threshold;
+            e->has_chosen = 1;
+            groups->threshold = rate.threshold;
+            groups->clamped = rate.clamped;
+        }
+        groups->target_groups = rate.target_groups;
+    }
     e->err.code = SOTTO_OK;
     e->err.message[0] = '\0';
     return (int)G;
+}
+
+int sotto_encoder_encode(sotto_encoder *e, const float *pcm, int64_t n,
+                         sotto_encoder_groups *groups)
+{
+    return encode_impl(e, pcm, n, n, groups);
 }
 
 int sotto_encoder_encode_to(sotto_encoder *e, const float *pcm, int64_t n, int32_t *lengths,
@@ -325,7 +435,7 @@ int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const
         if (n) memcpy(xp, x, (size_t)n * sizeof(float));
     }
     sotto_encoder_groups g;
-    rc = sotto_encoder_encode(enc, xp ? xp : x, n_pad, &g);
+    rc = encode_impl(enc, xp ? xp : x, n_pad, n, &g);
     if (rc < 0) {
         sotto_status_set(st, rc, "%s: %s", in_path, sotto_encoder_last_error(enc));
         goto done;
@@ -357,8 +467,12 @@ int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const
         info->groups = g.n_groups;
         info->frames = g.n_frames;
         info->n_stages = g.n_stages;
-        info->threshold = sotto_encoder_threshold(enc);
+        info->threshold = g.threshold;
         info->groups_per_s = n > 0 ? (double)g.n_groups / info->duration_s : 0.0;
+        info->payload_bps =
+            n > 0 ? (double)g.n_groups * enc->bits_per_group / info->duration_s : 0.0;
+        info->target_groups_per_s = enc->target_gps;
+        info->clamped = g.clamped;
         info->bitrate_bps = n > 0 ? (double)info->file_bytes * 8.0 / info->duration_s : 0.0;
     }
     rc = SOTTO_OK;

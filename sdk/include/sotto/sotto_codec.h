@@ -375,6 +375,27 @@ SOTTO_API SOTTO_WUR int sotto_codec_write_file(const sotto_model *model, const c
  * have a cosine similarity above it are merged (up to max_group_length frames per group);
  * 1.0 merges nothing (12.5 groups/s), lower values merge more (fewer groups, lower bitrate).
  *
+ * Rate control (params target_groups_per_s or target_bits_per_s, sotto_encoder_set_target):
+ * instead of a fixed threshold, each encode call (one utterance, or one segment when the
+ * caller cuts a recording) picks the threshold whose group count comes nearest the target
+ * count R·d (R the target in groups/s, d = n_samples / 16000 s), then encodes at it. The
+ * cosine similarities of neighbouring frames are computed once; the group count G(θ) is
+ * monotone non-decreasing in θ and changes only at those similarity values (each step adds
+ * at most one group: cutting a run of L frames in two gives at most one group more, even with
+ * the max_group_length limit), so a bisection over the candidates θ = 0, the distinct
+ * similarities in (0, 1) and θ = 1 finds the largest θ with G(θ) ≤ R·d; the next candidate is
+ * taken instead when its count is strictly nearer (a tie keeps the lower rate). The result is
+ * within half a group of R·d (more only when several neighbours have exactly equal
+ * similarities), and passing the chosen threshold as `threshold` gives the same groups. The
+ * search stays in 0..1: the lowest reachable count is G(0), at least ceil(T / max_group_length)
+ * for T frames (12.5 / 8 = 1.5625 groups/s for the release) and more when neighbours have
+ * similarities ≤ 0; the highest is G(1) = T (12.5 groups/s). A target outside that range is
+ * not an error: it clamps to θ = 0 (clamped −1) or θ = 1 (clamped +1), reported in the
+ * groups. A bitrate target counts the code payload only, bits_per_group =
+ * sotto_encoder_bits_per_group() (length + FSQ index + one code per RVQ stage: 3 + 15 + 12·k
+ * for the release), and targets R = bits/s ÷ bits_per_group; packet headers, padding and Ogg
+ * framing (about 5 % at 16 groups per packet) come on top in a file.
+ *
  * Memory: create allocates everything for params.max_seconds of audio; encode never
  * allocates. Threads: the model params' n_threads workers serve one encoder, used by one
  * thread at a time; many encoders may share a model.
@@ -389,6 +410,12 @@ typedef struct sotto_encoder_params {
     int n_stages;       /**< RVQ stages produced per group, 0..the model's; -1 (default): all */
     double max_seconds; /**< longest input accepted, > 0 and ≤ 3600; default 30. Sizes the
                              buffers allocated at create (they grow linearly with it) */
+    double target_groups_per_s; /**< rate control (see above): target average group rate,
+                                     > 0 and ≤ the frame rate (12.5); 0 (default): off, the
+                                     threshold is used */
+    double target_bits_per_s;   /**< rate control: target payload bitrate, > 0 and ≤
+                                     bits_per_group · frame rate; 0 (default): off. At most
+                                     one of the two targets may be set */
 } sotto_encoder_params;
 
 /** Defaults listed in sotto_encoder_params. */
@@ -411,8 +438,20 @@ SOTTO_API void sotto_encoder_free(sotto_encoder *enc);
 /** Changes the merge threshold for the next encode, 0..1 (negative: the model's). Errors:
  *  SOTTO_ERR_INVALID_ARG (NULL, NaN or above 1), the threshold unchanged. */
 SOTTO_API SOTTO_WUR int sotto_encoder_set_threshold(sotto_encoder *enc, float threshold);
-/** The merge threshold in use (the model's default resolved). */
+/** The merge threshold in use (the model's default resolved); in target mode, the one the
+ *  last encode chose (before any: the fixed threshold). */
 SOTTO_API float sotto_encoder_threshold(const sotto_encoder *enc);
+/** Switches rate control for the next encodes: groups_per_s or bits_per_s as the params'
+ *  target_groups_per_s / target_bits_per_s (both 0: off, back to the threshold). Errors:
+ *  SOTTO_ERR_INVALID_ARG (NULL, NaN, infinite, negative, above the frame rate or the bitrate
+ *  at it, or both set), the target unchanged. */
+SOTTO_API SOTTO_WUR int sotto_encoder_set_target(sotto_encoder *enc, double groups_per_s,
+                                                 double bits_per_s);
+/** Code payload bits per group: length + FSQ index + sotto_encoder_stages() RVQ codes
+ *  (3 + 15 + 12·k bits for the release); 0 on NULL. */
+SOTTO_API int sotto_encoder_bits_per_group(const sotto_encoder *enc);
+/** Frames per second of the model (16000 / hop: 12.5). */
+SOTTO_API double sotto_encoder_frame_rate_hz(const sotto_encoder *enc);
 /** RVQ stages produced per group. */
 SOTTO_API int sotto_encoder_stages(const sotto_encoder *enc);
 /** Frames (12.5 Hz, an upper bound of the groups) for n_samples samples of 16 kHz input. */
@@ -428,6 +467,10 @@ typedef struct sotto_encoder_groups {
     const int32_t *lengths; /**< [n_groups] frames per group */
     const int32_t *fsq;     /**< [n_groups] FSQ indices */
     const int32_t *rvq;     /**< [n_groups][n_stages], stage q of group g at g·n_stages + q */
+    float threshold;        /**< merge threshold used (in target mode: the chosen one) */
+    double target_groups;   /**< target mode: the group count aimed at (R·d); 0: no target */
+    int clamped;            /**< target mode: 0 reached; −1 the target is below the lowest
+                                 reachable count (θ = 0 used); +1 above the highest (θ = 1) */
 } sotto_encoder_groups;
 
 /**
@@ -469,24 +512,30 @@ SOTTO_API sotto_codec_encode_params sotto_codec_default_encode_params(void);
 
 /** What sotto_codec_encode_file did. */
 typedef struct sotto_codec_encode_info {
-    int input_rate_hz;   /**< rate of the input file */
-    int input_channels;  /**< its channels (mixed down to mono) */
-    int64_t samples;     /**< 16 kHz samples encoded (the length the file decodes to) */
-    double duration_s;   /**< samples / 16000 */
-    int64_t groups;      /**< groups written */
-    int64_t frames;      /**< 12.5 Hz frames they cover */
-    int n_stages;        /**< RVQ stages per group */
-    float threshold;     /**< merge threshold used */
-    double groups_per_s; /**< average frame (token) rate: groups / duration */
-    int64_t file_bytes;  /**< size of the .sotto file written */
-    double bitrate_bps;  /**< file_bytes · 8 / duration (headers and Ogg framing in) */
+    int input_rate_hz;          /**< rate of the input file */
+    int input_channels;         /**< its channels (mixed down to mono) */
+    int64_t samples;            /**< 16 kHz samples encoded (the length the file decodes to) */
+    double duration_s;          /**< samples / 16000 */
+    int64_t groups;             /**< groups written */
+    int64_t frames;             /**< 12.5 Hz frames they cover */
+    int n_stages;               /**< RVQ stages per group */
+    float threshold;            /**< merge threshold used (in target mode: the chosen one) */
+    double groups_per_s;        /**< average frame (token) rate: groups / duration */
+    int64_t file_bytes;         /**< size of the .sotto file written */
+    double bitrate_bps;         /**< file_bytes · 8 / duration (headers and Ogg framing in) */
+    double payload_bps;         /**< groups · bits_per_group / duration: the codes alone, what a
+                                     target_bits_per_s aims at */
+    double target_groups_per_s; /**< the target in groups/s (a bitrate target converted); 0:
+                                     no target */
+    int clamped;                /**< as sotto_encoder_groups.clamped (0 without a target) */
 } sotto_codec_encode_info;
 
 /**
  * Encodes an audio file (any format and rate sotto_audio_read_file reads; resampled once to
  * 16 kHz, channels mixed down) as one utterance and writes a `.sotto` file at [in] out_path
  * whose length is the input's: decoding it (sotto_codec_decode_file) returns exactly
- * `samples` samples. [in] params (NULL: defaults), [out] info (may be NULL). Errors:
+ * `samples` samples. [in] params (NULL: defaults; a rate target in params.encoder applies to
+ * the whole file, d being the input's duration), [out] info (may be NULL). Errors:
  * SOTTO_ERR_IO / SOTTO_ERR_FORMAT / SOTTO_ERR_UNSUPPORTED / SOTTO_ERR_BAD_AUDIO (the input),
  * SOTTO_ERR_BUFFER_TOO_SMALL (longer than params max_seconds), those of
  * sotto_encoder_create (SOTTO_ERR_UNSUPPORTED "model has no encoder"), and of

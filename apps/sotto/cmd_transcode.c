@@ -1,0 +1,634 @@
+/*
+ * `sotto transcode IN... -o OUTDIR -m MODEL`: batch encode (and with --decode, decode back) of
+ * audio files and folders with a codec model that has the encoder. Folders are walked
+ * recursively (files with an audio extension, in name order; symbolic links to folders are
+ * not followed); OUTDIR mirrors the input tree: DIR/a/b.flac → OUTDIR/a/b.sotto (and
+ * OUTDIR/a/b.wav with --decode); a file named directly → OUTDIR/<its name>.sotto. One file at
+ * a time with one model: memory is bounded by the longest file accepted (--max-seconds, a
+ * longer file is refused before it is read). A failing file is reported (stderr and the
+ * summary) and the batch goes on. Progress on stderr when it is a terminal (or --progress),
+ * a summary table (or --json) on stdout.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "sotto/sotto.h"
+#include "sotto/sotto_audio.h"
+#include "sotto/sotto_codec.h"
+
+#define CMD "transcode"
+#define DEFAULT_MAX_SECONDS 600.0 /* longest file accepted by default (10 min) */
+#define MAX_DEPTH 32              /* folder nesting followed */
+#define PATH_CAP 4096
+
+static const char *const audio_ext[] = {"wav",  "wave", "flac", "ogg", "oga", "opus", "mp3", "aif",
+                                        "aiff", "aifc", "au",   "snd", "caf", "w64",  "rf64"};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sotto transcode INPUT... -o OUTDIR -m MODEL [options]\n"
+               "\n"
+               "Encodes audio files, and every audio file under folders (recursively: .wav .flac\n"
+               ".ogg .oga .opus .mp3 .aif(f/c) .au .snd .caf .w64 .rf64, as libsndfile reads\n"
+               "them), one at a time, to OUTDIR, mirroring the input tree: FOLDER/a/b.flac ->\n"
+               "OUTDIR/a/b.sotto, a file given directly -> OUTDIR/<name>.sotto. A file that\n"
+               "fails (unreadable, too long, ...) is reported and the others go on.\n"
+               "\n"
+               "options:\n"
+               "  -o, --output DIR    output folder (created if missing; required)\n"
+               "  -m, --model FILE    codec model with the encoder (required)\n"
+               "  --threshold T       fixed merge threshold 0..1 (default: the model's)\n"
+               "  --rate HZ           rate control per file: groups/s in (0, 12.5]\n"
+               "  --bitrate BPS       rate control per file: code payload bit/s\n"
+               "                      (one of --threshold, --rate, --bitrate)\n"
+               "  --quantizers N      RVQ stages per group (default: all)\n"
+               "  --decode            also decode each .sotto to a 16 kHz WAV next to it\n"
+               "                      (same name, .wav; exactly the input's length at 16 kHz)\n"
+               "  --max-seconds S     longest file accepted, 1..3600 (default 600); longer files\n"
+               "                      are refused before they are read\n"
+               "  --jobs N            files processed at once; only 1 (one file at a time keeps\n"
+               "                      memory bounded); use -t for threads within a file\n"
+               "  -t, --threads N     CPU threads (default 1)\n"
+               "  --progress          progress line on stderr even when it is not a terminal\n"
+               "  -q, --quiet         no progress and no summary table (errors still printed)\n"
+               "  --json              the summary as one JSON object on stdout\n"
+               "  -h, --help          this text\n"
+               "\n"
+               "Exit codes: 0 every file done, 9 some files failed (the others were written;\n"
+               "the summary says which), 2 usage, 3 no audio file found, 4 model, 5 the output\n"
+               "folder cannot be made.\n");
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end = NULL;
+    *out = strtod(s, &end);
+    return !*s || *end || isnan(*out);
+}
+
+/* snprintf that truncates silently (messages only) */
+static void msgf(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void msgf(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+/* One file of the batch and what became of it. */
+typedef struct item {
+    char *in;   /* input path */
+    char *stem; /* output path without extension, relative to OUTDIR */
+    int ok;
+    double seconds, groups_per_s, bitrate_bps, payload_bps, rtf;
+    int64_t groups;
+    float threshold;
+    int clamped;
+    char error[300];
+} item;
+
+typedef struct batch {
+    item *v;
+    int n, cap;
+    int alloc_failed;
+} batch;
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+static void add_item(batch *b, const char *in, const char *stem)
+{
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 16;
+        item *v = realloc(b->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            b->alloc_failed = 1;
+            return;
+        }
+        b->v = v;
+        b->cap = cap;
+    }
+    item *it = &b->v[b->n];
+    memset(it, 0, sizeof *it);
+    it->in = dup_str(in);
+    it->stem = dup_str(stem);
+    if (!it->in || !it->stem) {
+        free(it->in);
+        free(it->stem);
+        b->alloc_failed = 1;
+        return;
+    }
+    b->n++;
+}
+
+/* The extension of name (after the last '.' of its last component), or "". */
+static const char *ext_of(const char *name)
+{
+    const char *slash = strrchr(name, '/'), *base = slash ? slash + 1 : name;
+    const char *dot = strrchr(base, '.');
+    return dot && dot != base ? dot + 1 : "";
+}
+
+static int is_audio_name(const char *name)
+{
+    const char *e = ext_of(name);
+    for (size_t i = 0; i < sizeof audio_ext / sizeof audio_ext[0]; i++)
+        if (!strcasecmp(e, audio_ext[i])) return 1;
+    return 0;
+}
+
+/* name without its extension into out */
+static void strip_ext(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", name);
+    const char *e = ext_of(out);
+    if (*e) out[e - out - 1] = '\0';
+}
+
+static void walk(batch *b, const char *dir, const char *rel, int depth)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0) {
+        cli_error(CMD, "%s: cannot read the folder: %s", dir, strerror(errno));
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        char path[PATH_CAP], sub[PATH_CAP];
+        struct stat sl, sf;
+        if (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]))) goto next;
+        if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path ||
+            snprintf(sub, sizeof sub, "%s%s%s", rel, *rel ? "/" : "", name) >= (int)sizeof sub) {
+            cli_error(CMD, "%s/%s: path too long, skipped", dir, name);
+            goto next;
+        }
+        if (lstat(path, &sl) != 0 || stat(path, &sf) != 0) goto next;
+        if (S_ISDIR(sf.st_mode)) {
+            if (S_ISLNK(sl.st_mode)) goto next; /* no loops through links */
+            if (depth >= MAX_DEPTH)
+                cli_error(CMD, "%s: nested deeper than %d folders, skipped", path, MAX_DEPTH);
+            else
+                walk(b, path, sub, depth + 1);
+        } else if (S_ISREG(sf.st_mode) && is_audio_name(name)) {
+            char stem[PATH_CAP];
+            strip_ext(sub, stem, sizeof stem);
+            add_item(b, path, stem);
+        }
+    next:
+        free(names[i]);
+    }
+    free(names);
+}
+
+/* mkdir -p of the folder part of path (everything before the last '/'); 0 or -1. */
+static int make_parents(const char *path)
+{
+    char buf[PATH_CAP];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
+    char *last = strrchr(buf, '/');
+    if (!last || last == buf) return 0;
+    *last = '\0';
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+    struct stat s;
+    return stat(buf, &s) == 0 && S_ISDIR(s.st_mode) ? 0 : -1;
+}
+
+/*
+ * The file's duration without reading it whole: from the header, or (formats that do not say)
+ * by reading through in fixed blocks, stopping once past max_seconds. 0, or an error in msg.
+ */
+static int probe_seconds(const char *path, double max_seconds, double *seconds, char *msg,
+                         size_t cap)
+{
+    sotto_audio_reader *r = NULL;
+    sotto_audio_info ai;
+    sotto_status st;
+    if (sotto_audio_reader_open(path, NULL, &r, &ai, &st) != SOTTO_OK) {
+        snprintf(msg, cap, "%s", st.message);
+        return -1;
+    }
+    int rc = 0;
+    if (ai.frames >= 0) {
+        *seconds = (double)ai.frames / ai.sample_rate_hz;
+    } else {
+        static float block[8192];
+        int64_t total = 0, got;
+        const double limit = max_seconds * ai.out_rate_hz;
+        while ((got = sotto_audio_reader_read(r, block, 8192)) > 0 && (double)total <= limit)
+            total += got;
+        if (got < 0) {
+            snprintf(msg, cap, "%s", sotto_audio_reader_last_error(r));
+            rc = -1;
+        }
+        *seconds = (double)total / ai.out_rate_hz;
+    }
+    sotto_audio_reader_close(r);
+    return rc;
+}
+
+static void set_error(item *it, const char *msg)
+{
+    /* most SDK messages name the file already */
+    if (strstr(msg, it->in))
+        snprintf(it->error, sizeof it->error, "%s", msg);
+    else
+        msgf(it->error, sizeof it->error, "%s: %s", it->in, msg);
+}
+
+typedef struct options {
+    const char *outdir;
+    sotto_codec_encode_params ep;
+    double max_seconds;
+    int decode;
+} options;
+
+static void run_item(const sotto_model *model, const options *o, item *it)
+{
+    char out[PATH_CAP], wav[PATH_CAP], msg[300];
+    if (snprintf(out, sizeof out, "%s/%s.sotto", o->outdir, it->stem) >= (int)sizeof out ||
+        snprintf(wav, sizeof wav, "%s/%s.wav", o->outdir, it->stem) >= (int)sizeof wav) {
+        set_error(it, "output path too long");
+        return;
+    }
+    double secs = 0;
+    if (probe_seconds(it->in, o->max_seconds, &secs, msg, sizeof msg)) {
+        set_error(it, msg);
+        return;
+    }
+    if (secs > o->max_seconds) {
+        snprintf(msg, sizeof msg, "%.1f s is longer than the maximum %g s (--max-seconds)", secs,
+                 o->max_seconds);
+        set_error(it, msg);
+        return;
+    }
+    if (make_parents(out)) {
+        msgf(msg, sizeof msg, "cannot make the folder for %s: %s", out, strerror(errno));
+        set_error(it, msg);
+        return;
+    }
+    sotto_status st;
+    sotto_codec_encode_info info;
+    const double t0 = now_s();
+    if (sotto_codec_encode_file(model, it->in, out, &o->ep, &info, &st) != SOTTO_OK) {
+        set_error(it, st.message);
+        return;
+    }
+    if (o->decode) {
+        sotto_decoder_params dp = sotto_decoder_default_params();
+        dp.max_frames = (int)ceil(o->max_seconds * 12.5) + 16;
+        sotto_codec_file_info fi;
+        float *pcm = NULL;
+        int64_t n = 0;
+        if (sotto_codec_decode_file(model, out, &dp, &pcm, &n, &fi, &st) != SOTTO_OK) {
+            set_error(it, st.message);
+            return;
+        }
+        int rc = sotto_audio_write_file(wav, pcm, n, fi.sample_rate_hz, SOTTO_AUDIO_WAV_PCM16, &st);
+        free(pcm);
+        if (rc != SOTTO_OK) {
+            msgf(msg, sizeof msg, "%s: %s", wav, st.message);
+            set_error(it, msg);
+            return;
+        }
+    }
+    const double t = now_s() - t0;
+    it->ok = 1;
+    it->seconds = info.duration_s;
+    it->groups = info.groups;
+    it->groups_per_s = info.groups_per_s;
+    it->bitrate_bps = info.bitrate_bps;
+    it->payload_bps = info.payload_bps;
+    it->threshold = info.threshold;
+    it->clamped = info.clamped;
+    it->rtf = info.duration_s > 0 ? t / info.duration_s : 0.0;
+}
+
+static void print_table(const batch *b, int n_ok, double secs, double groups, double bits,
+                        double work)
+{
+    int w = 4;
+    for (int i = 0; i < b->n; i++) {
+        int l = (int)strlen(b->v[i].in);
+        if (l > w) w = l;
+    }
+    if (w > 60) w = 60;
+    printf("%-*s %10s %9s %9s %8s  %s\n", w, "file", "duration", "groups/s", "bit/s", "RTF",
+           "status");
+    for (int i = 0; i < b->n; i++) {
+        const item *it = &b->v[i];
+        if (it->ok)
+            printf("%-*s %8.2f s %9.2f %9.0f %8.4f  ok%s\n", w, it->in, it->seconds,
+                   it->groups_per_s, it->bitrate_bps, it->rtf,
+                   it->clamped < 0   ? " (rate clamped: lowest reachable)"
+                   : it->clamped > 0 ? " (rate clamped: highest reachable)"
+                                     : "");
+        else
+            printf("%-*s %10s %9s %9s %8s  FAILED: %s\n", w, it->in, "-", "-", "-", "-", it->error);
+    }
+    printf("total: %d files, %d ok, %d failed; %.2f s of audio, %.2f groups/s, %.0f bit/s, "
+           "RTF %.4f\n",
+           b->n, n_ok, b->n - n_ok, secs, secs > 0 ? groups / secs : 0.0,
+           secs > 0 ? bits / secs : 0.0, secs > 0 ? work / secs : 0.0);
+}
+
+static void print_json(const batch *b, const options *o, int n_ok, double secs, double groups,
+                       double bits, double work)
+{
+    printf("{\"files\":[");
+    for (int i = 0; i < b->n; i++) {
+        const item *it = &b->v[i];
+        char path[PATH_CAP];
+        printf("%s{\"input\":", i ? "," : "");
+        json_str(it->in);
+        snprintf(path, sizeof path, "%s/%s.sotto", o->outdir, it->stem);
+        printf(",\"output\":");
+        json_str(path);
+        if (o->decode) {
+            snprintf(path, sizeof path, "%s/%s.wav", o->outdir, it->stem);
+            printf(",\"decoded\":");
+            json_str(path);
+        }
+        if (it->ok)
+            printf(",\"ok\":true,\"seconds\":%.4f,\"groups\":%lld,\"frame_rate_hz\":%.4f,"
+                   "\"bitrate_bps\":%.1f,\"payload_bps\":%.1f,\"threshold\":%.4f,"
+                   "\"rate_clamped\":%d,\"rtf\":%.5f}",
+                   it->seconds, (long long)it->groups, it->groups_per_s, it->bitrate_bps,
+                   it->payload_bps, (double)it->threshold, it->clamped, it->rtf);
+        else {
+            printf(",\"ok\":false,\"error\":");
+            json_str(it->error);
+            putchar('}');
+        }
+    }
+    printf("],\"total\":{\"files\":%d,\"ok\":%d,\"failed\":%d,\"seconds\":%.4f,"
+           "\"frame_rate_hz\":%.4f,\"bitrate_bps\":%.1f,\"rtf\":%.5f}}\n",
+           b->n, n_ok, b->n - n_ok, secs, secs > 0 ? groups / secs : 0.0,
+           secs > 0 ? bits / secs : 0.0, secs > 0 ? work / secs : 0.0);
+}
+
+int cmd_transcode(int argc, char **argv)
+{
+    const char *model_path = NULL, *threshold_arg = NULL, *rate_arg = NULL;
+    const char *bitrate_arg = NULL, *quantizers_arg = NULL, *max_arg = NULL, *jobs_arg = NULL;
+    int threads = 1, json = 0, quiet = cli_quiet, progress = 0;
+    options o;
+    memset(&o, 0, sizeof o);
+    char **inputs = calloc((size_t)argc, sizeof *inputs);
+    int n_inputs = 0;
+    if (!inputs) {
+        cli_error(CMD, "out of memory");
+        return CLI_ERR_RUNTIME;
+    }
+    int rc = CLI_ERR_USAGE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            free(inputs);
+            return CLI_OK;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
+            o.outdir = argv[++i];
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
+            model_path = argv[++i];
+        } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
+            threads = atoi(argv[++i]);
+        } else if (!strcmp(a, "--threshold") && has_val) {
+            threshold_arg = argv[++i];
+        } else if (!strcmp(a, "--rate") && has_val) {
+            rate_arg = argv[++i];
+        } else if (!strcmp(a, "--bitrate") && has_val) {
+            bitrate_arg = argv[++i];
+        } else if (!strcmp(a, "--quantizers") && has_val) {
+            quantizers_arg = argv[++i];
+        } else if (!strcmp(a, "--max-seconds") && has_val) {
+            max_arg = argv[++i];
+        } else if (!strcmp(a, "--jobs") && has_val) {
+            jobs_arg = argv[++i];
+        } else if (!strcmp(a, "--decode")) {
+            o.decode = 1;
+        } else if (!strcmp(a, "--progress")) {
+            progress = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (a[0] == '-' && a[1]) {
+            cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
+            goto out;
+        } else {
+            inputs[n_inputs++] = argv[i];
+        }
+    }
+    if (!n_inputs || !o.outdir || !model_path) {
+        cli_error(CMD, "INPUT..., -o OUTDIR and -m MODEL are required (see --help)");
+        goto out;
+    }
+    if (threads < 1 || threads > 64) {
+        cli_error(CMD, "--threads must be 1..64");
+        goto out;
+    }
+    double v = 0;
+    if (jobs_arg && (parse_double(jobs_arg, &v) || v != 1.0)) {
+        cli_error(CMD, "--jobs: only 1 is supported (one file at a time), not '%s'", jobs_arg);
+        goto out;
+    }
+    o.ep = sotto_codec_default_encode_params();
+    o.max_seconds = DEFAULT_MAX_SECONDS;
+    if (max_arg) {
+        if (parse_double(max_arg, &v) || !(v >= 1.0 && v <= 3600.0)) {
+            cli_error(CMD, "--max-seconds must be a number in 1..3600, not '%s'", max_arg);
+            goto out;
+        }
+        o.max_seconds = v;
+    }
+    /* the probe decides; a second of room for rounding in the resampling */
+    o.ep.encoder.max_seconds = o.max_seconds + 1.0 < 3600.0 ? o.max_seconds + 1.0 : 3600.0;
+    if (!!threshold_arg + !!rate_arg + !!bitrate_arg > 1) {
+        cli_error(CMD, "--threshold, --rate and --bitrate exclude each other");
+        goto out;
+    }
+    if (threshold_arg) {
+        if (parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
+            cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
+            goto out;
+        }
+        o.ep.encoder.threshold = (float)v;
+    }
+    if (rate_arg) {
+        if (parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
+            cli_error(CMD, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
+            goto out;
+        }
+        o.ep.encoder.target_groups_per_s = v;
+    }
+    if (bitrate_arg) {
+        if (parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
+            cli_error(CMD, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
+            goto out;
+        }
+        o.ep.encoder.target_bits_per_s = v;
+    }
+    if (quantizers_arg) {
+        if (parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
+            cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
+            goto out;
+        }
+        o.ep.encoder.n_stages = (int)v;
+    }
+
+    /* the model, and whether it can encode with these options (a small encoder) */
+    sotto_status st;
+    sotto_model *model = NULL;
+    sotto_model_params mp = sotto_model_default_params();
+    mp.n_threads = threads;
+    if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
+        cli_error(CMD, "%s: %s", model_path, st.message);
+        rc = CLI_ERR_MODEL;
+        goto out;
+    }
+    {
+        sotto_encoder_params probe = o.ep.encoder;
+        probe.max_seconds = 1.0;
+        sotto_encoder *enc = NULL;
+        int erc = sotto_encoder_create(model, &probe, &enc, &st);
+        sotto_encoder_free(enc);
+        if (erc != SOTTO_OK) {
+            if (erc == SOTTO_ERR_INVALID_ARG) {
+                cli_error(CMD, "%s", st.message);
+            } else {
+                cli_error(CMD, "%s: %s", model_path, st.message);
+                rc = CLI_ERR_MODEL;
+            }
+            sotto_model_free(model);
+            goto out;
+        }
+    }
+
+    batch b;
+    memset(&b, 0, sizeof b);
+    for (int i = 0; i < n_inputs; i++) {
+        struct stat s;
+        char root[PATH_CAP];
+        snprintf(root, sizeof root, "%s", inputs[i]);
+        size_t l = strlen(root);
+        while (l > 1 && root[l - 1] == '/')
+            root[--l] = '\0';
+        if (stat(root, &s) == 0 && S_ISDIR(s.st_mode)) {
+            walk(&b, root, "", 0);
+        } else { /* a file (or a missing one: reported as a failed file) */
+            const char *slash = strrchr(root, '/');
+            char stem[PATH_CAP];
+            strip_ext(slash ? slash + 1 : root, stem, sizeof stem);
+            add_item(&b, root, stem);
+        }
+    }
+    if (b.alloc_failed) {
+        cli_error(CMD, "out of memory listing the inputs");
+        rc = CLI_ERR_RUNTIME;
+    } else if (!b.n) {
+        cli_error(CMD, "no audio files found in the inputs");
+        rc = CLI_ERR_INPUT;
+    } else if (make_parents(o.outdir) || (mkdir(o.outdir, 0777) != 0 && errno != EEXIST)) {
+        cli_error(CMD, "%s: cannot make the output folder: %s", o.outdir, strerror(errno));
+        rc = CLI_ERR_OUTPUT;
+    } else {
+        /* two inputs mapping to one output: the later one fails */
+        for (int i = 0; i < b.n; i++)
+            for (int j = 0; j < i; j++)
+                if (!strcmp(b.v[i].stem, b.v[j].stem)) {
+                    msgf(b.v[i].error, sizeof b.v[i].error,
+                         "%s: its output %s/%s.sotto is also %s's", b.v[i].in, o.outdir,
+                         b.v[i].stem, b.v[j].in);
+                    break;
+                }
+        const int tty = isatty(2);
+        const int show = !quiet && (progress || tty);
+        int n_ok = 0;
+        double secs = 0, groups = 0, bits = 0, work = 0;
+        for (int i = 0; i < b.n; i++) {
+            item *it = &b.v[i];
+            const double t0 = now_s();
+            if (!it->error[0]) run_item(model, &o, it);
+            const double t = now_s() - t0;
+            if (it->ok) {
+                n_ok++;
+                secs += it->seconds;
+                groups += (double)it->groups;
+                bits += it->bitrate_bps * it->seconds;
+                work += t;
+            } else {
+                if (show && tty) fputc('\n', stderr);
+                cli_error(CMD, "%s", it->error);
+            }
+            if (show)
+                fprintf(stderr, "%s[%d/%d files] %.1f s of audio, RTF %.4f%s", tty ? "\r" : "",
+                        i + 1, b.n, secs, secs > 0 ? work / secs : 0.0, tty ? "" : "\n");
+        }
+        if (show && tty) fputc('\n', stderr);
+        if (json)
+            print_json(&b, &o, n_ok, secs, groups, bits, work);
+        else if (!quiet)
+            print_table(&b, n_ok, secs, groups, bits, work);
+        rc = n_ok == b.n ? CLI_OK : CLI_ERR_SOME_FAILED;
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+            cli_error(CMD, "cannot write the summary");
+            rc = CLI_ERR_OUTPUT;
+        }
+    }
+    for (int i = 0; i < b.n; i++) {
+        free(b.v[i].in);
+        free(b.v[i].stem);
+    }
+    free(b.v);
+    sotto_model_free(model);
+out:
+    free(inputs);
+    return rc;
+}

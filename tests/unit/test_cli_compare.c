@@ -1,0 +1,199 @@
+/*
+ * `sotto compare` end to end on a bundled clip with the small codec fixture: one row for
+ * the codec and one per Opus bitrate, Opus's actual bitrate within 20 % of the request,
+ * scores in range, decoded WAVs in --out, and the documented exit codes for bad arguments.
+ * Skips (77) when the apps are not built, or when they were built without libopus (exit 8).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sotto/sotto_audio.h"
+#include "testutil.h"
+
+#ifdef SOTTO_CLI_PATH
+static char tmpdir[512];
+#define SAMPLE "../samples/speech/cmuarctic_aew_a0001_16k.flac"
+
+static void run(const char *args, tu_cli_result *r)
+{
+    tu_cli_run(SOTTO_CLI_PATH, tmpdir, args, r);
+}
+
+/* The number after "key": in the n-th row object of the JSON output; -1e30 if absent. */
+static double row_value(const char *json, int n, const char *key)
+{
+    const char *p = strstr(json, "\"rows\":[");
+    for (int i = 0; p && i <= n; i++) p = strstr(p + 1, "{\"codec\"");
+    if (!p) return -1e30;
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *q = strstr(p, pat), *end = strchr(p, '}');
+    if (!q || (end && q > end)) return -1e30;
+    return strtod(q + strlen(pat), NULL);
+}
+
+static int wav_len(const char *dir, const char *name, int64_t *n)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    float *x = NULL;
+    sotto_audio_info info;
+    int rc = sotto_audio_read_file(path, NULL, &x, n, &info, NULL);
+    sotto_audio_free(x, NULL);
+    return rc;
+}
+
+static void test_table(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char args[2048], model[600];
+    snprintf(model, sizeof model, "%s", tu_data_path("flexicodec/encode-audio-small.gguf"));
+
+    snprintf(args, sizeof args, "compare '%s' -m '%s'", SAMPLE, model);
+    run(args, r);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, "logmel-L1");
+    TU_ASSERT_HAS(r->out, "SI-SDR");
+    TU_ASSERT_HAS(r->out, "segSNR");
+    TU_ASSERT_HAS(r->out, "\nsotto  thr ");
+    TU_ASSERT_HAS(r->out, "\nopus   6000 bit/s");
+    TU_ASSERT_HAS(r->out, "\nopus   8000 bit/s");
+    TU_ASSERT_HAS(r->out, "\nopus   12000 bit/s");
+    TU_ASSERT_HAS(r->out, "Ogg overhead excluded");
+
+    snprintf(args, sizeof args,
+             "compare '%s' -m '%s' --opus-bitrates 6000,9000,16000 --threshold 1 --json "
+             "--out '%s'",
+             SAMPLE, model, tmpdir);
+    run(args, r);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, "\"setting\":\"thr 1.000");
+    const double want[3] = {6000, 9000, 16000};
+    for (int i = 0; i < 4; i++) {
+        const double br = row_value(r->out, i, "bitrate_bps");
+        const double mel = row_value(r->out, i, "log_mel_l1");
+        const double sdr = row_value(r->out, i, "si_sdr_db");
+        const double seg = row_value(r->out, i, "seg_snr_db");
+        const double rtf = row_value(r->out, i, "rtf");
+        fprintf(stderr, "row %d: %.0f bit/s, mel %.3f, SI-SDR %.2f, segSNR %.2f, RTF %.4f\n", i,
+                br, mel, sdr, seg, rtf);
+        CU_ASSERT(br > 0);
+        CU_ASSERT(mel >= 0);
+        CU_ASSERT(sdr >= -100 && sdr <= 100);
+        CU_ASSERT(seg >= -10 && seg <= 35);
+        CU_ASSERT(rtf > 0);
+        if (i > 0) {
+            CU_ASSERT(br > 0.8 * want[i - 1] && br < 1.2 * want[i - 1]);
+            /* Opus decodes speech into something close: far better than unrelated audio. */
+            CU_ASSERT(mel < 2.5);
+            CU_ASSERT(seg > 0);
+        }
+    }
+    /* More bits, closer to the original. */
+    CU_ASSERT(row_value(r->out, 3, "log_mel_l1") < row_value(r->out, 1, "log_mel_l1"));
+    CU_ASSERT(row_value(r->out, 4, "bitrate_bps") < -1e29); /* no fifth row */
+
+    int64_t n_in = 0, n;
+    float *x = NULL;
+    CU_ASSERT_EQUAL_FATAL(sotto_audio_read_file(SAMPLE, NULL, &x, &n_in, NULL, NULL), 0);
+    sotto_audio_free(x, NULL);
+    static const char *const outs[] = {"sotto.wav", "opus-6000.wav", "opus-9000.wav",
+                                       "opus-16000.wav"};
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(wav_len(tmpdir, outs[i], &n), 0);
+        CU_ASSERT_EQUAL(n, n_in);
+    }
+    /* The codec alone. */
+    snprintf(args, sizeof args, "compare '%s' -m '%s' --opus-bitrates none --quantizers 2",
+             SAMPLE, model);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, ", 2 q,");
+    CU_ASSERT_PTR_NULL(strstr(r->out, "\nopus"));
+    free(r);
+}
+
+static void test_errors(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char args[2048], model[600];
+    snprintf(model, sizeof model, "%s", tu_data_path("flexicodec/encode-audio-small.gguf"));
+    static const char *const bad[] = {
+        "--opus-bitrates 6000,,8000", "--opus-bitrates 100", "--opus-bitrates abc",
+        "--threshold 2",             "--rate 0",            "--rate 13",
+        "--threshold 0.9 --rate 5",  "--quantizers 1.5",    "--threads 0",
+        "--bogus",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "compare '%s' -m '%s' %s", SAMPLE, model, bad[i]);
+        run(args, r);
+        if (r->code != 2) fprintf(stderr, "'%s' gave %d\n", bad[i], r->code);
+        CU_ASSERT_EQUAL(r->code, 2);
+    }
+    run("compare -m x.gguf", r); /* no input */
+    CU_ASSERT_EQUAL(r->code, 2);
+    run("compare " SAMPLE, r); /* no model */
+    CU_ASSERT_EQUAL(r->code, 2);
+
+    snprintf(args, sizeof args, "compare '%s/missing.wav' -m '%s'", tmpdir, model);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 3);
+    TU_ASSERT_HAS(r->err, "missing.wav");
+
+    snprintf(args, sizeof args, "compare '%s' -m '%s/none.gguf'", SAMPLE, tmpdir);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 4);
+    snprintf(args, sizeof args, "compare '%s' -m '%s'", SAMPLE,
+             tu_data_path("vocos/mel-small.gguf"));
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 4);
+
+    snprintf(args, sizeof args, "compare '%s' -m '%s' --out '%s/no/such/dir'", SAMPLE, model,
+             tmpdir);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 5);
+
+    run("compare --help", r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, "usage: sotto compare");
+    free(r);
+}
+
+int main(void)
+{
+    if (tu_make_tmpdir("sotto_cli_compare", tmpdir, sizeof tmpdir)) {
+        fprintf(stderr, "no usable temporary folder\n");
+        return 1;
+    }
+    tu_cli_result *probe = malloc(sizeof *probe);
+    char args[1024];
+    snprintf(args, sizeof args, "compare '%s' -m '%s' --opus-bitrates 6000 --rate 1", SAMPLE,
+             tu_data_path("flexicodec/encode-audio-small.gguf"));
+    run(args, probe);
+    const int no_opus = probe->code == 8;
+    free(probe);
+    int rc;
+    if (no_opus) {
+        fprintf(stderr, "sotto was built without libopus (exit 8): skipping\n");
+        rc = TU_SKIP;
+    } else {
+        static const tu_test tests[] = {
+            {"compare table: codec and Opus rows, bitrates, scores, WAVs", test_table},
+            {"compare errors and exit codes", test_errors},
+            {NULL, NULL},
+        };
+        rc = tu_run_suite("cli_compare", tests);
+    }
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    return rc;
+}
+#else
+int main(void)
+{
+    fprintf(stderr, "the sotto app is not built (SOTTO_APPS=OFF): skipping\n");
+    return TU_SKIP;
+}
+#endif
