@@ -2,7 +2,9 @@
  * `sotto compare IN -m CODEC_MODEL`: codes IN with the Sotto codec (encode to a .sotto file,
  * decode it) and with libopus at several bitrates, and prints per setting the actual bitrate,
  * the real-time factor and objective scores against the original (metrics.h). libopus is
- * linked into the command line only; without it at build time the command exits 8.
+ * linked into the command line only; without it at build time the command exits 8. --plot
+ * writes a spectrogram comparison as PNG with libpng (also the command line only; exit 8
+ * without it).
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +21,11 @@
 
 #ifdef SOTTO_HAVE_OPUS
 #include <opus.h>
+#endif
+#ifdef SOTTO_HAVE_PNG
+#include <png.h>
+
+#include "dsp/fft.h"
 #endif
 
 #define CMD "compare"
@@ -37,7 +44,8 @@ static void usage(FILE *f)
             "with the encoder) and with Opus (libopus, VOIP application, 16 kHz, 20 ms frames,\n"
             "VBR) at each bitrate, decodes each, and prints one row per setting: actual\n"
             "bitrate, real-time factor (encode + decode time / duration), log-mel L1\n"
-            "(16 kHz, 80 mels; 0 is perfect), SI-SDR and segmental SNR in dB.\n"
+            "(16 kHz, 80 mels; 0 is perfect), SI-SDR and segmental SNR in dB, and STOI\n"
+            "(classic, as pystoi; 1 is perfect).\n"
             "Sotto bitrates count the whole .sotto file (headers and Ogg framing included);\n"
             "Opus bitrates count the raw packet bytes (no Ogg framing).\n"
             "\n"
@@ -52,16 +60,18 @@ static void usage(FILE *f)
             "  --out DIR                also write the decoded audio (16-bit WAV) to DIR\n"
             "  -t, --threads N          CPU threads for the codec (default 1)\n"
             "  --json                   print the rows as one JSON object on stdout\n"
+            "  --plot FILE.png          also write spectrograms (original, Sotto, each Opus\n"
+            "                           rate, top to bottom; dB, 0..8 kHz) as a PNG\n"
             "  -h, --help               this text\n"
             "\n"
             "Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 output, 6 runtime, 8 built\n"
-            "without libopus (Opus requested).\n");
+            "without libopus (Opus requested) or without libpng (--plot given).\n");
 }
 
 typedef struct row {
     char codec[16];
     char setting[48];
-    double bitrate_bps, rtf, mel_l1, si_sdr, seg_snr;
+    double bitrate_bps, rtf, mel_l1, si_sdr, seg_snr, stoi;
 } row;
 
 static double now_s(void)
@@ -100,7 +110,136 @@ static void score(row *r, const float *ref, const float *deg, int64_t n)
     r->mel_l1 = metrics_log_mel_l1(ref, deg, n, RATE);
     r->si_sdr = metrics_si_sdr(ref, deg, n);
     r->seg_snr = metrics_seg_snr(ref, deg, n, SEG_FRAME);
+    if (metrics_stoi(ref, deg, n, RATE, &r->stoi) != 0) r->stoi = NAN;
 }
+
+/* ---- --plot: spectrograms stacked vertically, written with libpng ---- */
+
+#define PLOT_NFFT 512
+#define PLOT_HOP 160
+#define PLOT_ROWS 256      /* bins 0..255 (0..7.97 kHz), low frequencies at the bottom */
+#define PLOT_MAX_COLS 1600 /* longer inputs: frames max-pooled into this many columns */
+#define PLOT_GAP 4         /* white rows between panels */
+#define PLOT_RANGE_DB 80.0 /* colour scale: the original's peak down to 80 dB below it */
+#define MAX_PANELS (MAX_BITRATES + 2)
+
+typedef struct plot {
+    int cols, n_panels;
+    int64_t frames;
+    float *panels[MAX_PANELS]; /* PLOT_ROWS × cols, dB */
+} plot;
+
+static void plot_free(plot *p)
+{
+    for (int i = 0; i < p->n_panels; i++) free(p->panels[i]);
+    p->n_panels = 0;
+}
+
+#ifdef SOTTO_HAVE_PNG
+/* Adds the log-magnitude spectrogram of x (n ≥ PLOT_NFFT samples) as the next panel. */
+static int plot_add(plot *p, const float *x, int64_t n)
+{
+    if (p->n_panels == MAX_PANELS) return CLI_ERR_RUNTIME;
+    if (!p->frames) {
+        p->frames = n < PLOT_NFFT ? 1 : (n - PLOT_NFFT) / PLOT_HOP + 1;
+        p->cols = p->frames < PLOT_MAX_COLS ? (int)p->frames : PLOT_MAX_COLS;
+    }
+    float *img = malloc(sizeof(float) * PLOT_ROWS * (size_t)p->cols);
+    sotto_fft *fft = NULL;
+    if (!img || sotto_fft_create(PLOT_NFFT, NULL, &fft, NULL) != 0) {
+        free(img);
+        cli_error(CMD, "out of memory");
+        return CLI_ERR_RUNTIME;
+    }
+    float frame[PLOT_NFFT], spec[PLOT_NFFT + 2], win[PLOT_NFFT];
+    for (int k = 0; k < PLOT_NFFT; k++)
+        win[k] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * k / PLOT_NFFT));
+    for (size_t i = 0; i < (size_t)PLOT_ROWS * (size_t)p->cols; i++) img[i] = -1e30f;
+    for (int64_t t = 0; t < p->frames; t++) {
+        const int c = (int)(t * p->cols / p->frames);
+        for (int k = 0; k < PLOT_NFFT; k++) {
+            const int64_t j = t * PLOT_HOP + k;
+            frame[k] = j < n ? win[k] * x[j] : 0.0f;
+        }
+        sotto_fft_forward(fft, frame, spec);
+        for (int b = 0; b < PLOT_ROWS; b++) {
+            const double pw = (double)spec[2 * b] * spec[2 * b] +
+                              (double)spec[2 * b + 1] * spec[2 * b + 1];
+            const float db = (float)(10.0 * log10(pw + 1e-20));
+            float *v = &img[(size_t)(PLOT_ROWS - 1 - b) * (size_t)p->cols + (size_t)c];
+            if (db > *v) *v = db;
+        }
+    }
+    sotto_fft_destroy(fft);
+    p->panels[p->n_panels++] = img;
+    return CLI_OK;
+}
+
+/* A fixed colour map (dark blue → purple → orange → pale yellow), t in [0, 1]. */
+static void plot_colour(double t, unsigned char rgb[3])
+{
+    static const double stops[5][3] = {
+        {0, 0, 16}, {80, 18, 123}, {182, 54, 121}, {251, 136, 97}, {252, 253, 191}};
+    if (!(t > 0)) t = 0;
+    if (t > 1) t = 1;
+    const double f = t * 4;
+    int i = (int)f;
+    if (i > 3) i = 3;
+    const double a = f - i;
+    for (int k = 0; k < 3; k++)
+        rgb[k] = (unsigned char)lround(stops[i][k] + a * (stops[i + 1][k] - stops[i][k]));
+}
+
+static int plot_write(const plot *p, const char *path)
+{
+    const int w = p->cols, h = p->n_panels * PLOT_ROWS + (p->n_panels - 1) * PLOT_GAP;
+    unsigned char *line = malloc((size_t)w * 3);
+    FILE *f = fopen(path, "wb");
+    png_structp png = f ? png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL)
+                        : NULL;
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!line || !f || !png || !info) {
+        cli_error(CMD, "%s: cannot write the plot", path);
+        if (png) png_destroy_write_struct(&png, info ? &info : NULL);
+        if (f) fclose(f);
+        free(line);
+        return CLI_ERR_OUTPUT;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        cli_error(CMD, "%s: cannot write the plot", path);
+        png_destroy_write_struct(&png, &info);
+        fclose(f);
+        free(line);
+        return CLI_ERR_OUTPUT;
+    }
+    float top = -1e30f; /* the original's (panel 0's) peak sets the scale for all panels */
+    for (size_t i = 0; i < (size_t)PLOT_ROWS * (size_t)p->cols; i++)
+        if (p->panels[0][i] > top) top = p->panels[0][i];
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) {
+        const int panel = y / (PLOT_ROWS + PLOT_GAP), r = y % (PLOT_ROWS + PLOT_GAP);
+        if (r >= PLOT_ROWS) {
+            memset(line, 255, (size_t)w * 3);
+        } else {
+            const float *src = p->panels[panel] + (size_t)r * (size_t)w;
+            for (int c = 0; c < w; c++)
+                plot_colour((src[c] - (top - PLOT_RANGE_DB)) / PLOT_RANGE_DB, line + 3 * c);
+        }
+        png_write_row(png, line);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    free(line);
+    if (fclose(f) != 0) {
+        cli_error(CMD, "%s: cannot write the plot", path);
+        return CLI_ERR_OUTPUT;
+    }
+    return CLI_OK;
+}
+#endif
 
 static int write_wav(const char *dir, const char *name, const float *x, int64_t n)
 {
@@ -229,30 +368,36 @@ static void print_rows(const row *rows, int n_rows, const char *in_path, double 
         printf(",\"seconds\":%.4f,\"rate_hz\":%d,\"opus_bitrate_counts\":\"packets, no Ogg\","
                "\"sotto_bitrate_counts\":\"whole file\",\"rows\":[",
                dur, RATE);
-        for (int i = 0; i < n_rows; i++)
+        for (int i = 0; i < n_rows; i++) {
             printf("%s{\"codec\":\"%s\",\"setting\":\"%s\",\"bitrate_bps\":%.1f,\"rtf\":%.5f,"
-                   "\"log_mel_l1\":%.4f,\"si_sdr_db\":%.3f,\"seg_snr_db\":%.3f}",
+                   "\"log_mel_l1\":%.4f,\"si_sdr_db\":%.3f,\"seg_snr_db\":%.3f,\"stoi\":",
                    i ? "," : "", rows[i].codec, rows[i].setting, rows[i].bitrate_bps,
                    rows[i].rtf, rows[i].mel_l1, rows[i].si_sdr, rows[i].seg_snr);
+            if (isnan(rows[i].stoi))
+                printf("null}");
+            else
+                printf("%.4f}", rows[i].stoi);
+        }
         printf("]}\n");
         return;
     }
     printf("%s: %.2f s at %d Hz\n", in_path, dur, RATE);
-    printf("%-6s %-28s %10s %8s %10s %9s %9s\n", "codec", "setting", "bit/s", "RTF",
-           "logmel-L1", "SI-SDR", "segSNR");
+    printf("%-6s %-28s %10s %8s %10s %9s %9s %7s\n", "codec", "setting", "bit/s", "RTF",
+           "logmel-L1", "SI-SDR", "segSNR", "STOI");
     for (int i = 0; i < n_rows; i++)
-        printf("%-6s %-28s %10.0f %8.4f %10.4f %9.2f %9.2f\n", rows[i].codec, rows[i].setting,
-               rows[i].bitrate_bps, rows[i].rtf, rows[i].mel_l1, rows[i].si_sdr,
-               rows[i].seg_snr);
+        printf("%-6s %-28s %10.0f %8.4f %10.4f %9.2f %9.2f %7.4f\n", rows[i].codec,
+               rows[i].setting, rows[i].bitrate_bps, rows[i].rtf, rows[i].mel_l1, rows[i].si_sdr,
+               rows[i].seg_snr, rows[i].stoi);
     printf("bit/s: sotto = whole .sotto file (headers, Ogg framing); opus = packet bytes only "
-           "(Ogg overhead excluded). Scores vs the original at 16 kHz; STOI not computed.\n");
+           "(Ogg overhead excluded). Scores vs the original at 16 kHz; STOI as pystoi "
+           "(classic).\n");
 }
 
 int cmd_compare(int argc, char **argv)
 {
     const char *in_path = NULL, *model_path = NULL, *out_dir = NULL;
     const char *threshold_arg = NULL, *rate_arg = NULL, *quantizers_arg = NULL;
-    const char *bitrates_arg = "6000,8000,12000";
+    const char *bitrates_arg = "6000,8000,12000", *plot_path = NULL;
     int threads = 1, json = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -274,6 +419,8 @@ int cmd_compare(int argc, char **argv)
             quantizers_arg = argv[++i];
         } else if (!strcmp(a, "--out") && has_val) {
             out_dir = argv[++i];
+        } else if (!strcmp(a, "--plot") && has_val) {
+            plot_path = argv[++i];
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -338,6 +485,12 @@ int cmd_compare(int argc, char **argv)
         return CLI_ERR_UNAVAILABLE;
     }
 #endif
+#ifndef SOTTO_HAVE_PNG
+    if (plot_path) {
+        cli_error(CMD, "this build has no libpng for --plot (install libpng-dev and rebuild)");
+        return CLI_ERR_UNAVAILABLE;
+    }
+#endif
 
     sotto_status st;
     float *x = NULL, *deg_opus = NULL, *deg_sotto = NULL;
@@ -360,6 +513,7 @@ int cmd_compare(int argc, char **argv)
     int rc = CLI_OK;
     sotto_model *model = NULL;
     row rows[MAX_BITRATES + 1];
+    plot pl = {0};
     int n_rows = 0;
     char sotto_path[1100], tmpdir[64] = "";
     if (out_dir) {
@@ -388,6 +542,10 @@ int cmd_compare(int argc, char **argv)
         goto done;
     n_rows++;
     if (out_dir && (rc = write_wav(out_dir, "sotto.wav", deg_sotto, n))) goto done;
+#ifdef SOTTO_HAVE_PNG
+    if (plot_path && ((rc = plot_add(&pl, x, n)) || (rc = plot_add(&pl, deg_sotto, n))))
+        goto done;
+#endif
 #ifdef SOTTO_HAVE_OPUS
     deg_opus = calloc((size_t)n, sizeof(float));
     if (!deg_opus) {
@@ -402,7 +560,13 @@ int cmd_compare(int argc, char **argv)
         char name[64];
         snprintf(name, sizeof name, "opus-%d.wav", bitrates[i]);
         if (out_dir && (rc = write_wav(out_dir, name, deg_opus, n))) goto done;
+#ifdef SOTTO_HAVE_PNG
+        if (plot_path && (rc = plot_add(&pl, deg_opus, n))) goto done;
+#endif
     }
+#endif
+#ifdef SOTTO_HAVE_PNG
+    if (plot_path && (rc = plot_write(&pl, plot_path))) goto done;
 #endif
     print_rows(rows, n_rows, in_path, dur, json);
     if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -414,6 +578,7 @@ done:
         (void)remove(sotto_path);
         (void)rmdir(tmpdir);
     }
+    plot_free(&pl);
     sotto_model_free(model);
     sotto_audio_free(x, NULL);
     free(deg_opus);

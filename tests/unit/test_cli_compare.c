@@ -1,9 +1,12 @@
 /*
  * `sotto compare` end to end on a bundled clip with the small codec fixture: one row for
  * the codec and one per Opus bitrate, Opus's actual bitrate within 20 % of the request,
- * scores in range, decoded WAVs in --out, and the documented exit codes for bad arguments.
+ * scores in range (STOI included), decoded WAVs in --out, the --plot PNG (signature and IHDR
+ * dimensions; exit 8 when built without libpng), and the documented exit codes for bad
+ * arguments.
  * Skips (77) when the apps are not built, or when they were built without libopus (exit 8).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +64,8 @@ static void test_table(void)
     TU_ASSERT_HAS(r->out, "\nopus   8000 bit/s");
     TU_ASSERT_HAS(r->out, "\nopus   12000 bit/s");
     TU_ASSERT_HAS(r->out, "Ogg overhead excluded");
+    TU_ASSERT_HAS(r->out, "    STOI\n");
+    CU_ASSERT_PTR_NULL(strstr(r->out, "STOI not computed"));
 
     snprintf(args, sizeof args,
              "compare '%s' -m '%s' --opus-bitrates 6000,9000,16000 --threshold 1 --json "
@@ -76,8 +81,11 @@ static void test_table(void)
         const double sdr = row_value(r->out, i, "si_sdr_db");
         const double seg = row_value(r->out, i, "seg_snr_db");
         const double rtf = row_value(r->out, i, "rtf");
-        fprintf(stderr, "row %d: %.0f bit/s, mel %.3f, SI-SDR %.2f, segSNR %.2f, RTF %.4f\n", i,
-                br, mel, sdr, seg, rtf);
+        const double stoi = row_value(r->out, i, "stoi");
+        fprintf(stderr,
+                "row %d: %.0f bit/s, mel %.3f, SI-SDR %.2f, segSNR %.2f, STOI %.4f, RTF %.4f\n",
+                i, br, mel, sdr, seg, stoi, rtf);
+        CU_ASSERT(stoi >= -1 && stoi <= 1);
         CU_ASSERT(br > 0);
         CU_ASSERT(mel >= 0);
         CU_ASSERT(sdr >= -100 && sdr <= 100);
@@ -88,6 +96,8 @@ static void test_table(void)
             /* Opus decodes speech into something close: far better than unrelated audio. */
             CU_ASSERT(mel < 2.5);
             CU_ASSERT(seg > 0);
+            /* Opus keeps speech intelligible at these rates. */
+            CU_ASSERT(stoi > 0.8);
         }
     }
     /* More bits, closer to the original. */
@@ -114,6 +124,61 @@ static void test_table(void)
     free(r);
 }
 
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void test_plot(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char args[2048], model[600], png[600];
+    snprintf(model, sizeof model, "%s", tu_data_path("flexicodec/encode-audio-small.gguf"));
+    snprintf(png, sizeof png, "%s/plot.png", tmpdir);
+    snprintf(args, sizeof args, "compare '%s' -m '%s' --opus-bitrates 6000,12000 --plot '%s'",
+             SAMPLE, model, png);
+    run(args, r);
+    if (r->code == 8) { /* built without libpng: the documented refusal */
+        TU_ASSERT_HAS(r->err, "libpng");
+        fprintf(stderr, "sotto was built without libpng: --plot refused with exit 8\n");
+        free(r);
+        return;
+    }
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    unsigned char head[33] = {0};
+    FILE *f = fopen(png, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    const size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(got, sizeof head);
+    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    CU_ASSERT_EQUAL(memcmp(head, sig, 8), 0);
+    CU_ASSERT_EQUAL(be32(head + 8), 13); /* IHDR length */
+    CU_ASSERT_EQUAL(memcmp(head + 12, "IHDR", 4), 0);
+    /* Width: one column per 10 ms frame (512-point window, hop 160) up to 1600; height: four
+     * panels (original, Sotto, two Opus rates) of 256 rows with 4-row gaps. */
+    int64_t n_in = 0;
+    float *x = NULL;
+    CU_ASSERT_EQUAL_FATAL(sotto_audio_read_file(SAMPLE, NULL, &x, &n_in, NULL, NULL), 0);
+    sotto_audio_free(x, NULL);
+    int64_t want_w = (n_in - 512) / 160 + 1;
+    if (want_w > 1600) want_w = 1600;
+    const uint32_t w = be32(head + 16), h = be32(head + 20);
+    fprintf(stderr, "plot: %u x %u, bit depth %u, colour type %u\n", w, h, head[24], head[25]);
+    CU_ASSERT_EQUAL(w, (uint32_t)want_w);
+    CU_ASSERT_EQUAL(h, 4 * 256 + 3 * 4);
+    CU_ASSERT_EQUAL(head[24], 8); /* bit depth */
+    CU_ASSERT_EQUAL(head[25], 2); /* RGB */
+
+    /* An unwritable plot path is an output error. */
+    snprintf(args, sizeof args,
+             "compare '%s' -m '%s' --opus-bitrates none --plot '%s/no/such/dir/p.png'", SAMPLE,
+             model, tmpdir);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 5);
+    free(r);
+}
+
 static void test_errors(void)
 {
     tu_cli_result *r = malloc(sizeof *r);
@@ -123,7 +188,7 @@ static void test_errors(void)
         "--opus-bitrates 6000,,8000", "--opus-bitrates 100", "--opus-bitrates abc",
         "--threshold 2",             "--rate 0",            "--rate 13",
         "--threshold 0.9 --rate 5",  "--quantizers 1.5",    "--threads 0",
-        "--bogus",
+        "--bogus",                   "--plot",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(args, sizeof args, "compare '%s' -m '%s' %s", SAMPLE, model, bad[i]);
@@ -180,6 +245,7 @@ int main(void)
     } else {
         static const tu_test tests[] = {
             {"compare table: codec and Opus rows, bitrates, scores, WAVs", test_table},
+            {"compare --plot writes a PNG of the spectrograms", test_plot},
             {"compare errors and exit codes", test_errors},
             {NULL, NULL},
         };

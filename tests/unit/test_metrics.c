@@ -88,12 +88,55 @@ static void test_mel_gain(void)
     free(d);
 }
 
+static void test_stoi(void)
+{
+    /* 2 s of a crude voiced signal (harmonics, syllable-rate envelope) at 16 kHz. */
+    const int64_t n = 32000;
+    float *s = malloc(sizeof(float) * (size_t)n), *d = malloc(sizeof(float) * (size_t)n);
+    tu_rng r;
+    tu_rng_init(&r, tu_seed());
+    for (int64_t i = 0; i < n; i++) {
+        const double t = (double)i / 16000, env = 0.5 + 0.5 * sin(2 * M_PI * 4 * t);
+        double v = 0;
+        for (int h = 1; h <= 20; h++) v += sin(2 * M_PI * 120 * h * t) / h;
+        s[i] = (float)(0.2 * env * v);
+    }
+    double v = -1;
+    CU_ASSERT_EQUAL(metrics_stoi(s, s, n, 16000, &v), 0);
+    CU_ASSERT_DOUBLE_EQUAL(v, 1.0, 1e-9); /* identical: every correlation is 1 */
+    for (int64_t i = 0; i < n; i++) d[i] = 3.0f * s[i];
+    CU_ASSERT_EQUAL(metrics_stoi(s, d, n, 16000, &v), 0);
+    CU_ASSERT_DOUBLE_EQUAL(v, 1.0, 1e-6); /* gain invariant */
+    /* Heavy white noise (−5 dB) lowers it well below 1; less noise scores higher. */
+    double e = 0;
+    for (int64_t i = 0; i < n; i++) e += (double)s[i] * s[i];
+    const double rms = sqrt(e / (double)n);
+    double loud = 0, quiet = 0;
+    for (int64_t i = 0; i < n; i++) d[i] = s[i] + (float)(rms * 1.78 * tu_rng_uniform(&r, -1, 1));
+    CU_ASSERT_EQUAL(metrics_stoi(s, d, n, 16000, &loud), 0);
+    for (int64_t i = 0; i < n; i++) d[i] = s[i] + 0.1f * (d[i] - s[i]);
+    CU_ASSERT_EQUAL(metrics_stoi(s, d, n, 16000, &quiet), 0);
+    fprintf(stderr, "stoi: noise −5 dB %.4f, +15 dB %.4f\n", loud, quiet);
+    CU_ASSERT(loud < 0.9);
+    CU_ASSERT(quiet > loud + 0.05);
+    /* Too short for 30 frames after silence removal: pystoi's 1e-5. Bad arguments. */
+    CU_ASSERT_EQUAL(metrics_stoi(s, s, 3000, 16000, &v), 0);
+    CU_ASSERT_DOUBLE_EQUAL(v, 1e-5, 1e-12);
+    CU_ASSERT(metrics_stoi(s, s, 0, 16000, &v) < 0);
+    CU_ASSERT(metrics_stoi(s, s, n, 0, &v) < 0);
+    d[7] = NAN;
+    CU_ASSERT(metrics_stoi(s, d, n, 16000, &v) < 0);
+    free(s);
+    free(d);
+}
+
 int main(void)
 {
     static const tu_test tests[] = {
         {"identical and unrelated signals", test_identical},
         {"known SNR, gain invariance, clamping", test_known_snr},
         {"log-mel L1 of a gain of 2 is ln 2", test_mel_gain},
+        {"STOI: identity, gain, noise ordering, short input, errors", test_stoi},
         {NULL, NULL},
     };
     return tu_run_suite("metrics", tests);
