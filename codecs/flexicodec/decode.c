@@ -218,9 +218,8 @@ size_t flexicodec_dac_scratch(const flexicodec_hparams *hp, int64_t T)
     return 3 * dac_buf(hp, T);
 }
 
-/* dst[pad .. pad + L) = Snake(x[L][C]) with `pad` zero frames on both sides of dst. */
-static int snake_padded(const sotto_cpu *cpu, const float *x, int64_t L, int C, const float *alpha,
-                        int pad, float *dst)
+int flexicodec_snake_padded(const sotto_cpu *cpu, const float *x, int64_t L, int C,
+                            const float *alpha, int pad, float *dst)
 {
     const size_t edge = sizeof(float) * (size_t)pad * (size_t)C;
     memset(dst, 0, edge);
@@ -228,13 +227,12 @@ static int snake_padded(const sotto_cpu *cpu, const float *x, int64_t L, int C, 
     return sotto_snake(cpu, x, L, C, alpha, dst + (int64_t)pad * C);
 }
 
-/* X[L][C] += conv1(Snake(conv7_d(Snake(X)))) */
-static int res_unit(const sotto_cpu *cpu, const flexicodec_res_unit *r, float *X, int64_t L, int C,
-                    float *A, float *B)
+int flexicodec_res_unit_run(const sotto_cpu *cpu, const flexicodec_res_unit *r, float *X, int64_t L,
+                            int C, float *A, float *B)
 {
     const int pad = 3 * r->dilation;
     int64_t rc;
-    if ((rc = snake_padded(cpu, X, L, C, r->alpha1, pad, A))) return (int)rc;
+    if ((rc = flexicodec_snake_padded(cpu, X, L, C, r->alpha1, pad, A))) return (int)rc;
     if ((rc = sotto_conv1d(cpu, &r->conv7, r->conv7_b, A, L + 2 * pad, B)) != L)
         return rc < 0 ? (int)rc : SOTTO_ERR_INTERNAL;
     if ((rc = sotto_snake(cpu, B, L, C, r->alpha2, B)) ||
@@ -276,11 +274,11 @@ int64_t flexicodec_dac_decode(const sotto_cpu *cpu, const flexicodec_decoder_wei
         memcpy(X, B + (int64_t)b->padding * b->c_out, sizeof(float) * (size_t)(out * b->c_out));
         L = out;
         for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
-            if ((rc = res_unit(cpu, &b->ru[j], X, L, b->c_out, A, B))) return rc;
+            if ((rc = flexicodec_res_unit_run(cpu, &b->ru[j], X, L, b->c_out, A, B))) return rc;
     }
 
     const int c_last = hp->decoder_dim >> hp->n_rates;
-    if ((rc = snake_padded(cpu, X, L, c_last, w->dac_alpha, K, A))) return rc;
+    if ((rc = flexicodec_snake_padded(cpu, X, L, c_last, w->dac_alpha, K, A))) return rc;
     if ((rc = sotto_conv1d(cpu, &w->dac_out, w->dac_out_b, A, L + 2 * K, wave)) != L)
         return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
     if ((rc = sotto_tanh(cpu, wave, L, wave))) return rc;

@@ -422,34 +422,6 @@ size_t flexicodec_dac_encode_scratch(const flexicodec_encoder_hparams *hp, int64
     return 3 * dac_buf(hp, T);
 }
 
-/* dst[pad .. pad + L) = Snake(x[L][C]) with `pad` zero frames on both sides of dst. */
-static int snake_padded(const sotto_cpu *cpu, const float *x, int64_t L, int C, const float *alpha,
-                        int pad, float *dst)
-{
-    const size_t edge = sizeof(float) * (size_t)pad * (size_t)C;
-    memset(dst, 0, edge);
-    memset(dst + (L + pad) * C, 0, edge);
-    return sotto_snake(cpu, x, L, C, alpha, dst + (int64_t)pad * C);
-}
-
-/* X[L][C] += conv1(Snake(conv7_d(Snake(X)))) */
-static int res_unit(const sotto_cpu *cpu, const flexicodec_res_unit *r, float *X, int64_t L, int C,
-                    float *A, float *B)
-{
-    const int pad = 3 * r->dilation;
-    int64_t rc;
-    if ((rc = snake_padded(cpu, X, L, C, r->alpha1, pad, A))) return (int)rc;
-    if ((rc = sotto_conv1d(cpu, &r->conv7, r->conv7_b, A, L + 2 * pad, B)) != L)
-        return rc < 0 ? (int)rc : SOTTO_ERR_INTERNAL;
-    if ((rc = sotto_snake(cpu, B, L, C, r->alpha2, B)) ||
-        (rc = sotto_linear(cpu, &r->conv1, r->conv1_b, B, L, A)))
-        return (int)rc;
-    const int64_t n = L * C;
-    for (int64_t k = 0; k < n; k++)
-        X[k] += A[k];
-    return SOTTO_OK;
-}
-
 int64_t flexicodec_dac_encode(const sotto_cpu *cpu, const flexicodec_encoder_weights *w,
                               const float *wave, int64_t n, float *z, float *scratch)
 {
@@ -470,15 +442,15 @@ int64_t flexicodec_dac_encode(const sotto_cpu *cpu, const flexicodec_encoder_wei
     for (int i = 0; i < hp->n_rates; i++) {
         const flexicodec_enc_block *b = &w->blocks[i];
         for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
-            if ((rc = res_unit(cpu, &b->ru[j], X, L, b->c_in, A, B))) return rc;
-        if ((rc = snake_padded(cpu, X, L, b->c_in, b->alpha, b->padding, A))) return rc;
+            if ((rc = flexicodec_res_unit_run(cpu, &b->ru[j], X, L, b->c_in, A, B))) return rc;
+        if ((rc = flexicodec_snake_padded(cpu, X, L, b->c_in, b->alpha, b->padding, A))) return rc;
         const int64_t out = L / b->stride;
         if ((rc = sotto_conv1d(cpu, &b->down, b->down_b, A, L + 2 * b->padding, X)) != out)
             return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
         L = out;
     }
     const int c_last = hp->encoder_dim << hp->n_rates;
-    if ((rc = snake_padded(cpu, X, L, c_last, w->dac_alpha, 1, A))) return rc;
+    if ((rc = flexicodec_snake_padded(cpu, X, L, c_last, w->dac_alpha, 1, A))) return rc;
     if ((rc = sotto_conv1d(cpu, &w->dac_out, w->dac_out_b, A, L + 2, z)) != T)
         return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
     return T;

@@ -85,6 +85,15 @@ typedef struct flexicodec_res_unit {
     const float *conv1_b;
 } flexicodec_res_unit;
 
+/* Shared by the DAC decoder and encoder (decode.c). dst[pad .. pad + L) = Snake(x[L][C])
+ * with `pad` zero frames on both sides of dst. */
+int flexicodec_snake_padded(const sotto_cpu *cpu, const float *x, int64_t L, int C,
+                            const float *alpha, int pad, float *dst);
+/* A residual unit in place: X[L][C] += conv1(Snake(conv7_d(Snake(X)))); A, B scratch of
+ * (L + 6·dilation)·C floats each. */
+int flexicodec_res_unit_run(const sotto_cpu *cpu, const flexicodec_res_unit *r, float *X, int64_t L,
+                            int C, float *A, float *B);
+
 typedef struct flexicodec_dac_block {
     int c_in, c_out, stride, padding; /* ConvTranspose1d k = 2·stride, padding ceil(stride/2) */
     const float *alpha;               /* Snake [c_in] */
