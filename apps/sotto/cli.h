@@ -40,4 +40,11 @@ extern int cli_quiet;
 /* Prints "sotto <cmd>: " + message + "\n" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Monotonic wall clock in seconds. */
+double cli_now_s(void);
+/* Parses a whole string as a number; 0 on success, 1 if empty, trailing junk or NaN. */
+int cli_parse_double(const char *s, double *out);
+/* Prints s as a JSON string literal (quotes, escapes) on stdout. */
+void cli_json_str(const char *s);
+
 #endif

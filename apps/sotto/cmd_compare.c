@@ -74,20 +74,6 @@ typedef struct row {
     double bitrate_bps, rtf, mel_l1, si_sdr, seg_snr, stoi;
 } row;
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    *out = strtod(s, &end);
-    return !*s || *end || isnan(*out);
-}
-
 /* "6000,8000" → rates; returns the count, or -1 on a bad item. 'none' → 0. */
 static int parse_bitrates(const char *s, int *rates)
 {
@@ -275,7 +261,7 @@ static int run_opus(const float *x, int64_t n, int bitrate, float *deg, row *r)
     unsigned char pkt[1500];
     int64_t bytes = 0, pos = 0; /* pos: decoded samples so far */
     int rc = CLI_OK;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     for (int64_t f = 0; f < frames; f++) {
         for (int i = 0; i < OPUS_FRAME; i++) {
             const int64_t k = f * OPUS_FRAME + i;
@@ -292,7 +278,7 @@ static int run_opus(const float *x, int64_t n, int bitrate, float *deg, row *r)
         for (int i = 0; i < got; i++, pos++)
             if (pos >= lookahead && pos - lookahead < n) deg[pos - lookahead] = out[i];
     }
-    const double dt = now_s() - t0, dur = (double)n / RATE;
+    const double dt = cli_now_s() - t0, dur = (double)n / RATE;
     opus_encoder_destroy(enc);
     opus_decoder_destroy(dec);
     if (rc) return rc;
@@ -312,7 +298,7 @@ static int run_sotto(const sotto_model *model, const char *in_path, const char *
 {
     sotto_status st;
     sotto_codec_encode_info info;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int rc = sotto_codec_encode_file(model, in_path, sotto_path, ep, &info, &st);
     if (rc != SOTTO_OK) {
         cli_error(CMD, "sotto encode: %s", st.message);
@@ -327,7 +313,7 @@ static int run_sotto(const sotto_model *model, const char *in_path, const char *
     dp.max_frames = MAX_MINUTES * 60 * 13;
     int64_t m = 0;
     rc = sotto_codec_decode_file(model, sotto_path, &dp, deg, &m, NULL, &st);
-    const double dt = now_s() - t0;
+    const double dt = cli_now_s() - t0;
     if (rc != SOTTO_OK) {
         cli_error(CMD, "sotto decode: %s", st.message);
         return CLI_ERR_RUNTIME;
@@ -345,26 +331,11 @@ static int run_sotto(const sotto_model *model, const char *in_path, const char *
     return CLI_OK;
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 static void print_rows(const row *rows, int n_rows, const char *in_path, double dur, int json)
 {
     if (json) {
         printf("{\"input\":");
-        json_str(in_path);
+        cli_json_str(in_path);
         printf(",\"seconds\":%.4f,\"rate_hz\":%d,\"opus_bitrate_counts\":\"packets, no Ogg\","
                "\"sotto_bitrate_counts\":\"whole file\",\"rows\":[",
                dur, RATE);
@@ -456,14 +427,14 @@ int cmd_compare(int argc, char **argv)
     ep.encoder.max_seconds = MAX_MINUTES * 60.0;
     double v = 0;
     if (threshold_arg) {
-        if (parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
+        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
             cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
             return CLI_ERR_USAGE;
         }
         ep.encoder.threshold = (float)v;
     }
     if (rate_arg) {
-        if (parse_double(rate_arg, &v) || v <= 0.0 || v > 12.5) {
+        if (cli_parse_double(rate_arg, &v) || v <= 0.0 || v > 12.5) {
             cli_error(CMD, "--rate must be a frame rate in (0, 12.5] Hz, not '%s'", rate_arg);
             return CLI_ERR_USAGE;
         }
@@ -472,7 +443,7 @@ int cmd_compare(int argc, char **argv)
         ep.encoder.target_groups_per_s = v;
     }
     if (quantizers_arg) {
-        if (parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
+        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
             cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
             return CLI_ERR_USAGE;
         }

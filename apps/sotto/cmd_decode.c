@@ -41,28 +41,6 @@ static void usage(FILE *f)
                "damaged: OUTPUT was written with the losses concealed.\n");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 int cmd_decode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
@@ -126,9 +104,9 @@ int cmd_decode(int argc, char **argv)
     if (segment && dp.overlap_frames > segment) dp.overlap_frames = segment;
     float *pcm = NULL;
     int64_t n = 0;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int rc = sotto_codec_decode_file(model, in_path, &dp, &pcm, &n, &info, &st);
-    double t_work = now_s() - t0;
+    double t_work = cli_now_s() - t0;
     if (rc != SOTTO_OK) {
         cli_error(CMD, "%s", st.message);
         sotto_model_free(model);
@@ -164,13 +142,13 @@ int cmd_decode(int argc, char **argv)
                   info.truncated ? ", file truncated" : "");
     if (json) {
         printf("{\"input\":");
-        json_str(in_path);
+        cli_json_str(in_path);
         printf(",\"output\":");
-        json_str(out_path);
+        cli_json_str(out_path);
         printf(",\"model\":");
-        json_str(model_path);
+        cli_json_str(model_path);
         printf(",\"codec\":");
-        json_str(info.codec);
+        cli_json_str(info.codec);
         printf(",\"sample_rate_hz\":%d,\"samples\":%lld,\"seconds\":%.4f,\"groups\":%lld,"
                "\"packets\":%lld,\"processing_seconds\":%.4f,\"rtf\":%.5f,\"damaged\":%s,"
                "\"problems\":%d,\"lost_frames\":%lld,\"lost_seconds\":%.4f,\"bad_packets\":%lld,"

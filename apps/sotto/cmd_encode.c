@@ -47,36 +47,7 @@ static void usage(FILE *f)
                "(cannot load, or has no encoder), 5 output, 6 runtime.\n");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 /* A number with nothing after it; 0 on success. */
-static int parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    *out = strtod(s, &end);
-    return !*s || *end || isnan(*out);
-}
-
 int cmd_encode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
@@ -129,7 +100,7 @@ int cmd_encode(int argc, char **argv)
     ep.encoder.max_seconds = MAX_MINUTES * 60.0;
     double v = 0;
     if (threshold_arg) {
-        if (parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
+        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
             cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
             return CLI_ERR_USAGE;
         }
@@ -140,21 +111,21 @@ int cmd_encode(int argc, char **argv)
         return CLI_ERR_USAGE;
     }
     if (rate_arg) {
-        if (parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
+        if (cli_parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
             cli_error(CMD, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
             return CLI_ERR_USAGE;
         }
         ep.encoder.target_groups_per_s = v;
     }
     if (bitrate_arg) {
-        if (parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
+        if (cli_parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
             cli_error(CMD, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
             return CLI_ERR_USAGE;
         }
         ep.encoder.target_bits_per_s = v;
     }
     if (quantizers_arg) {
-        if (parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
+        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
             cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
             return CLI_ERR_USAGE;
         }
@@ -170,9 +141,9 @@ int cmd_encode(int argc, char **argv)
         return CLI_ERR_MODEL;
     }
     sotto_codec_encode_info info;
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int rc = sotto_codec_encode_file(model, in_path, out_path, &ep, &info, &st);
-    double t_work = now_s() - t0;
+    double t_work = cli_now_s() - t0;
     sotto_model_free(model);
     if (rc != SOTTO_OK) {
         const int is_model = rc == SOTTO_ERR_UNSUPPORTED && strstr(st.message, "no encoder");
@@ -199,11 +170,11 @@ int cmd_encode(int argc, char **argv)
     const double dur = info.duration_s, rtf = dur > 0 ? t_work / dur : 0;
     if (json) {
         printf("{\"input\":");
-        json_str(in_path);
+        cli_json_str(in_path);
         printf(",\"output\":");
-        json_str(out_path);
+        cli_json_str(out_path);
         printf(",\"model\":");
-        json_str(model_path);
+        cli_json_str(model_path);
         printf(",\"input_rate_hz\":%d,\"samples\":%lld,\"seconds\":%.4f,\"groups\":%lld,"
                "\"frames\":%lld,\"frame_rate_hz\":%.4f,\"threshold\":%.4f,\"quantizers\":%d,"
                "\"bytes\":%lld,\"bitrate_bps\":%.1f,\"processing_seconds\":%.4f,\"rtf\":%.5f,"

@@ -70,20 +70,6 @@ static void usage(FILE *f)
                "folder cannot be made.\n");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end = NULL;
-    *out = strtod(s, &end);
-    return !*s || *end || isnan(*out);
-}
-
 /* snprintf that truncates silently (messages only) */
 static void msgf(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void msgf(char *dst, size_t cap, const char *fmt, ...)
@@ -92,21 +78,6 @@ static void msgf(char *dst, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(dst, cap, fmt, ap);
     va_end(ap);
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 /* One file of the batch and what became of it. */
@@ -314,7 +285,7 @@ static void run_item(const sotto_model *model, const options *o, item *it)
     }
     sotto_status st;
     sotto_codec_encode_info info;
-    const double t0 = now_s();
+    const double t0 = cli_now_s();
     if (sotto_codec_encode_file(model, it->in, out, &o->ep, &info, &st) != SOTTO_OK) {
         set_error(it, st.message);
         return;
@@ -337,7 +308,7 @@ static void run_item(const sotto_model *model, const options *o, item *it)
             return;
         }
     }
-    const double t = now_s() - t0;
+    const double t = cli_now_s() - t0;
     it->ok = 1;
     it->seconds = info.duration_s;
     it->groups = info.groups;
@@ -385,14 +356,14 @@ static void print_json(const batch *b, const options *o, int n_ok, double secs, 
         const item *it = &b->v[i];
         char path[PATH_CAP];
         printf("%s{\"input\":", i ? "," : "");
-        json_str(it->in);
+        cli_json_str(it->in);
         snprintf(path, sizeof path, "%s/%s.sotto", o->outdir, it->stem);
         printf(",\"output\":");
-        json_str(path);
+        cli_json_str(path);
         if (o->decode) {
             snprintf(path, sizeof path, "%s/%s.wav", o->outdir, it->stem);
             printf(",\"decoded\":");
-            json_str(path);
+            cli_json_str(path);
         }
         if (it->ok)
             printf(",\"ok\":true,\"seconds\":%.4f,\"groups\":%lld,\"frame_rate_hz\":%.4f,"
@@ -402,7 +373,7 @@ static void print_json(const batch *b, const options *o, int n_ok, double secs, 
                    it->payload_bps, (double)it->threshold, it->clamped, it->rtf);
         else {
             printf(",\"ok\":false,\"error\":");
-            json_str(it->error);
+            cli_json_str(it->error);
             putchar('}');
         }
     }
@@ -475,14 +446,14 @@ int cmd_transcode(int argc, char **argv)
         goto out;
     }
     double v = 0;
-    if (jobs_arg && (parse_double(jobs_arg, &v) || v != 1.0)) {
+    if (jobs_arg && (cli_parse_double(jobs_arg, &v) || v != 1.0)) {
         cli_error(CMD, "--jobs: only 1 is supported (one file at a time), not '%s'", jobs_arg);
         goto out;
     }
     o.ep = sotto_codec_default_encode_params();
     o.max_seconds = DEFAULT_MAX_SECONDS;
     if (max_arg) {
-        if (parse_double(max_arg, &v) || !(v >= 1.0 && v <= 3600.0)) {
+        if (cli_parse_double(max_arg, &v) || !(v >= 1.0 && v <= 3600.0)) {
             cli_error(CMD, "--max-seconds must be a number in 1..3600, not '%s'", max_arg);
             goto out;
         }
@@ -495,28 +466,28 @@ int cmd_transcode(int argc, char **argv)
         goto out;
     }
     if (threshold_arg) {
-        if (parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
+        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
             cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
             goto out;
         }
         o.ep.encoder.threshold = (float)v;
     }
     if (rate_arg) {
-        if (parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
+        if (cli_parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
             cli_error(CMD, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
             goto out;
         }
         o.ep.encoder.target_groups_per_s = v;
     }
     if (bitrate_arg) {
-        if (parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
+        if (cli_parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
             cli_error(CMD, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
             goto out;
         }
         o.ep.encoder.target_bits_per_s = v;
     }
     if (quantizers_arg) {
-        if (parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
+        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
             cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
             goto out;
         }
@@ -594,9 +565,9 @@ int cmd_transcode(int argc, char **argv)
         double secs = 0, groups = 0, bits = 0, work = 0;
         for (int i = 0; i < b.n; i++) {
             item *it = &b.v[i];
-            const double t0 = now_s();
+            const double t0 = cli_now_s();
             if (!it->error[0]) run_item(model, &o, it);
-            const double t = now_s() - t0;
+            const double t = cli_now_s() - t0;
             if (it->ok) {
                 n_ok++;
                 secs += it->seconds;

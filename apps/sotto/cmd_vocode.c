@@ -48,13 +48,6 @@ static void usage(FILE *f)
             DEFAULT_MODEL);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 typedef struct sink {
     sotto_audio_writer *writer;
     sotto_resampler *rs; /* NULL when the output rate is the model's */
@@ -252,9 +245,9 @@ int cmd_vocode(int argc, char **argv)
                 goto done;
             }
             if (n == 0) break;
-            double t0 = now_s();
+            double t0 = cli_now_s();
             int got = sotto_vocoder_push_audio(voc, inbuf, (size_t)n, vbuf, vcap);
-            t_work += now_s() - t0;
+            t_work += cli_now_s() - t0;
             if (got < 0) {
                 cli_error(CMD, "%s: %s", in_path, sotto_vocoder_last_error(voc));
                 rc = got == SOTTO_ERR_BAD_AUDIO ? CLI_ERR_INPUT : CLI_ERR_RUNTIME;
@@ -277,10 +270,10 @@ int cmd_vocode(int argc, char **argv)
         }
         for (int64_t t = 0; t < T; t += BLOCK / hop) {
             int k = (int)(T - t < BLOCK / hop ? T - t : BLOCK / hop);
-            double t0 = now_s();
+            double t0 = cli_now_s();
             int got = feat ? sotto_vocoder_push_features(voc, feat + (size_t)t * dim, k, vbuf, vcap)
                            : sotto_vocoder_push_codes(voc, codes + (size_t)t * nq, k, vbuf, vcap);
-            t_work += now_s() - t0;
+            t_work += cli_now_s() - t0;
             if (got < 0) {
                 cli_error(CMD, "%s: %s", in_path, sotto_vocoder_last_error(voc));
                 rc = CLI_ERR_INPUT;
@@ -291,9 +284,9 @@ int cmd_vocode(int argc, char **argv)
         }
         dur_in = (double)T * hop / sr;
     }
-    double t0 = now_s();
+    double t0 = cli_now_s();
     int got = sotto_vocoder_flush(voc, vbuf, vcap);
-    t_work += now_s() - t0;
+    t_work += cli_now_s() - t0;
     if (got < 0) {
         cli_error(CMD, "%s: %s", in_path, sotto_vocoder_last_error(voc));
         rc = CLI_ERR_INPUT;
