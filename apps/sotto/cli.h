@@ -33,6 +33,7 @@ int cmd_decode(int argc, char **argv);
 int cmd_vocode(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
 int cmd_transcode(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Shared option flags, set by main before dispatch. */
 extern int cli_quiet;

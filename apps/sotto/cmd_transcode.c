@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dsp/resample.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_audio.h"
 #include "sotto/sotto_codec.h"
@@ -53,8 +54,12 @@ static void usage(FILE *f)
                "  --bitrate BPS       rate control per file: code payload bit/s\n"
                "                      (one of --threshold, --rate, --bitrate)\n"
                "  --quantizers N      RVQ stages per group (default: all)\n"
-               "  --decode            also decode each .sotto to a 16 kHz WAV next to it\n"
-               "                      (same name, .wav; exactly the input's length at 16 kHz)\n"
+               "  --decode            also decode each .sotto to a WAV next to it (same name,\n"
+               "                      .wav) at the input's own rate: the codec's 16 kHz output\n"
+               "                      resampled back; length sotto_audio_output_length(N16,\n"
+               "                      16000, RATE) where N16 is the input's length at 16 kHz\n"
+               "  --decode-rate HZ    write the decoded WAVs at HZ instead (1000..768000;\n"
+               "                      implies --decode)\n"
                "  --max-seconds S     longest file accepted, 1..3600 (default 600); longer files\n"
                "                      are refused before they are read\n"
                "  --jobs N            files processed at once; only 1 (one file at a time keeps\n"
@@ -257,6 +262,7 @@ typedef struct options {
     sotto_codec_encode_params ep;
     double max_seconds;
     int decode;
+    int decode_rate; /* 0: each input's own rate */
 } options;
 
 static void run_item(const sotto_model *model, const options *o, item *it)
@@ -300,7 +306,29 @@ static void run_item(const sotto_model *model, const options *o, item *it)
             set_error(it, st.message);
             return;
         }
-        int rc = sotto_audio_write_file(wav, pcm, n, fi.sample_rate_hz, SOTTO_AUDIO_WAV_PCM16, &st);
+        /* back to the input's own rate (or --decode-rate): the length rule of
+         * sotto_audio_output_length applied to the decoded length */
+        const int want = o->decode_rate > 0        ? o->decode_rate
+                         : info.input_rate_hz > 0 ? info.input_rate_hz
+                                                  : fi.sample_rate_hz;
+        if (want != fi.sample_rate_hz) {
+            const int64_t m = sotto_audio_output_length(n, fi.sample_rate_hz, want);
+            float *y = m >= 0 ? malloc(sizeof(float) * (size_t)(m > 0 ? m : 1)) : NULL;
+            const int64_t got =
+                y ? sotto_resample(pcm, n, fi.sample_rate_hz, want, y, m, NULL, &st) : -1;
+            free(pcm);
+            if (got != m) {
+                free(y);
+                msgf(msg, sizeof msg, "%s: cannot resample %d -> %d Hz%s%s", wav,
+                     fi.sample_rate_hz, want, got < 0 && y ? ": " : "",
+                     got < 0 && y ? st.message : "");
+                set_error(it, msg);
+                return;
+            }
+            pcm = y;
+            n = m;
+        }
+        int rc = sotto_audio_write_file(wav, pcm, n, want, SOTTO_AUDIO_WAV_PCM16, &st);
         free(pcm);
         if (rc != SOTTO_OK) {
             msgf(msg, sizeof msg, "%s: %s", wav, st.message);
@@ -387,6 +415,7 @@ int cmd_transcode(int argc, char **argv)
 {
     const char *model_path = NULL, *threshold_arg = NULL, *rate_arg = NULL;
     const char *bitrate_arg = NULL, *quantizers_arg = NULL, *max_arg = NULL, *jobs_arg = NULL;
+    const char *decode_rate_arg = NULL;
     int threads = 1, json = 0, quiet = cli_quiet, progress = 0;
     options o;
     memset(&o, 0, sizeof o);
@@ -424,6 +453,9 @@ int cmd_transcode(int argc, char **argv)
             jobs_arg = argv[++i];
         } else if (!strcmp(a, "--decode")) {
             o.decode = 1;
+        } else if (!strcmp(a, "--decode-rate") && has_val) {
+            decode_rate_arg = argv[++i];
+            o.decode = 1;
         } else if (!strcmp(a, "--progress")) {
             progress = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -449,6 +481,15 @@ int cmd_transcode(int argc, char **argv)
     if (jobs_arg && (cli_parse_double(jobs_arg, &v) || v != 1.0)) {
         cli_error(CMD, "--jobs: only 1 is supported (one file at a time), not '%s'", jobs_arg);
         goto out;
+    }
+    if (decode_rate_arg) {
+        if (cli_parse_double(decode_rate_arg, &v) || v != floor(v) ||
+            !(v >= SOTTO_AUDIO_MIN_RATE_HZ && v <= SOTTO_AUDIO_MAX_RATE_HZ)) {
+            cli_error(CMD, "--decode-rate must be an integer rate in %d..%d Hz, not '%s'",
+                      SOTTO_AUDIO_MIN_RATE_HZ, SOTTO_AUDIO_MAX_RATE_HZ, decode_rate_arg);
+            goto out;
+        }
+        o.decode_rate = (int)v;
     }
     o.ep = sotto_codec_default_encode_params();
     o.max_seconds = DEFAULT_MAX_SECONDS;

@@ -18,6 +18,7 @@ static const cli_command commands[] = {
     {"vocode", "resynthesise audio (or features) through a vocoder model", cmd_vocode},
     {"compare", "score the codec against Opus on a file (bitrate, speed, quality)", cmd_compare},
     {"transcode", "encode (and decode) many files and folders to .sotto", cmd_transcode},
+    {"bench", "measure a vocoder or codec model's speed on this machine", cmd_bench},
 };
 
 void cli_error(const char *cmd, const char *fmt, ...)
