@@ -48,4 +48,13 @@ int cli_parse_double(const char *s, double *out);
 /* Prints s as a JSON string literal (quotes, escapes) on stdout. */
 void cli_json_str(const char *s);
 
+/* The codec encoder options shared by encode, transcode and compare: --threshold T (0..1),
+ * --rate HZ (groups/s in (0, 12.5]), --bitrate BPS (> 0), at most one of the three, and
+ * --quantizers N (0..1024); NULL means the option was not given. Validates them, writes them
+ * into *ep and returns CLI_OK, or prints one line and returns CLI_ERR_USAGE. */
+struct sotto_encoder_params;
+int cli_encoder_options(const char *cmd, const char *threshold_arg, const char *rate_arg,
+                        const char *bitrate_arg, const char *quantizers_arg,
+                        struct sotto_encoder_params *ep);
+
 #endif

@@ -419,36 +419,12 @@ int cmd_compare(int argc, char **argv)
                        "or 'none', not '%s'", MAX_BITRATES, bitrates_arg);
         return CLI_ERR_USAGE;
     }
-    if (threshold_arg && rate_arg) {
-        cli_error(CMD, "--threshold and --rate are exclusive");
-        return CLI_ERR_USAGE;
-    }
     sotto_codec_encode_params ep = sotto_codec_default_encode_params();
     ep.encoder.max_seconds = MAX_MINUTES * 60.0;
-    double v = 0;
-    if (threshold_arg) {
-        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
-            cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
-            return CLI_ERR_USAGE;
-        }
-        ep.encoder.threshold = (float)v;
-    }
-    if (rate_arg) {
-        if (cli_parse_double(rate_arg, &v) || v <= 0.0 || v > 12.5) {
-            cli_error(CMD, "--rate must be a frame rate in (0, 12.5] Hz, not '%s'", rate_arg);
-            return CLI_ERR_USAGE;
-        }
-        /* The encoder's rate control picks the threshold for this input (sotto_codec.h);
-         * the row shows the threshold chosen and the rate reached. */
-        ep.encoder.target_groups_per_s = v;
-    }
-    if (quantizers_arg) {
-        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
-            cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
-            return CLI_ERR_USAGE;
-        }
-        ep.encoder.n_stages = (int)v;
-    }
+    /* --rate: the encoder's rate control picks the threshold for this input (sotto_codec.h);
+     * the row shows the threshold chosen and the rate reached. */
+    if (cli_encoder_options(CMD, threshold_arg, rate_arg, NULL, quantizers_arg, &ep.encoder))
+        return CLI_ERR_USAGE;
 #ifndef SOTTO_HAVE_OPUS
     if (n_opus > 0) {
         cli_error(CMD, "this build has no libopus (install libopus-dev and rebuild), or pass "

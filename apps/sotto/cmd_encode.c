@@ -98,39 +98,8 @@ int cmd_encode(int argc, char **argv)
     }
     sotto_codec_encode_params ep = sotto_codec_default_encode_params();
     ep.encoder.max_seconds = MAX_MINUTES * 60.0;
-    double v = 0;
-    if (threshold_arg) {
-        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
-            cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
-            return CLI_ERR_USAGE;
-        }
-        ep.encoder.threshold = (float)v;
-    }
-    if (!!threshold_arg + !!rate_arg + !!bitrate_arg > 1) {
-        cli_error(CMD, "--threshold, --rate and --bitrate exclude each other");
+    if (cli_encoder_options(CMD, threshold_arg, rate_arg, bitrate_arg, quantizers_arg, &ep.encoder))
         return CLI_ERR_USAGE;
-    }
-    if (rate_arg) {
-        if (cli_parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
-            cli_error(CMD, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
-            return CLI_ERR_USAGE;
-        }
-        ep.encoder.target_groups_per_s = v;
-    }
-    if (bitrate_arg) {
-        if (cli_parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
-            cli_error(CMD, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
-            return CLI_ERR_USAGE;
-        }
-        ep.encoder.target_bits_per_s = v;
-    }
-    if (quantizers_arg) {
-        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
-            cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
-            return CLI_ERR_USAGE;
-        }
-        ep.encoder.n_stages = (int)v;
-    }
 
     sotto_status st;
     sotto_model *model = NULL;

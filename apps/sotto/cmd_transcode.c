@@ -502,38 +502,9 @@ int cmd_transcode(int argc, char **argv)
     }
     /* the probe decides; a second of room for rounding in the resampling */
     o.ep.encoder.max_seconds = o.max_seconds + 1.0 < 3600.0 ? o.max_seconds + 1.0 : 3600.0;
-    if (!!threshold_arg + !!rate_arg + !!bitrate_arg > 1) {
-        cli_error(CMD, "--threshold, --rate and --bitrate exclude each other");
+    if (cli_encoder_options(CMD, threshold_arg, rate_arg, bitrate_arg, quantizers_arg,
+                            &o.ep.encoder))
         goto out;
-    }
-    if (threshold_arg) {
-        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
-            cli_error(CMD, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
-            goto out;
-        }
-        o.ep.encoder.threshold = (float)v;
-    }
-    if (rate_arg) {
-        if (cli_parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
-            cli_error(CMD, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
-            goto out;
-        }
-        o.ep.encoder.target_groups_per_s = v;
-    }
-    if (bitrate_arg) {
-        if (cli_parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
-            cli_error(CMD, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
-            goto out;
-        }
-        o.ep.encoder.target_bits_per_s = v;
-    }
-    if (quantizers_arg) {
-        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
-            cli_error(CMD, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
-            goto out;
-        }
-        o.ep.encoder.n_stages = (int)v;
-    }
 
     /* the model, and whether it can encode with these options (a small encoder) */
     sotto_status st;

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "sotto/sotto.h"
+#include "sotto/sotto_codec.h"
 
 int cli_quiet = 0;
 
@@ -58,6 +59,46 @@ void cli_json_str(const char *s)
             putchar(c);
     }
     putchar('"');
+}
+
+int cli_encoder_options(const char *cmd, const char *threshold_arg, const char *rate_arg,
+                        const char *bitrate_arg, const char *quantizers_arg,
+                        sotto_encoder_params *ep)
+{
+    double v = 0;
+    if (!!threshold_arg + !!rate_arg + !!bitrate_arg > 1) {
+        cli_error(cmd, "--threshold, --rate and --bitrate exclude each other");
+        return CLI_ERR_USAGE;
+    }
+    if (threshold_arg) {
+        if (cli_parse_double(threshold_arg, &v) || v < 0.0 || v > 1.0) {
+            cli_error(cmd, "--threshold must be a number in 0..1, not '%s'", threshold_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep->threshold = (float)v;
+    }
+    if (rate_arg) {
+        if (cli_parse_double(rate_arg, &v) || !(v > 0.0 && v <= 12.5)) {
+            cli_error(cmd, "--rate must be a number of groups/s in (0, 12.5], not '%s'", rate_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep->target_groups_per_s = v;
+    }
+    if (bitrate_arg) {
+        if (cli_parse_double(bitrate_arg, &v) || !(v > 0.0) || isinf(v)) {
+            cli_error(cmd, "--bitrate must be a positive number of bit/s, not '%s'", bitrate_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep->target_bits_per_s = v;
+    }
+    if (quantizers_arg) {
+        if (cli_parse_double(quantizers_arg, &v) || v < 0.0 || v > 1024.0 || v != floor(v)) {
+            cli_error(cmd, "--quantizers must be a whole number 0.., not '%s'", quantizers_arg);
+            return CLI_ERR_USAGE;
+        }
+        ep->n_stages = (int)v;
+    }
+    return CLI_OK;
 }
 
 static void usage(FILE *f)
