@@ -3,16 +3,19 @@
  * audio files and folders with a codec model that has the encoder. Folders are walked
  * recursively (files with an audio extension, in name order; symbolic links to folders are
  * not followed); OUTDIR mirrors the input tree: DIR/a/b.flac → OUTDIR/a/b.sotto (and
- * OUTDIR/a/b.wav with --decode); a file named directly → OUTDIR/<its name>.sotto. One file at
- * a time with one model: memory is bounded by the longest file accepted (--max-seconds, a
- * longer file is refused before it is read). A failing file is reported (stderr and the
- * summary) and the batch goes on. Progress on stderr when it is a terminal (or --progress),
- * a summary table (or --json) on stdout.
+ * OUTDIR/a/b.wav with --decode); a file named directly → OUTDIR/<its name>.sotto. --jobs N
+ * files at once (N worker threads sharing one loaded model, each file with its own encoder
+ * and decoder): memory is bounded by N times what the longest file accepted needs
+ * (--max-seconds; a longer file is refused before it is read). A failing file is reported
+ * (stderr and the summary) and the batch goes on. Progress on stderr when it is a terminal
+ * (or --progress), a summary table (or --json) on stdout, in input order whatever the jobs.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +35,7 @@
 #define DEFAULT_MAX_SECONDS 600.0 /* longest file accepted by default (10 min) */
 #define MAX_DEPTH 32              /* folder nesting followed */
 #define PATH_CAP 4096
+#define MAX_JOBS 64
 
 static const char *const audio_ext[] = {"wav",  "wave", "flac", "ogg", "oga", "opus", "mp3", "aif",
                                         "aiff", "aifc", "au",   "snd", "caf", "w64",  "rf64"};
@@ -42,7 +46,7 @@ static void usage(FILE *f)
                "\n"
                "Encodes audio files, and every audio file under folders (recursively: .wav .flac\n"
                ".ogg .oga .opus .mp3 .aif(f/c) .au .snd .caf .w64 .rf64, as libsndfile reads\n"
-               "them), one at a time, to OUTDIR, mirroring the input tree: FOLDER/a/b.flac ->\n"
+               "them) to OUTDIR, mirroring the input tree: FOLDER/a/b.flac ->\n"
                "OUTDIR/a/b.sotto, a file given directly -> OUTDIR/<name>.sotto. A file that\n"
                "fails (unreadable, too long, ...) is reported and the others go on.\n"
                "\n"
@@ -62,8 +66,9 @@ static void usage(FILE *f)
                "                      implies --decode)\n"
                "  --max-seconds S     longest file accepted, 1..3600 (default 600); longer files\n"
                "                      are refused before they are read\n"
-               "  --jobs N            files processed at once; only 1 (one file at a time keeps\n"
-               "                      memory bounded); use -t for threads within a file\n"
+               "  --jobs N            files processed at once, 1..64 (default 1); each job holds\n"
+               "                      its own encoder, so memory grows N-fold; -t threads are\n"
+               "                      per job (N x T threads in all)\n"
                "  -t, --threads N     CPU threads (default 1)\n"
                "  --progress          progress line on stderr even when it is not a terminal\n"
                "  -q, --quiet         no progress and no summary table (errors still printed)\n"
@@ -233,10 +238,10 @@ static int probe_seconds(const char *path, double max_seconds, double *seconds, 
     if (ai.frames >= 0) {
         *seconds = (double)ai.frames / ai.sample_rate_hz;
     } else {
-        static float block[8192];
+        float block[2048]; /* per call: jobs probe at the same time */
         int64_t total = 0, got;
         const double limit = max_seconds * ai.out_rate_hz;
-        while ((got = sotto_audio_reader_read(r, block, 8192)) > 0 && (double)total <= limit)
+        while ((got = sotto_audio_reader_read(r, block, 2048)) > 0 && (double)total <= limit)
             total += got;
         if (got < 0) {
             snprintf(msg, cap, "%s", sotto_audio_reader_last_error(r));
@@ -346,6 +351,65 @@ static void run_item(const sotto_model *model, const options *o, item *it)
     it->threshold = info.threshold;
     it->clamped = info.clamped;
     it->rtf = info.duration_s > 0 ? t / info.duration_s : 0.0;
+}
+
+/* The batch's shared state while it runs: jobs take the next file from `next`; results go
+ * into the item (owned by the job that took it); the totals and the progress line change under
+ * `lock`. */
+typedef struct runner {
+    const sotto_model *model;
+    const options *o;
+    batch *b;
+    atomic_int next;
+    pthread_mutex_t lock;
+    int show, tty, done, n_ok;
+    double secs, groups, bits, work;
+} runner;
+
+static void *run_jobs(void *arg)
+{
+    runner *r = arg;
+    for (;;) {
+        const int i = atomic_fetch_add(&r->next, 1);
+        if (i >= r->b->n) break;
+        item *it = &r->b->v[i];
+        const double t0 = cli_now_s();
+        if (!it->error[0]) run_item(r->model, r->o, it);
+        const double t = cli_now_s() - t0;
+        pthread_mutex_lock(&r->lock);
+        r->done++;
+        if (it->ok) {
+            r->n_ok++;
+            r->secs += it->seconds;
+            r->groups += (double)it->groups;
+            r->bits += it->bitrate_bps * it->seconds;
+            r->work += t;
+        } else {
+            if (r->show && r->tty) fputc('\n', stderr);
+            cli_error(CMD, "%s", it->error);
+        }
+        if (r->show)
+            fprintf(stderr, "%s[%d/%d files] %.1f s of audio, RTF %.4f%s", r->tty ? "\r" : "",
+                    r->done, r->b->n, r->secs, r->secs > 0 ? r->work / r->secs : 0.0,
+                    r->tty ? "" : "\n");
+        pthread_mutex_unlock(&r->lock);
+    }
+    return NULL;
+}
+
+/* Runs the batch on `jobs` threads (the calling one among them). */
+static void run_batch(runner *r, int jobs)
+{
+    pthread_t th[MAX_JOBS];
+    int started = 0;
+    if (jobs > r->b->n) jobs = r->b->n;
+    for (int j = 1; j < jobs; j++) {
+        if (pthread_create(&th[started], NULL, run_jobs, r) != 0) break; /* fewer jobs */
+        started++;
+    }
+    run_jobs(r);
+    for (int j = 0; j < started; j++)
+        pthread_join(th[j], NULL);
 }
 
 static void print_table(const batch *b, int n_ok, double secs, double groups, double bits,
@@ -478,9 +542,13 @@ int cmd_transcode(int argc, char **argv)
         goto out;
     }
     double v = 0;
-    if (jobs_arg && (cli_parse_double(jobs_arg, &v) || v != 1.0)) {
-        cli_error(CMD, "--jobs: only 1 is supported (one file at a time), not '%s'", jobs_arg);
-        goto out;
+    int jobs = 1;
+    if (jobs_arg) {
+        if (cli_parse_double(jobs_arg, &v) || v != floor(v) || !(v >= 1 && v <= MAX_JOBS)) {
+            cli_error(CMD, "--jobs must be an integer in 1..%d, not '%s'", MAX_JOBS, jobs_arg);
+            goto out;
+        }
+        jobs = (int)v;
     }
     if (decode_rate_arg) {
         if (cli_parse_double(decode_rate_arg, &v) || v != floor(v) ||
@@ -571,29 +639,23 @@ int cmd_transcode(int argc, char **argv)
                          b.v[i].stem, b.v[j].in);
                     break;
                 }
-        const int tty = isatty(2);
-        const int show = !quiet && (progress || tty);
-        int n_ok = 0;
-        double secs = 0, groups = 0, bits = 0, work = 0;
-        for (int i = 0; i < b.n; i++) {
-            item *it = &b.v[i];
-            const double t0 = cli_now_s();
-            if (!it->error[0]) run_item(model, &o, it);
-            const double t = cli_now_s() - t0;
-            if (it->ok) {
-                n_ok++;
-                secs += it->seconds;
-                groups += (double)it->groups;
-                bits += it->bitrate_bps * it->seconds;
-                work += t;
-            } else {
-                if (show && tty) fputc('\n', stderr);
-                cli_error(CMD, "%s", it->error);
-            }
-            if (show)
-                fprintf(stderr, "%s[%d/%d files] %.1f s of audio, RTF %.4f%s", tty ? "\r" : "",
-                        i + 1, b.n, secs, secs > 0 ? work / secs : 0.0, tty ? "" : "\n");
-        }
+        runner r;
+        memset(&r, 0, sizeof r);
+        r.model = model;
+        r.o = &o;
+        r.b = &b;
+        atomic_init(&r.next, 0);
+        pthread_mutex_init(&r.lock, NULL);
+        r.tty = isatty(2);
+        r.show = !quiet && (progress || r.tty);
+        const double wall0 = cli_now_s();
+        run_batch(&r, jobs);
+        const double wall = cli_now_s() - wall0;
+        pthread_mutex_destroy(&r.lock);
+        const int show = r.show, tty = r.tty, n_ok = r.n_ok;
+        /* with several jobs the work is the wall time: RTF is what the batch achieved */
+        const double secs = r.secs, groups = r.groups, bits = r.bits;
+        const double work = jobs > 1 ? wall : r.work;
         if (show && tty) fputc('\n', stderr);
         if (json)
             print_json(&b, &o, n_ok, secs, groups, bits, work);

@@ -8,7 +8,8 @@
  * input's length, a 24 kHz input decoded back at 24 kHz (and at --decode-rate 48000) with the
  * documented length, --rate met within one group per file (from the files themselves), --json,
  * --progress lines, a file over --max-seconds refused without stopping the batch, bad options
- * and a decode-only model. Skips (77) when the apps are not built.
+ * and a decode-only model, --jobs 3 writing the same bytes as one job. Skips (77) when the
+ * apps are not built.
  */
 #include <math.h>
 #include <stdio.h>
@@ -251,6 +252,52 @@ static void test_rate_json(void)
     free(r);
 }
 
+static int same_bytes(const char *pa, const char *pb)
+{
+    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
+    int same = fa && fb;
+    while (same) {
+        const int ca = fgetc(fa), cb = fgetc(fb);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (fa) fclose(fa);
+    if (fb) fclose(fb);
+    return same;
+}
+
+/* --jobs 3 over the tree: the same files, byte for byte, as one job; the summary in input
+ * order; the broken file still reported */
+static void test_jobs(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char o1[700], o3[700], args[4096], pa[800], pb[800];
+    snprintf(o1, sizeof o1, "%s/jobs1", tmpdir);
+    snprintf(o3, sizeof o3, "%s/jobs3", tmpdir);
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --rate 6 --decode -q", in_dir, o1,
+             model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 9);
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --rate 6 --decode --jobs 3 --json",
+             in_dir, o3, model_path);
+    run(args, r);
+    if (r->code != 9) fprintf(stderr, "exit %d\n%s\n%s\n", r->code, r->out, r->err);
+    CU_ASSERT_EQUAL(r->code, 9);
+    TU_ASSERT_HAS(r->out, "\"total\":{\"files\":3,\"ok\":2,\"failed\":1");
+    TU_ASSERT_HAS(r->err, "broken.wav");
+    const char *a = strstr(r->out, "/a.wav\""), *bk = strstr(r->out, "/sub/broken.wav\"");
+    const char *b = strstr(r->out, "/sub/deeper/b.wav\"");
+    CU_ASSERT(a && bk && b && a < bk && bk < b);
+    const char *names[] = {"a.sotto", "a.wav", "sub/deeper/b.sotto", "sub/deeper/b.wav"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(pa, sizeof pa, "%s/%s", o1, names[i]);
+        snprintf(pb, sizeof pb, "%s/%s", o3, names[i]);
+        CU_ASSERT(exists(pb));
+        CU_ASSERT(same_bytes(pa, pb));
+    }
+    free(r);
+}
+
 static void test_limits_errors(void)
 {
     tu_cli_result *r = malloc(sizeof *r);
@@ -285,8 +332,8 @@ static void test_limits_errors(void)
     /* bad options: exit 2 */
     const char *bad[] = {"--rate 0",     "--rate 13",         "--rate 4 --threshold 0.5",
                          "--bitrate -1", "--bitrate 1e9",     "--rate 4 --bitrate 300",
-                         "--jobs 2",     "--max-seconds 0.5", "--threshold 2",
-                         "-t 0"};
+                         "--jobs 0",     "--jobs 65",         "--jobs 1.5",
+                         "--max-seconds 0.5", "--threshold 2", "-t 0"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' %s", fa, out, model_path,
                  bad[i]);
@@ -345,6 +392,7 @@ int main(void)
         {"folder tree, --decode, summary, exit code", test_tree_decode},
         {"--decode at the input's rate, --decode-rate", test_decode_rate},
         {"--rate, --json, --progress", test_rate_json},
+        {"--jobs 3 equals one job", test_jobs},
         {"limits and errors", test_limits_errors},
         {"encode --rate", test_encode_rate},
         {NULL, NULL},
