@@ -56,5 +56,8 @@ struct sotto_encoder_params;
 int cli_encoder_options(const char *cmd, const char *threshold_arg, const char *rate_arg,
                         const char *bitrate_arg, const char *quantizers_arg,
                         struct sotto_encoder_params *ep);
+/* --segment S (sotto_codec_encode_params.segment_seconds): 0 or 1..3600; NULL keeps the
+ * default. CLI_OK, or CLI_ERR_USAGE after printing why. */
+int cli_segment_option(const char *cmd, const char *arg, double *segment_seconds);
 
 #endif

@@ -38,6 +38,10 @@ static void usage(FILE *f)
                "  --bitrate BPS       rate control on the code payload in bit/s (groups/s x bits\n"
                "                      per group); one of --threshold, --rate, --bitrate"
                "  --quantizers N      RVQ stages per group, 0..the model's (default: all)\n"
+               "  --segment S         encode a longer file in consecutive S-second segments,\n"
+               "                      each its own utterance (memory bounded by S; codes near\n"
+               "                      a cut differ from a whole-file encode); 0: the whole file\n"
+               "                      at once (default 30; 1..3600)\n"
                "  -t, --threads N     CPU threads (default 1)\n"
                "  -q, --quiet         no summary line\n"
                "  --json              print the summary as one JSON object on stdout\n"
@@ -52,6 +56,7 @@ int cmd_encode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
     const char *threshold_arg = NULL, *quantizers_arg = NULL, *rate_arg = NULL;
+    const char *segment_arg = NULL;
     const char *bitrate_arg = NULL;
     int threads = 1, json = 0, quiet = cli_quiet;
     for (int i = 1; i < argc; i++) {
@@ -72,6 +77,8 @@ int cmd_encode(int argc, char **argv)
             rate_arg = argv[++i];
         } else if (!strcmp(a, "--bitrate") && has_val) {
             bitrate_arg = argv[++i];
+        } else if (!strcmp(a, "--segment") && has_val) {
+            segment_arg = argv[++i];
         } else if (!strcmp(a, "--quantizers") && has_val) {
             quantizers_arg = argv[++i];
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -98,7 +105,9 @@ int cmd_encode(int argc, char **argv)
     }
     sotto_codec_encode_params ep = sotto_codec_default_encode_params();
     ep.encoder.max_seconds = MAX_MINUTES * 60.0;
-    if (cli_encoder_options(CMD, threshold_arg, rate_arg, bitrate_arg, quantizers_arg, &ep.encoder))
+    if (cli_encoder_options(CMD, threshold_arg, rate_arg, bitrate_arg, quantizers_arg,
+                            &ep.encoder) ||
+        cli_segment_option(CMD, segment_arg, &ep.segment_seconds))
         return CLI_ERR_USAGE;
 
     sotto_status st;
@@ -148,11 +157,13 @@ int cmd_encode(int argc, char **argv)
                "\"frames\":%lld,\"frame_rate_hz\":%.4f,\"threshold\":%.4f,\"quantizers\":%d,"
                "\"bytes\":%lld,\"bitrate_bps\":%.1f,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
                "\"threads\":%d,\"payload_bps\":%.1f,\"target_rate_hz\":%.4f,"
-               "\"target_bitrate_bps\":%.1f,\"rate_clamped\":%d}\n",
+               "\"target_bitrate_bps\":%.1f,\"rate_clamped\":%d,\"segments\":%d,"
+               "\"segment_seconds\":%.2f}\n",
                info.input_rate_hz, (long long)info.samples, dur, (long long)info.groups,
                (long long)info.frames, info.groups_per_s, (double)info.threshold, info.n_stages,
                (long long)info.file_bytes, info.bitrate_bps, t_work, rtf, threads, info.payload_bps,
-               info.target_groups_per_s, ep.encoder.target_bits_per_s, info.clamped);
+               info.target_groups_per_s, ep.encoder.target_bits_per_s, info.clamped,
+               info.segments, info.segment_seconds);
     } else if (!quiet) {
         fprintf(stderr,
                 "sotto encode: %s -> %s: %.2f s, %lld groups (%.2f groups/s, threshold %.3f, "
@@ -160,6 +171,9 @@ int cmd_encode(int argc, char **argv)
                 in_path, out_path, dur, (long long)info.groups, info.groups_per_s,
                 (double)info.threshold, info.n_stages, (long long)info.file_bytes, info.bitrate_bps,
                 t_work, rtf);
+        if (info.segments > 1)
+            fprintf(stderr, "sotto encode: %d segments of %.2f s (--segment)\n", info.segments,
+                    info.segment_seconds);
         if (info.target_groups_per_s > 0.0)
             fprintf(stderr,
                     "sotto encode: target %.2f groups/s (%.0f bit/s payload), achieved %.2f "

@@ -58,6 +58,9 @@ static void usage(FILE *f)
                "  --bitrate BPS       rate control per file: code payload bit/s\n"
                "                      (one of --threshold, --rate, --bitrate)\n"
                "  --quantizers N      RVQ stages per group (default: all)\n"
+               "  --segment S         files longer than S seconds are encoded in S-second\n"
+               "                      segments (memory bounded by S); 0: each file whole\n"
+               "                      (default 30; 1..3600)\n"
                "  --decode            also decode each .sotto to a WAV next to it (same name,\n"
                "                      .wav) at the input's own rate: the codec's 16 kHz output\n"
                "                      resampled back; length sotto_audio_output_length(N16,\n"
@@ -479,7 +482,7 @@ int cmd_transcode(int argc, char **argv)
 {
     const char *model_path = NULL, *threshold_arg = NULL, *rate_arg = NULL;
     const char *bitrate_arg = NULL, *quantizers_arg = NULL, *max_arg = NULL, *jobs_arg = NULL;
-    const char *decode_rate_arg = NULL;
+    const char *decode_rate_arg = NULL, *segment_arg = NULL;
     int threads = 1, json = 0, quiet = cli_quiet, progress = 0;
     options o;
     memset(&o, 0, sizeof o);
@@ -511,6 +514,8 @@ int cmd_transcode(int argc, char **argv)
             bitrate_arg = argv[++i];
         } else if (!strcmp(a, "--quantizers") && has_val) {
             quantizers_arg = argv[++i];
+        } else if (!strcmp(a, "--segment") && has_val) {
+            segment_arg = argv[++i];
         } else if (!strcmp(a, "--max-seconds") && has_val) {
             max_arg = argv[++i];
         } else if (!strcmp(a, "--jobs") && has_val) {
@@ -571,7 +576,8 @@ int cmd_transcode(int argc, char **argv)
     /* the probe decides; a second of room for rounding in the resampling */
     o.ep.encoder.max_seconds = o.max_seconds + 1.0 < 3600.0 ? o.max_seconds + 1.0 : 3600.0;
     if (cli_encoder_options(CMD, threshold_arg, rate_arg, bitrate_arg, quantizers_arg,
-                            &o.ep.encoder))
+                            &o.ep.encoder) ||
+        cli_segment_option(CMD, segment_arg, &o.ep.segment_seconds))
         goto out;
 
     /* the model, and whether it can encode with these options (a small encoder) */

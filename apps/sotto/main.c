@@ -101,6 +101,18 @@ int cli_encoder_options(const char *cmd, const char *threshold_arg, const char *
     return CLI_OK;
 }
 
+int cli_segment_option(const char *cmd, const char *arg, double *segment_seconds)
+{
+    double v = 0;
+    if (!arg) return CLI_OK;
+    if (cli_parse_double(arg, &v) || !(v == 0.0 || (v >= 1.0 && v <= 3600.0))) {
+        cli_error(cmd, "--segment must be 0 (whole file) or 1..3600 seconds, not '%s'", arg);
+        return CLI_ERR_USAGE;
+    }
+    *segment_seconds = v;
+    return CLI_OK;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sotto [--version] [--help] <command> [options]\n\ncommands:\n");

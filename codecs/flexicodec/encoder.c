@@ -20,6 +20,8 @@
 #define ENC_RATE 16000
 #define MAX_SECONDS_LIMIT 3600.0
 #define FILE_MAX_SECONDS 600.0
+#define SEGMENT_SECONDS 30.0    /* sotto_codec_encode_file's default segment */
+#define SEGMENT_MIN_SECONDS 1.0
 
 struct sotto_encoder {
     const sotto_model *model;
@@ -366,7 +368,215 @@ sotto_codec_encode_params sotto_codec_default_encode_params(void)
     memset(&p, 0, sizeof p);
     p.encoder = sotto_encoder_default_params();
     p.encoder.max_seconds = FILE_MAX_SECONDS;
+    p.segment_seconds = SEGMENT_SECONDS;
     return p;
+}
+
+/* Groups of a whole file, appended segment by segment (a few ints per 80 ms: small). */
+typedef struct group_list {
+    const sotto_alloc *a;
+    int32_t *len, *fsq, *rvq;
+    int n, cap, stages;
+} group_list;
+
+static int group_list_append(group_list *l, const sotto_encoder_groups *g)
+{
+    if (l->n + g->n_groups > l->cap) {
+        int cap = l->cap ? l->cap : 256;
+        while (cap < l->n + g->n_groups)
+            cap *= 2;
+        const size_t S = (size_t)(l->stages > 0 ? l->stages : 1);
+        int32_t *len = sotto_malloc(l->a, (size_t)cap * sizeof(int32_t));
+        int32_t *fsq = sotto_malloc(l->a, (size_t)cap * sizeof(int32_t));
+        int32_t *rvq = sotto_malloc(l->a, (size_t)cap * S * sizeof(int32_t));
+        if (!len || !fsq || !rvq) {
+            sotto_free(l->a, len);
+            sotto_free(l->a, fsq);
+            sotto_free(l->a, rvq);
+            return SOTTO_ERR_OUT_OF_MEMORY;
+        }
+        if (l->n) {
+            memcpy(len, l->len, (size_t)l->n * sizeof(int32_t));
+            memcpy(fsq, l->fsq, (size_t)l->n * sizeof(int32_t));
+            memcpy(rvq, l->rvq, (size_t)l->n * S * sizeof(int32_t));
+        }
+        sotto_free(l->a, l->len);
+        sotto_free(l->a, l->fsq);
+        sotto_free(l->a, l->rvq);
+        l->len = len;
+        l->fsq = fsq;
+        l->rvq = rvq;
+        l->cap = cap;
+    }
+    const size_t G = (size_t)g->n_groups, S = (size_t)l->stages;
+    if (G) {
+        memcpy(l->len + l->n, g->lengths, G * sizeof(int32_t));
+        memcpy(l->fsq + l->n, g->fsq, G * sizeof(int32_t));
+        if (S) memcpy(l->rvq + (size_t)l->n * S, g->rvq, G * S * sizeof(int32_t));
+    }
+    l->n += g->n_groups;
+    return SOTTO_OK;
+}
+
+static void group_list_free(group_list *l)
+{
+    sotto_free(l->a, l->len);
+    sotto_free(l->a, l->fsq);
+    sotto_free(l->a, l->rvq);
+}
+
+/*
+ * Segmented sotto_codec_encode_file (params.segment_seconds > 0): the file is read in pieces
+ * (sotto_audio_reader, resampled to 16 kHz as it is read) and cut into consecutive segments
+ * of seg_frames 12.5 Hz frames, each encoded as its own utterance by one encoder sized for one
+ * segment, so memory does not grow with the file. seg_frames is the largest count ≤
+ * segment_seconds · 12.5 whose samples give exactly that many SenseVoice frames (otherwise the
+ * encoder would truncate a segment and the next would start misaligned). The last segment is
+ * zero-padded as the whole-file path pads the whole input; a file of one segment or less is
+ * encoded exactly as without segmenting. One sample is read ahead so that a file whose length
+ * is a multiple of the segment still gets the padding its end needs.
+ */
+static int encode_file_segmented(const sotto_model *model, const char *in_path,
+                                 const char *out_path, const sotto_codec_encode_params *p,
+                                 sotto_codec_encode_info *info, sotto_status *st)
+{
+    const int hop = flexicodec_model_hop(model);
+    if (hop <= 0) return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED, "not a codec model");
+    sotto_audio_read_params rp = sotto_audio_default_read_params();
+    rp.target_rate_hz = ENC_RATE;
+    sotto_audio_reader *rd = NULL;
+    sotto_audio_info ai;
+    int rc = sotto_audio_reader_open(in_path, &rp, &rd, &ai, st);
+    if (rc) return rc;
+    const double max_n = p->encoder.max_seconds * ENC_RATE;
+    if (ai.frames >= 0 &&
+        (double)sotto_audio_output_length(ai.frames, ai.sample_rate_hz, ENC_RATE) > max_n) {
+        sotto_audio_reader_close(rd);
+        return sotto_status_set(
+            st, SOTTO_ERR_BUFFER_TOO_SMALL, "%s: %.1f s is longer than max_seconds %g", in_path,
+            (double)ai.frames / ai.sample_rate_hz, p->encoder.max_seconds);
+    }
+    int seg_frames = (int)floor(p->segment_seconds * ENC_RATE / hop);
+    sotto_encoder_params ep = p->encoder;
+    ep.max_seconds = (double)((int64_t)(seg_frames + 6) * hop) / ENC_RATE;
+    sotto_encoder *enc = NULL;
+    float *buf = NULL;
+    group_list gl;
+    memset(&gl, 0, sizeof gl);
+    gl.a = &model->alloc;
+    if ((rc = sotto_encoder_create(model, &ep, &enc, st))) {
+        sotto_audio_reader_close(rd);
+        return rc;
+    }
+    while (seg_frames > 1 && sotto_encoder_frames_for(enc, (int64_t)seg_frames * hop) != seg_frames)
+        seg_frames--;
+    const int64_t seg = (int64_t)seg_frames * hop, cap = sotto_encoder_max_samples(enc);
+    gl.stages = enc->stages;
+    buf = sotto_calloc(&model->alloc, (size_t)(cap > seg ? cap : seg) + 1, sizeof(float));
+    if (!buf) {
+        rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+        goto done;
+    }
+    int64_t have = 0, n = 0, frames = 0;
+    int last = 0, n_seg = 0, clamped = 0;
+    double thr_sum = 0.0;
+    while (!last) {
+        while (have < seg + 1) { /* a segment and one sample of look-ahead */
+            const int64_t got = sotto_audio_reader_read(rd, buf + have, seg + 1 - have);
+            if (got < 0) {
+                rc = sotto_status_set(st, (int)got, "%s", sotto_audio_reader_last_error(rd));
+                goto done;
+            }
+            if (got == 0) break;
+            have += got;
+        }
+        const int64_t m = have > seg ? seg : have;
+        n += m;
+        if ((double)n > max_n) {
+            rc = sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL,
+                                  "%s: longer than max_seconds %g", in_path,
+                                  p->encoder.max_seconds);
+            goto done;
+        }
+        int64_t n_pad = m;
+        if (have <= seg) { /* the last segment: pad as the whole-file path does */
+            last = 1;
+            int64_t t = 0;
+            while (flexicodec_model_out_len(model, t) < m)
+                t++;
+            n_pad = t * hop;
+            while (sotto_encoder_frames_for(enc, n_pad) < n_pad / hop && n_pad < cap)
+                n_pad += 160;
+            if (n_pad > cap) n_pad = cap;
+            if (n_pad > have) memset(buf + have, 0, (size_t)(n_pad - have) * sizeof(float));
+        }
+        sotto_encoder_groups g;
+        if ((rc = encode_impl(enc, buf, n_pad, m, &g)) < 0) {
+            sotto_status_set(st, rc, "%s: %s", in_path, sotto_encoder_last_error(enc));
+            goto done;
+        }
+        if (!last && g.n_frames != seg_frames) {
+            rc = sotto_status_set(st, SOTTO_ERR_INTERNAL,
+                                  "%s: segment %d gave %d frames, not %d", in_path, n_seg + 1,
+                                  g.n_frames, seg_frames);
+            goto done;
+        }
+        if ((rc = group_list_append(&gl, &g))) {
+            sotto_status_set(st, rc, "out of memory");
+            goto done;
+        }
+        frames += g.n_frames;
+        thr_sum += g.threshold;
+        n_seg++;
+        if (!clamped && m >= hop) clamped = g.clamped;
+        if (!last) {
+            buf[0] = buf[seg];
+            have = 1;
+        }
+    }
+    if (flexicodec_model_out_len(model, frames) < n) {
+        rc = sotto_status_set(st, SOTTO_ERR_INTERNAL,
+                              "%s: the groups cover %lld samples, fewer than the input's %lld",
+                              in_path, (long long)flexicodec_model_out_len(model, frames),
+                              (long long)n);
+        goto done;
+    }
+    sotto_codec_write_params wp = sotto_codec_default_write_params();
+    wp.length = n;
+    wp.input_rate_hz = ai.sample_rate_hz;
+    wp.comments = p->comments;
+    wp.n_comments = p->n_comments;
+    if ((rc = sotto_codec_write_file(model, out_path, gl.len, gl.fsq, gl.rvq, gl.n, gl.stages,
+                                     &wp, st)))
+        goto done;
+    if (info) {
+        sotto_codec_file_info fi;
+        memset(&fi, 0, sizeof fi);
+        if (sotto_codec_probe_file(out_path, NULL, &fi, NULL) == SOTTO_OK)
+            info->file_bytes = fi.file_bytes;
+        info->input_rate_hz = ai.sample_rate_hz;
+        info->input_channels = ai.channels;
+        info->samples = n;
+        info->duration_s = (double)n / ENC_RATE;
+        info->groups = gl.n;
+        info->frames = frames;
+        info->n_stages = gl.stages;
+        info->threshold = (float)(thr_sum / n_seg);
+        info->groups_per_s = n > 0 ? (double)gl.n / info->duration_s : 0.0;
+        info->payload_bps = n > 0 ? (double)gl.n * enc->bits_per_group / info->duration_s : 0.0;
+        info->target_groups_per_s = enc->target_gps;
+        info->clamped = clamped;
+        info->bitrate_bps = n > 0 ? (double)info->file_bytes * 8.0 / info->duration_s : 0.0;
+        info->segments = n_seg;
+        info->segment_seconds = (double)seg / ENC_RATE;
+    }
+    rc = SOTTO_OK;
+done:
+    group_list_free(&gl);
+    sotto_free(&model->alloc, buf);
+    sotto_encoder_free(enc);
+    sotto_audio_reader_close(rd);
+    return rc;
 }
 
 int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const char *out_path,
@@ -385,6 +595,12 @@ int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const
     if (!(p.encoder.max_seconds > 0.0 && p.encoder.max_seconds <= MAX_SECONDS_LIMIT))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "max_seconds %g out of range (0, %g]",
                                 p.encoder.max_seconds, MAX_SECONDS_LIMIT);
+    if (!(p.segment_seconds == 0.0 ||
+          (p.segment_seconds >= SEGMENT_MIN_SECONDS && p.segment_seconds <= MAX_SECONDS_LIMIT)))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "segment_seconds %g: 0 (whole file) or %g..%g", p.segment_seconds,
+                                SEGMENT_MIN_SECONDS, MAX_SECONDS_LIMIT);
+    if (p.segment_seconds > 0.0) return encode_file_segmented(model, in_path, out_path, &p, info, st);
 
     sotto_audio_read_params rp = sotto_audio_default_read_params();
     rp.target_rate_hz = ENC_RATE;
@@ -474,6 +690,8 @@ int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const
         info->target_groups_per_s = enc->target_gps;
         info->clamped = g.clamped;
         info->bitrate_bps = n > 0 ? (double)info->file_bytes * 8.0 / info->duration_s : 0.0;
+        info->segments = 1;
+        info->segment_seconds = 0.0;
     }
     rc = SOTTO_OK;
 done:

@@ -178,6 +178,112 @@ static void test_same_as_api(void)
     free(r);
 }
 
+static int same_file(const char *pa, const char *pb)
+{
+    FILE *a = fopen(pa, "rb"), *b = fopen(pb, "rb");
+    int same = a && b, ca, cb;
+    while (same) {
+        ca = fgetc(a);
+        cb = fgetc(b);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (a) fclose(a);
+    if (b) fclose(b);
+    return same;
+}
+
+/* --segment: a file longer than a segment is cut into whole-frame segments (0.96 s for
+ * --segment 1: 12 frames, the longest ≤ 12.5 whose samples give exactly that many SenseVoice
+ * frames), decodes to exactly its length (also when it is a multiple of the segment), and a
+ * file of one segment or less gives the same bytes as --segment 0 */
+static void test_segments(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char out[600], out0[600], args[2048], dec[600], lw[600], mw[600];
+    /* 3 copies of the clip: 5.67 s */
+    float *x = NULL;
+    int64_t n = 0;
+    CU_ASSERT_EQUAL_FATAL(sotto_audio_read_file(wav16, NULL, &x, &n, NULL, NULL), SOTTO_OK);
+    float *y = malloc(sizeof(float) * (size_t)(3 * n));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    for (int k = 0; k < 3; k++) memcpy(y + k * n, x, sizeof(float) * (size_t)n);
+    snprintf(lw, sizeof lw, "%s/long.wav", tmpdir);
+    snprintf(mw, sizeof mw, "%s/multiple.wav", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(sotto_audio_write_file(lw, y, 3 * n, 16000, SOTTO_AUDIO_WAV_PCM16, NULL),
+                          SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_audio_write_file(mw, y, 2 * 15360, 16000, SOTTO_AUDIO_WAV_PCM16,
+                                                 NULL),
+                          SOTTO_OK);
+    sotto_audio_free(x, NULL);
+    free(y);
+
+    snprintf(out, sizeof out, "%s/long.sotto", tmpdir);
+    snprintf(dec, sizeof dec, "%s/long_dec.wav", tmpdir);
+    snprintf(args, sizeof args, "encode '%s' -o '%s' -m '%s' --segment 1 --rate 6 --json", lw, out,
+             model_path);
+    run(args, r);
+    if (r->code) fprintf(stderr, "%s\n", r->err);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    const int64_t want_segments = (3 * n + 15359) / 15360;
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"segments\":%lld,", (long long)want_segments);
+    TU_ASSERT_HAS(r->out, pat);
+    TU_ASSERT_HAS(r->out, "\"segment_seconds\":0.96}");
+    /* rate control per segment: each within half a group, so the file within one per segment */
+    const double want_groups = 6.0 * (double)(3 * n) / 16000.0;
+    CU_ASSERT(fabs((double)groups_of(out) - want_groups) <= (double)want_segments);
+    snprintf(args, sizeof args, "decode '%s' -o '%s' -m '%s' -q", out, dec, model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    CU_ASSERT_EQUAL(wav_len(dec), 3 * n);
+
+    /* a length that is exactly two segments */
+    snprintf(out, sizeof out, "%s/multiple.sotto", tmpdir);
+    snprintf(args, sizeof args, "encode '%s' -o '%s' -m '%s' --segment 1 --json", mw, out,
+             model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    /* the second segment is the last: padded by one frame for the decoder's end trim */
+    TU_ASSERT_HAS(r->out, "\"segments\":2,");
+    TU_ASSERT_HAS(r->out, "\"frames\":25,");
+    snprintf(args, sizeof args, "decode '%s' -o '%s' -m '%s' -q", out, dec, model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    CU_ASSERT_EQUAL(wav_len(dec), 2 * 15360);
+
+    /* one segment or less: the same bytes as the whole-file path */
+    snprintf(out, sizeof out, "%s/seg_default.sotto", tmpdir);
+    snprintf(out0, sizeof out0, "%s/seg_0.sotto", tmpdir);
+    snprintf(args, sizeof args, "encode '%s' -o '%s' -m '%s' -q --rate 5", wav16, out, model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    snprintf(args, sizeof args, "encode '%s' -o '%s' -m '%s' -q --rate 5 --segment 0", wav16, out0,
+             model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    CU_ASSERT(same_file(out, out0));
+
+    const char *bad[] = {"--segment 0.5", "--segment -1", "--segment x", "--segment 4000"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(args, sizeof args, "encode '%s' -o '%s' -m '%s' %s", wav16, out, model_path,
+                 bad[i]);
+        run(args, r);
+        CU_ASSERT_EQUAL(r->code, 2);
+        TU_ASSERT_HAS(r->err, "--segment");
+    }
+    sotto_model *m = NULL;
+    CU_ASSERT_EQUAL_FATAL(sotto_model_load_file(model_path, NULL, &m, NULL), SOTTO_OK);
+    sotto_codec_encode_params p = sotto_codec_default_encode_params();
+    CU_ASSERT_EQUAL(p.segment_seconds, 30.0);
+    p.segment_seconds = 0.5;
+    sotto_status st;
+    CU_ASSERT_EQUAL(sotto_codec_encode_file(m, wav16, out, &p, NULL, &st), SOTTO_ERR_INVALID_ARG);
+    TU_ASSERT_HAS(st.message, "segment_seconds");
+    sotto_model_free(m);
+    free(r);
+}
+
 static void test_errors(void)
 {
     tu_cli_result *r = malloc(sizeof *r);
@@ -235,6 +341,7 @@ int main(void)
     static const tu_test tests[] = {
         {"encode, decode, summary", test_encode_decode},
         {"same codes as the API", test_same_as_api},
+        {"--segment: segmented encode of longer files", test_segments},
         {"errors and exit codes", test_errors},
         {NULL, NULL},
     };

@@ -500,9 +500,21 @@ SOTTO_API const char *sotto_encoder_last_error(const sotto_encoder *enc);
 
 /** Options of sotto_codec_encode_file. */
 typedef struct sotto_codec_encode_params {
-    sotto_encoder_params encoder; /**< threshold, n_stages; max_seconds is the longest input
-                                       accepted (the encoder is sized to the file); default
-                                       as sotto_encoder_default_params but 600 s */
+    sotto_encoder_params encoder; /**< threshold, n_stages, rate control; max_seconds is the
+                                       longest input accepted; default as
+                                       sotto_encoder_default_params but 600 s */
+    double segment_seconds;       /**< > 0 (default 30): a file longer than this is encoded in
+                                       consecutive segments of about this length (whole 80 ms
+                                       frames), each its own utterance, read in pieces by
+                                       one encoder sized for one segment: memory does not
+                                       grow with the file. No overlap: each segment sees
+                                       only its own audio, so codes near a cut differ from
+                                       a whole-file encode (measured in
+                                       codecs/flexicodec/README.md); rate control meets its
+                                       target per segment. A file of one segment or less is
+                                       encoded exactly as with 0. 0: the whole file as one
+                                       utterance (the encoder and its scratch are sized to
+                                       the file). Else 1..3600 */
     const char *const *comments;  /**< "KEY=value" strings for the comment header */
     int n_comments;
 } sotto_codec_encode_params;
@@ -527,7 +539,11 @@ typedef struct sotto_codec_encode_info {
                                      target_bits_per_s aims at */
     double target_groups_per_s; /**< the target in groups/s (a bitrate target converted); 0:
                                      no target */
-    int clamped;                /**< as sotto_encoder_groups.clamped (0 without a target) */
+    int clamped;                /**< as sotto_encoder_groups.clamped (0 without a target);
+                                     segmented: the first segment's that was clamped */
+    int segments;               /**< utterances encoded (1 when not segmented) */
+    double segment_seconds;     /**< length of a full segment (0: not segmented); threshold
+                                     is then the mean of the segments' thresholds */
 } sotto_codec_encode_info;
 
 /**
