@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(
     build-essential cmake pkg-config clang libclang-rt-14-dev
     libcunit1-dev libsndfile1-dev libsoxr-dev libkissfft-dev libopenblas-dev
-    libopus-dev libogg-dev portaudio19-dev libpng-dev
+    libopus-dev libogg-dev portaudio19-dev libpng-dev jackd2
 )
 
 missing=()

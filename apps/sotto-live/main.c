@@ -1,60 +1,100 @@
 /*
- * `sotto-live`: microphone -> Vocos analysis–synthesis (sotto_vocoder_push_audio, streamed in
- * blocks) -> speaker, with PortAudio. The PortAudio callback only moves samples through two
- * lock-free SPSC rings (ring.h) and bumps atomic counters: it never allocates, locks or logs.
- * A processing thread pops input blocks, runs the vocoder and pushes the output. The
- * --file-in/--file-out mode feeds the same rings and processing thread from a file instead of
- * the devices, so the loop can be tested without audio hardware.
+ * `sotto-live`: microphone -> model -> speaker, with PortAudio. Two paths, chosen by the
+ * model file's kind:
+ *
+ *   - vocoder (Vocos): analysis–synthesis (sotto_vocoder_push_audio), streamed in blocks;
+ *   - codec (FlexiCodec with an encoder): segment-based. The codec is not causal, so the
+ *     processing thread collects one --segment of audio, encodes it (sotto_encoder), packs the
+ *     groups into packets (sotto_codec_pack_packet, at most 16 groups and one second each),
+ *     optionally drops packets (simulated loss; a dropped packet is concealed with
+ *     sotto_decoder_conceal_frames, its exact frame count being known to the sender), pushes
+ *     the others into a sotto_decoder, flushes it for the segment's audio, resets it and
+ *     emits exactly one segment of samples.
+ *
+ * The PortAudio callback only moves samples through two lock-free SPSC rings (ring.h) and
+ * bumps atomic counters: it never allocates, locks or logs. Everything that allocates
+ * (encoder, decoder, vocoder, buffers, rings, the optional tap) is created before the stream
+ * starts. The --file-in/--file-out mode feeds the same rings and processing thread from a
+ * file instead of the devices, so the loop can be tested without audio hardware.
  */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <portaudio.h>
 
 #include "ring.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_audio.h"
+#include "sotto/sotto_codec.h"
 #include "sotto/sotto_vocoder.h"
 
 #define DEFAULT_MODEL "samples/models/vocos-16k-mini.gguf"
+#define WARMUP_S 0.5 /* xruns/underruns before this are start-up, not steady state */
 
-enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_INPUT = 3, EXIT_MODEL = 4, EXIT_OUTPUT = 5,
-       EXIT_RUNTIME = 6, EXIT_DEVICE = 8 };
+enum {
+    EXIT_OK = 0,
+    EXIT_USAGE = 2,
+    EXIT_INPUT = 3,
+    EXIT_MODEL = 4,
+    EXIT_OUTPUT = 5,
+    EXIT_RUNTIME = 6,
+    EXIT_DEVICE = 8
+};
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: sotto-live [options]\n"
-            "       sotto-live --list-devices\n"
+            "       sotto-live --list-devices [--host API]\n"
             "       sotto-live --file-in IN.wav --file-out OUT.wav [options]\n"
             "\n"
-            "Plays the microphone back through a vocoder's analysis-synthesis (the model's\n"
-            "own mel front end, then Vocos), streamed in blocks. Ctrl-C stops. Prints the\n"
-            "latency: vocoder look-ahead + block + device latency.\n"
+            "Plays the microphone back through a model, chosen by the model file's kind:\n"
+            "  vocoder (Vocos): analysis-synthesis (the model's own mel front end, then\n"
+            "    Vocos), streamed in blocks;\n"
+            "  codec (FlexiCodec with an encoder): segment by segment (the codec is not\n"
+            "    causal): encode, pack into packets, optionally lose some, decode.\n"
+            "Ctrl-C stops. Prints the latency and, at the end, a report.\n"
             "With --file-in/--file-out the same processing loop runs on a file (read at the\n"
             "model's rate) without audio devices; the output is written latency-compensated:\n"
-            "aligned with the input and exactly as long (the vocoder's last partial hop is\n"
-            "zero), as 32-bit float WAV.\n"
+            "aligned with the input and exactly as long, as 32-bit float WAV.\n"
             "\n"
             "options:\n"
             "  --list-devices      list audio devices ('none' if there are none) and exit\n"
+            "  --host API          use devices of this PortAudio host API only (part of its\n"
+            "                      name, e.g. JACK or ALSA; default: any)\n"
             "  --input DEV         input device: index or part of its name (default: system's)\n"
             "  --output DEV        output device: index or part of its name (default: system's)\n"
-            "  -m, --model FILE    vocoder model with a mel front end (default %s)\n"
-            "  --block MS          processing block in ms, 1..1000 (default 20)\n"
+            "  -m, --model FILE    vocoder with a mel front end, or FlexiCodec with an encoder\n"
+            "                      (default %s)\n"
+            "  --block MS          device buffer / processing block in ms, 1..1000 (default 20)\n"
             "  --seconds S         stop after S seconds (default: run until Ctrl-C)\n"
             "  --file-in FILE      process this file instead of the microphone\n"
             "  --file-out FILE     write the result here (with --file-in)\n"
+            "  --tap PREFIX        device mode, with --seconds: write what the callback got\n"
+            "                      and played to PREFIX.in.wav and PREFIX.out.wav\n"
+            "  --json              print the final report as one JSON object on stdout\n"
             "  -t, --threads N     CPU threads (default 1)\n"
-            "  -q, --quiet         no report\n"
+            "  -q, --quiet         no report on stderr\n"
             "  -h, --help          this text\n"
+            "codec options (FlexiCodec models):\n"
+            "  --segment MS        segment coded at once, a multiple of 80 ms (one frame),\n"
+            "                      80..30000 (default 2000)\n"
+            "  --threshold T       merge threshold 0..1 (default: the model's)\n"
+            "  --rate HZ           rate control: target groups per second (0 < HZ <= 12.5)\n"
+            "  --bitrate BPS       rate control: target payload bits per second\n"
+            "  --quantizers N      RVQ stages per group (default: all the model has)\n"
+            "  --loss P            simulated packet loss, 0..100 %% (default 0)\n"
+            "  --seed N            seed of the loss simulation (default 1)\n"
             "\n"
             "Exit codes: 0 ok, 2 usage, 3 input file, 4 model, 5 output file, 6 runtime,\n"
             "8 audio device cannot be opened.\n",
@@ -64,19 +104,45 @@ static void usage(FILE *f)
 /* ---- the processing loop ------------------------------------------------------------------ */
 
 typedef struct engine {
+    int codec; /* 0: vocoder path, 1: codec path */
     sotto_vocoder *voc;
-    int sr, block;          /* model rate, samples per block */
-    int lossless;           /* file mode: wait for room instead of dropping output */
+    const sotto_model *model;
+    sotto_encoder *enc;
+    sotto_decoder *dec;
+    int sr, block; /* model rate, samples per block (device buffer) */
+    int lossless;  /* file mode: wait for room instead of dropping output */
     float *inblk, *outbuf;
     size_t outcap;
     live_ring in, out;
-    atomic_int input_done;  /* no more input will come: drain, flush, finish */
-    atomic_int stop;        /* stop now (device mode) */
-    atomic_int finished;    /* the processing thread has flushed and exited */
-    atomic_long dropped_in, dropped_out, underruns;
+    atomic_int input_done; /* no more input will come: drain, flush, finish */
+    atomic_int stop;       /* stop now (device mode) */
+    atomic_int finished;   /* the processing thread has flushed and exited */
+    atomic_long dropped_in, dropped_out, underruns, underruns_steady;
+    atomic_long callbacks, xruns, xruns_steady; /* device mode: callback counters */
+    atomic_llong cb_first_ns, cb_last_ns;       /* CLOCK_MONOTONIC of the first and last callback */
+    long warmup_callbacks;                      /* callbacks in the first WARMUP_S seconds */
+    size_t cushion;      /* device mode: output samples held back before playing starts */
+    long hold_cbs, held; /* codec: callbacks to wait after the first output (callback-owned) */
     atomic_int started_output;
-    int error;              /* processing error (SOTTO_ERR_*), read after join */
+    int error; /* processing error (SOTTO_ERR_*), read after join */
+    char errmsg[256];
     double busy_s;
+    /* codec path */
+    int seg, hop, trim; /* samples per segment, per frame; decoder trim (hop·T − out) */
+    size_t win;         /* segment + look-ahead: samples encoded per segment */
+    size_t seg_fill;
+    float *segbuf; /* [win] input of the window being collected */
+    uint8_t *pkt;  /* [pkt_cap] one packet */
+    size_t pkt_cap;
+    double loss_pct;
+    uint64_t rng;
+    long segments, groups, frames, packets, packets_lost, padded, trimmed;
+    double payload_bits, packet_bytes, audio_s, seg_ms_max;
+    double threshold_sum;
+    /* device tap (optional): what the callback got and played */
+    float *tap_in, *tap_out;
+    size_t tap_cap;
+    atomic_size_t tap_n;
 } engine;
 
 static void sleep_ms(int ms)
@@ -93,7 +159,17 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Pushes vocoder output into the output ring: waits for room in file mode, drops the excess
+/* splitmix64: the seeded loss simulation (the same seed drops the same packets). */
+static double rng_uniform(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Pushes output into the output ring: waits for room in file mode, drops the excess
  * (counted) in device mode. */
 static void emit(engine *e, const float *x, size_t n)
 {
@@ -110,9 +186,155 @@ static void emit(engine *e, const float *x, size_t n)
     }
 }
 
+/* Input samples the encoder needs so that its frames decode to at least n samples: the
+ * decoder returns hop·T − trim samples for T frames, and the encoder's frame count for a
+ * length (min of SenseVoice's and the DAC's) can fall short of ceil(n / hop). Steps of 10 ms. */
+static size_t codec_need(const engine *e, size_t n)
+{
+    const int64_t T = ((int64_t)n + e->trim + e->hop - 1) / e->hop;
+    size_t len = (n + 159) / 160 * 160;
+    while (len < e->win && sotto_encoder_frames_for(e->enc, (int64_t)len) < T)
+        len += 160;
+    return len < e->win ? len : e->win;
+}
+
+/* Codes segbuf[0 .. n_have) (zero-padded to what n_emit needs) and emits exactly n_emit
+ * samples: the decoded first n_emit. Samples past n_emit are the look-ahead (the start of the
+ * next segment, re-coded there). */
+static int codec_segment(engine *e, size_t n_emit, size_t n_have)
+{
+    const double t0 = now_s();
+    size_t n_enc = codec_need(e, n_emit);
+    if (n_enc < n_have) n_enc = n_have;
+    if (n_enc > n_have) memset(e->segbuf + n_have, 0, sizeof(float) * (n_enc - n_have));
+    sotto_encoder_groups g;
+    int rc = sotto_encoder_encode(e->enc, e->segbuf, (int64_t)n_enc, &g);
+    if (rc < 0) {
+        snprintf(e->errmsg, sizeof e->errmsg, "encoder: %.200s", sotto_encoder_last_error(e->enc));
+        return rc;
+    }
+    const int bits_per_group = sotto_encoder_bits_per_group(e->enc);
+    for (int i = 0; i < g.n_groups;) {
+        /* a packet: up to 16 groups, closed once it spans one second (as .sotto files) */
+        int k = 0, span = 0;
+        while (i + k < g.n_groups && k < 16 && (int64_t)span * e->hop < e->sr)
+            span += g.lengths[i + k++];
+        size_t bytes = 0;
+        sotto_status st;
+        rc = sotto_codec_pack_packet(e->model, g.lengths + i, g.fsq + i,
+                                     g.rvq ? g.rvq + (size_t)i * (size_t)g.n_stages : NULL, k,
+                                     g.n_stages, e->pkt, e->pkt_cap, &bytes, &st);
+        if (rc < 0) {
+            snprintf(e->errmsg, sizeof e->errmsg, "packing: %.200s", st.message);
+            return rc;
+        }
+        e->packets++;
+        e->packet_bytes += (double)bytes;
+        if (e->loss_pct > 0 && rng_uniform(&e->rng) * 100.0 < e->loss_pct) {
+            /* lost: the sender knows its exact duration, so the output stays exact */
+            e->packets_lost++;
+            rc = sotto_decoder_conceal_frames(e->dec, span);
+        } else {
+            rc = sotto_decoder_push_packet(e->dec, e->pkt, bytes);
+        }
+        if (rc < 0) {
+            snprintf(e->errmsg, sizeof e->errmsg, "decoder: %.200s",
+                     sotto_decoder_last_error(e->dec));
+            return rc;
+        }
+        i += k;
+    }
+    int got = 0;
+    if (sotto_decoder_buffered_frames(e->dec) > 0) {
+        got = sotto_decoder_flush(e->dec, e->outbuf, e->outcap);
+        if (got < 0) {
+            snprintf(e->errmsg, sizeof e->errmsg, "decoder: %.200s",
+                     sotto_decoder_last_error(e->dec));
+            return got;
+        }
+    }
+    sotto_decoder_reset(e->dec);
+    /* Exactly n_emit samples, so the stream stays continuous and aligned (zeros only if the
+     * codec gave fewer, e.g. a final piece under 0.03 s). */
+    if ((size_t)got < n_emit) {
+        memset(e->outbuf + got, 0, sizeof(float) * (n_emit - (size_t)got));
+        e->padded += (long)(n_emit - (size_t)got);
+    } else {
+        e->trimmed += (long)((size_t)got - n_emit);
+    }
+    const double dt = now_s() - t0;
+    e->busy_s += dt;
+    if (1000.0 * dt > e->seg_ms_max) e->seg_ms_max = 1000.0 * dt;
+    e->segments++;
+    e->groups += g.n_groups;
+    e->frames += g.n_frames;
+    e->threshold_sum += g.threshold;
+    e->payload_bits += (double)g.n_groups * bits_per_group;
+    e->audio_s += (double)n_emit / e->sr;
+    emit(e, e->outbuf, n_emit);
+    return 0;
+}
+
+/* Collects segment + look-ahead (win samples), codes it, emits the segment and keeps the
+ * look-ahead as the start of the next window. At the end of the input the rest is coded
+ * with zeros as look-ahead. */
+static void *codec_thread(engine *e)
+{
+    for (;;) {
+        if (atomic_load(&e->stop)) break;
+        const int done = atomic_load(&e->input_done);
+        size_t k = live_ring_pop(&e->in, e->segbuf + e->seg_fill, e->win - e->seg_fill);
+        e->seg_fill += k;
+        const int drained = done && live_ring_available(&e->in) == 0;
+        if (e->seg_fill == e->win || (drained && e->seg_fill > 0)) {
+            const size_t n_emit = e->seg_fill < (size_t)e->seg ? e->seg_fill : (size_t)e->seg;
+            int rc = codec_segment(e, n_emit, e->seg_fill);
+            if (rc < 0) {
+                e->error = rc;
+                break;
+            }
+            memmove(e->segbuf, e->segbuf + n_emit, sizeof(float) * (e->seg_fill - n_emit));
+            e->seg_fill -= n_emit;
+            continue;
+        }
+        if (drained) break;
+        if (!k) sleep_ms(1);
+    }
+    atomic_store(&e->finished, 1);
+    return NULL;
+}
+
+/* Device mode, before the stream starts: codes one silent segment to time the processing
+ * and sets the output cushion (playing starts that many blocks after the first segment's
+ * output arrived), so a later segment that takes longer than the first does not run the
+ * output dry. Returns the time. */
+static double codec_warmup(engine *e)
+{
+    memset(e->segbuf, 0, sizeof(float) * e->win);
+    const uint64_t rng = e->rng;
+    const double t0 = now_s();
+    const int rc = codec_segment(e, (size_t)e->seg, e->win);
+    const double dt = now_s() - t0;
+    e->rng = rng; /* the loss simulation starts with the stream */
+    if (rc < 0) return 0;
+    float tmp[1024];
+    while (live_ring_pop(&e->out, tmp, 1024) > 0) {
+    }
+    e->segments = e->groups = e->frames = e->packets = e->packets_lost = e->padded = e->trimmed = 0;
+    e->payload_bits = e->packet_bytes = e->audio_s = e->seg_ms_max = e->threshold_sum = e->busy_s =
+        0;
+    /* The margin covers later segments taking longer than the first: 4 × the silent
+     * segment's time or a tenth of the segment, whichever is more, in whole blocks. */
+    const double margin_s = fmax(4.0 * dt, 0.1 * e->seg / e->sr);
+    e->hold_cbs = (long)ceil(margin_s * e->sr / e->block);
+    e->cushion = 0;
+    return dt;
+}
+
 static void *process_thread(void *arg)
 {
     engine *e = arg;
+    if (e->codec) return codec_thread(e);
     for (;;) {
         if (atomic_load(&e->stop)) break;
         const int done = atomic_load(&e->input_done);
@@ -128,6 +350,7 @@ static void *process_thread(void *arg)
         e->busy_s += now_s() - t0;
         if (got < 0) {
             e->error = got;
+            snprintf(e->errmsg, sizeof e->errmsg, "%s", sotto_vocoder_last_error(e->voc));
             break;
         }
         emit(e, e->outbuf, (size_t)got);
@@ -137,28 +360,70 @@ static void *process_thread(void *arg)
     return NULL;
 }
 
-static int engine_init(engine *e, sotto_vocoder *voc, int block, int lossless)
+/* Frames the decoder was created for: its flush capacity is the output for these, hop·T
+ * minus a trim of less than one hop. */
+static int64_t codec_max_frames(const sotto_decoder *dec)
+{
+    const int hop = sotto_decoder_hop_samples(dec);
+    return ((int64_t)sotto_decoder_max_output_samples(dec) + hop - 1) / hop;
+}
+
+/* Vocoder path: voc set; codec path: enc and dec set, seg samples per segment. */
+static int engine_init(engine *e, sotto_vocoder *voc, const sotto_model *model, sotto_encoder *enc,
+                       sotto_decoder *dec, int sr, int block, int seg, size_t win, int lossless)
 {
     memset(e, 0, sizeof *e);
     e->voc = voc;
-    e->sr = sotto_vocoder_sample_rate_hz(voc);
+    e->model = model;
+    e->enc = enc;
+    e->dec = dec;
+    e->codec = enc != NULL;
+    e->sr = sr;
     e->block = block;
     e->lossless = lossless;
-    e->outcap = sotto_vocoder_max_output_samples(voc, block / sotto_vocoder_hop_samples(voc) + 1);
-    e->inblk = malloc(sizeof(float) * (size_t)block);
-    e->outbuf = malloc(sizeof(float) * e->outcap);
-    /* Rings hold a second of audio or 8 blocks, whichever is more. */
-    size_t cap = (size_t)(e->sr > 8 * block ? e->sr : 8 * block) + e->outcap;
-    if (!e->inblk || !e->outbuf || live_ring_init(&e->in, cap) ||
-        live_ring_init(&e->out, cap))
-        return -1;
+    size_t cap;
+    if (e->codec) {
+        e->seg = seg;
+        e->win = win;
+        e->hop = sotto_decoder_hop_samples(dec);
+        size_t dmax = sotto_decoder_max_output_samples(dec);
+        e->trim = (int)(codec_max_frames(dec) * (int64_t)e->hop - (int64_t)dmax);
+        e->outcap = dmax > (size_t)seg ? dmax : (size_t)seg;
+        e->pkt_cap = sotto_decoder_packet_max_bytes(dec);
+        e->segbuf = malloc(sizeof(float) * win);
+        e->pkt = malloc(e->pkt_cap ? e->pkt_cap : 1);
+        e->outbuf = malloc(sizeof(float) * e->outcap);
+        if (!e->segbuf || !e->pkt) return -1;
+        /* Output: a whole segment arrives at once while the previous one still plays. */
+        cap = 2 * win + (size_t)sr + 8 * (size_t)block;
+    } else {
+        e->outcap =
+            sotto_vocoder_max_output_samples(voc, block / sotto_vocoder_hop_samples(voc) + 1);
+        e->inblk = malloc(sizeof(float) * (size_t)block);
+        e->outbuf = malloc(sizeof(float) * e->outcap);
+        if (!e->inblk) return -1;
+        /* Rings hold a second of audio or 8 blocks, whichever is more. */
+        cap = (size_t)(sr > 8 * block ? sr : 8 * block) + e->outcap;
+    }
+    if (!e->outbuf || live_ring_init(&e->in, cap) || live_ring_init(&e->out, cap)) return -1;
+    e->warmup_callbacks = (long)ceil(WARMUP_S * sr / block);
+    /* One block on top of the one being played: the vocoder's output comes hop by hop; the
+     * codec's a whole segment at once (the cushion then only absorbs callback jitter). */
+    e->cushion = (size_t)block;
     atomic_init(&e->input_done, 0);
     atomic_init(&e->stop, 0);
     atomic_init(&e->finished, 0);
     atomic_init(&e->dropped_in, 0);
     atomic_init(&e->dropped_out, 0);
     atomic_init(&e->underruns, 0);
+    atomic_init(&e->underruns_steady, 0);
+    atomic_init(&e->callbacks, 0);
+    atomic_init(&e->xruns, 0);
+    atomic_init(&e->xruns_steady, 0);
+    atomic_init(&e->cb_first_ns, 0);
+    atomic_init(&e->cb_last_ns, 0);
     atomic_init(&e->started_output, 0);
+    atomic_init(&e->tap_n, 0);
     return 0;
 }
 
@@ -166,13 +431,98 @@ static void engine_free(engine *e)
 {
     free(e->inblk);
     free(e->outbuf);
+    free(e->segbuf);
+    free(e->pkt);
+    free(e->tap_in);
+    free(e->tap_out);
     live_ring_free(&e->in);
     live_ring_free(&e->out);
 }
 
+/* ---- report ------------------------------------------------------------------------------- */
+
+typedef struct report {
+    const char *mode;
+    double stream_s;     /* device mode: wall time the stream ran; file mode: 0 */
+    double audio_s;      /* audio processed */
+    double algo_ms;      /* algorithmic latency */
+    double device_ms;    /* device latency reported by PortAudio */
+    double cpu_callback; /* Pa_GetStreamCpuLoad at the end, 0..1 */
+    int device;          /* 1: device mode */
+} report;
+
+static void print_report(const engine *e, const report *r, int quiet, int json)
+{
+    const double load = r->audio_s > 0 ? e->busy_s / r->audio_s : 0;
+    const double dur = e->audio_s > 0 ? e->audio_s : 0;
+    if (!quiet) {
+        if (e->codec) {
+            fprintf(stderr,
+                    "sotto-live: codec: %ld segments of %.0f ms, processing %.1f ms mean / "
+                    "%.1f ms max per segment; latency: algorithmic %.0f ms (segment %.0f + "
+                    "look-ahead %.0f) + block + output cushion + devices\n",
+                    e->segments, 1000.0 * e->seg / e->sr,
+                    e->segments ? 1000.0 * e->busy_s / (double)e->segments : 0.0, e->seg_ms_max,
+                    r->algo_ms, 1000.0 * e->seg / e->sr,
+                    1000.0 * (double)(e->win - (size_t)e->seg) / e->sr);
+            fprintf(stderr,
+                    "sotto-live: codec: %ld groups, %ld frames: %.2f groups/s, payload %.0f "
+                    "bit/s, packets %.0f bit/s; packets sent %ld, lost %ld (%.1f %%); mean "
+                    "threshold %.3f; %ld samples padded, %ld trimmed\n",
+                    e->groups, e->frames, dur > 0 ? (double)e->groups / dur : 0.0,
+                    dur > 0 ? e->payload_bits / dur : 0.0,
+                    dur > 0 ? 8.0 * e->packet_bytes / dur : 0.0, e->packets, e->packets_lost,
+                    e->packets ? 100.0 * (double)e->packets_lost / (double)e->packets : 0.0,
+                    e->segments ? e->threshold_sum / (double)e->segments : 0.0, e->padded,
+                    e->trimmed);
+        }
+        if (r->device)
+            fprintf(stderr,
+                    "sotto-live: %.2f s, %ld callbacks of %d frames, %ld xruns (%ld after "
+                    "%.1f s), %ld underruns (%ld after %.1f s), dropped %ld input / %ld output "
+                    "samples; CPU: callback %.1f %%, processing %.1f %% of real time\n",
+                    r->stream_s, atomic_load(&e->callbacks), e->block, atomic_load(&e->xruns),
+                    atomic_load(&e->xruns_steady), WARMUP_S, atomic_load(&e->underruns),
+                    atomic_load(&e->underruns_steady), WARMUP_S, atomic_load(&e->dropped_in),
+                    atomic_load(&e->dropped_out), 100.0 * r->cpu_callback, 100.0 * load);
+    }
+    if (!json) return;
+    printf("{\"mode\":\"%s\",\"device\":%s,\"sample_rate\":%d,\"frames_per_buffer\":%d,"
+           "\"stream_seconds\":%.4f,\"audio_seconds\":%.4f,\"callbacks\":%ld,\"xruns\":%ld,"
+           "\"xruns_steady\":%ld,\"underruns\":%ld,\"underruns_steady\":%ld,"
+           "\"warmup_seconds\":%.2f,\"dropped_in\":%ld,\"dropped_out\":%ld,"
+           "\"cpu_load_callback\":%.4f,\"processing_load\":%.4f,\"algorithmic_latency_ms\":%.1f,"
+           "\"device_latency_ms\":%.1f,\"output_cushion_ms\":%.1f,"
+           "\"callback_span_seconds\":%.4f",
+           r->mode, r->device ? "true" : "false", e->sr, e->block, r->stream_s, r->audio_s,
+           atomic_load(&e->callbacks), atomic_load(&e->xruns), atomic_load(&e->xruns_steady),
+           atomic_load(&e->underruns), atomic_load(&e->underruns_steady), WARMUP_S,
+           atomic_load(&e->dropped_in), atomic_load(&e->dropped_out), r->cpu_callback, load,
+           r->algo_ms, r->device_ms,
+           r->device
+               ? 1000.0 * (double)(e->cushion + (size_t)e->hold_cbs * (size_t)e->block) / e->sr
+               : 0.0,
+           1e-9 * (double)(atomic_load(&e->cb_last_ns) - atomic_load(&e->cb_first_ns)));
+    if (e->codec)
+        printf(",\"segment_ms\":%.0f,\"lookahead_ms\":%.1f,\"segments\":%ld,\"groups\":%ld,"
+               "\"frames\":%ld,"
+               "\"packets_sent\":%ld,\"packets_lost\":%ld,\"groups_per_s\":%.4f,"
+               "\"payload_bps\":%.1f,\"packet_bps\":%.1f,\"processing_ms_mean\":%.2f,"
+               "\"processing_ms_max\":%.2f,\"samples_padded\":%ld,\"samples_trimmed\":%ld",
+               1000.0 * e->seg / e->sr, 1000.0 * (double)(e->win - (size_t)e->seg) / e->sr,
+               e->segments, e->groups, e->frames, e->packets, e->packets_lost,
+               dur > 0 ? (double)e->groups / dur : 0.0, dur > 0 ? e->payload_bits / dur : 0.0,
+               dur > 0 ? 8.0 * e->packet_bytes / dur : 0.0,
+               e->segments ? 1000.0 * e->busy_s / (double)e->segments : 0.0, e->seg_ms_max,
+               e->padded, e->trimmed);
+    printf("}\n");
+    fflush(stdout);
+}
+
 /* ---- file mode ---------------------------------------------------------------------------- */
 
-static int run_file(engine *e, const char *in_path, const char *out_path, int quiet)
+static int run_file(engine *e, const char *in_path, const char *out_path, double algo_ms, int quiet,
+                    int json)
 {
     sotto_status st;
     float *x = NULL;
@@ -216,8 +566,10 @@ static int run_file(engine *e, const char *in_path, const char *out_path, int qu
         size_t k;
         while ((k = live_ring_pop(&e->out, tmp, 4096)) > 0) {
             for (size_t i = 0; i < k; i++, got++)
-                if (got < n) y[got] = tmp[i];
-                else extra++;
+                if (got < n)
+                    y[got] = tmp[i];
+                else
+                    extra++;
         }
         if (fin) break;
         if (fed == n || live_ring_space(&e->in) < (size_t)e->block) sleep_ms(1);
@@ -225,20 +577,23 @@ static int run_file(engine *e, const char *in_path, const char *out_path, int qu
     pthread_join(th, NULL);
     int rc = EXIT_OK;
     if (e->error < 0) {
-        fprintf(stderr, "sotto-live: %s: %s\n", in_path, sotto_vocoder_last_error(e->voc));
+        fprintf(stderr, "sotto-live: %s: %s\n", in_path, e->errmsg);
         rc = e->error == SOTTO_ERR_BAD_AUDIO ? EXIT_INPUT : EXIT_RUNTIME;
     } else if (sotto_audio_write_file(out_path, y, n, e->sr, SOTTO_AUDIO_WAV_FLOAT, &st) !=
                SOTTO_OK) {
         fprintf(stderr, "sotto-live: %s: %s\n", out_path, st.message);
         rc = EXIT_OUTPUT;
-    } else if (!quiet) {
+    } else {
         const double dur = (double)n / e->sr;
-        fprintf(stderr,
-                "sotto-live: %s -> %s: %.2f s, %lld samples (%lld from the vocoder, %lld "
-                "padded, %lld trimmed), RTF %.4f\n",
-                in_path, out_path, dur, (long long)n, (long long)(got - extra),
-                (long long)(got < n ? n - got : 0), (long long)extra,
-                dur > 0 ? e->busy_s / dur : 0.0);
+        if (!quiet)
+            fprintf(stderr,
+                    "sotto-live: %s -> %s: %.2f s, %lld samples (%lld from the %s, %lld "
+                    "padded, %lld trimmed), RTF %.4f\n",
+                    in_path, out_path, dur, (long long)n, (long long)(got - extra),
+                    e->codec ? "codec" : "vocoder", (long long)(got < n ? n - got : 0),
+                    (long long)extra, dur > 0 ? e->busy_s / dur : 0.0);
+        report r = {e->codec ? "codec" : "vocoder", 0, dur, algo_ms, 0, 0, 0};
+        print_report(e, &r, quiet, json);
     }
     free(y);
     free(tmp);
@@ -255,31 +610,77 @@ static void on_sigint(int sig)
     interrupted = 1;
 }
 
-/* Real-time callback: ring traffic and atomic counters only. */
+/* Real-time callback: ring traffic, preallocated tap copies and atomic counters only. */
 static int pa_callback(const void *input, void *output, unsigned long frames,
-                       const PaStreamCallbackTimeInfo *ti, PaStreamCallbackFlags flags,
-                       void *user)
+                       const PaStreamCallbackTimeInfo *ti, PaStreamCallbackFlags flags, void *user)
 {
     (void)ti;
-    (void)flags;
     engine *e = user;
+    const long idx = atomic_fetch_add_explicit(&e->callbacks, 1, memory_order_relaxed);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const long long ns = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    if (idx == 0) atomic_store_explicit(&e->cb_first_ns, ns, memory_order_relaxed);
+    atomic_store_explicit(&e->cb_last_ns, ns, memory_order_relaxed);
+    const int steady = idx >= e->warmup_callbacks;
+    if (flags & (paInputUnderflow | paInputOverflow | paOutputUnderflow | paOutputOverflow)) {
+        atomic_fetch_add_explicit(&e->xruns, 1, memory_order_relaxed);
+        if (steady) atomic_fetch_add_explicit(&e->xruns_steady, 1, memory_order_relaxed);
+    }
     if (input) {
         size_t k = live_ring_push(&e->in, (const float *)input, frames);
-        if (k < frames) atomic_fetch_add_explicit(&e->dropped_in, (long)(frames - k),
-                                                  memory_order_relaxed);
+        if (k < frames)
+            atomic_fetch_add_explicit(&e->dropped_in, (long)(frames - k), memory_order_relaxed);
     }
     float *out = output;
-    size_t k = live_ring_pop(&e->out, out, frames);
-    if (k) atomic_store_explicit(&e->started_output, 1, memory_order_relaxed);
+    /* Output starts once the cushion is there (absorbs the processing thread's jitter): a
+     * block more than the callback takes (vocoder, whose output trickles in hop by hop), or
+     * hold_cbs callbacks after the first output arrived (codec, whose output comes a whole
+     * segment at once). */
+    if (!atomic_load_explicit(&e->started_output, memory_order_relaxed)) {
+        const size_t avail = live_ring_available(&e->out);
+        if (avail > 0 && e->held < e->hold_cbs)
+            e->held++;
+        else if (avail >= e->cushion + frames && e->held >= e->hold_cbs)
+            atomic_store_explicit(&e->started_output, 1, memory_order_relaxed);
+    }
+    size_t k = atomic_load_explicit(&e->started_output, memory_order_relaxed)
+                   ? live_ring_pop(&e->out, out, frames)
+                   : 0;
     if (k < frames) {
         memset(out + k, 0, sizeof(float) * (frames - k));
-        if (atomic_load_explicit(&e->started_output, memory_order_relaxed))
+        if (atomic_load_explicit(&e->started_output, memory_order_relaxed)) {
             atomic_fetch_add_explicit(&e->underruns, 1, memory_order_relaxed);
+            if (steady) atomic_fetch_add_explicit(&e->underruns_steady, 1, memory_order_relaxed);
+        }
+    }
+    if (e->tap_cap) {
+        size_t t = atomic_load_explicit(&e->tap_n, memory_order_relaxed);
+        size_t m = t + frames <= e->tap_cap ? frames : e->tap_cap - t;
+        if (m) {
+            if (input) memcpy(e->tap_in + t, input, sizeof(float) * m);
+            memcpy(e->tap_out + t, out, sizeof(float) * m);
+            atomic_store_explicit(&e->tap_n, t + m, memory_order_release);
+        }
     }
     return paContinue;
 }
 
-static int list_devices(void)
+/* Host API index whose name contains spec (case-insensitive); -1: any; -2: none matches. */
+static PaHostApiIndex find_host(const char *spec)
+{
+    if (!spec) return -1;
+    const int n = Pa_GetHostApiCount();
+    for (int i = 0; i < n; i++) {
+        const PaHostApiInfo *h = Pa_GetHostApiInfo(i);
+        if (!h || !h->name) continue;
+        for (const char *p = h->name; *p; p++)
+            if (!strncasecmp(p, spec, strlen(spec))) return i;
+    }
+    return -2;
+}
+
+static int list_devices(const char *host)
 {
     PaError err = Pa_Initialize();
     if (err != paNoError) {
@@ -287,38 +688,70 @@ static int list_devices(void)
         printf("audio devices: none\n");
         return EXIT_OK;
     }
-    int n = Pa_GetDeviceCount();
-    printf("audio devices:%s\n", n <= 0 ? " none" : "");
+    const PaHostApiIndex hi = find_host(host);
+    int n = Pa_GetDeviceCount(), shown = 0;
     for (int i = 0; i < n; i++) {
         const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
-        if (!d) continue;
+        if (d && (hi == -1 || d->hostApi == hi)) shown++;
+    }
+    printf("audio devices:%s\n", shown <= 0 ? " none" : "");
+    for (int i = 0; i < n; i++) {
+        const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
+        if (!d || (hi != -1 && d->hostApi != hi)) continue;
         const PaHostApiInfo *h = Pa_GetHostApiInfo(d->hostApi);
-        printf("  %2d  %-40s %-8s in %2d  out %2d  %6.0f Hz%s%s\n", i, d->name,
-               h ? h->name : "?", d->maxInputChannels, d->maxOutputChannels,
-               d->defaultSampleRate, i == Pa_GetDefaultInputDevice() ? "  [default in]" : "",
+        printf("  %2d  %-40s %-8s in %2d  out %2d  %6.0f Hz%s%s\n", i, d->name, h ? h->name : "?",
+               d->maxInputChannels, d->maxOutputChannels, d->defaultSampleRate,
+               i == Pa_GetDefaultInputDevice() ? "  [default in]" : "",
                i == Pa_GetDefaultOutputDevice() ? "  [default out]" : "");
     }
     Pa_Terminate();
     return EXIT_OK;
 }
 
-/* Device by index or name substring, with at least one channel in the wanted direction. */
-static PaDeviceIndex find_device(const char *spec, int want_input)
+/* Device by index or name substring, with at least one channel in the wanted direction, of
+ * host API hi (-1: any). Without spec: the host API's default (the system's with hi -1). */
+static PaDeviceIndex find_device(const char *spec, int want_input, PaHostApiIndex hi)
 {
-    if (!spec) return want_input ? Pa_GetDefaultInputDevice() : Pa_GetDefaultOutputDevice();
+    if (!spec) {
+        if (hi >= 0) {
+            const PaHostApiInfo *h = Pa_GetHostApiInfo(hi);
+            PaDeviceIndex d =
+                h ? (want_input ? h->defaultInputDevice : h->defaultOutputDevice) : paNoDevice;
+            if (d != paNoDevice) return d;
+            spec = ""; /* no default: the API's first device in that direction */
+        } else {
+            return want_input ? Pa_GetDefaultInputDevice() : Pa_GetDefaultOutputDevice();
+        }
+    }
     char *end = NULL;
     long idx = strtol(spec, &end, 10);
     const int n = Pa_GetDeviceCount();
     for (int i = 0; i < n; i++) {
         const PaDeviceInfo *d = Pa_GetDeviceInfo(i);
         if (!d || (want_input ? d->maxInputChannels : d->maxOutputChannels) < 1) continue;
+        if (hi >= 0 && d->hostApi != hi) continue;
         if ((*spec && !*end && idx == i) || strstr(d->name, spec)) return i;
     }
     return paNoDevice;
 }
 
-static int run_devices(engine *e, const char *in_dev, const char *out_dev, double seconds,
-                       double algo_ms, int quiet)
+static void write_tap(engine *e, const char *prefix, int quiet)
+{
+    const size_t n = atomic_load(&e->tap_n);
+    char path[1024];
+    sotto_status st;
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof path, "%s.%s.wav", prefix, c ? "out" : "in");
+        if (sotto_audio_write_file(path, c ? e->tap_out : e->tap_in, (int64_t)n, e->sr,
+                                   SOTTO_AUDIO_WAV_FLOAT, &st) != SOTTO_OK)
+            fprintf(stderr, "sotto-live: %s: %s\n", path, st.message);
+        else if (!quiet)
+            fprintf(stderr, "sotto-live: tap: %zu samples to %s\n", n, path);
+    }
+}
+
+static int run_devices(engine *e, const char *host, const char *in_dev, const char *out_dev,
+                       double seconds, double algo_ms, const char *tap, int quiet, int json)
 {
     PaError err = Pa_Initialize();
     if (err != paNoError) {
@@ -327,28 +760,35 @@ static int run_devices(engine *e, const char *in_dev, const char *out_dev, doubl
     }
     int rc = EXIT_OK;
     PaStream *stream = NULL;
-    PaDeviceIndex di = find_device(in_dev, 1), dout = find_device(out_dev, 0);
+    const PaHostApiIndex hi = find_host(host);
+    if (hi == -2) {
+        fprintf(stderr, "sotto-live: no host API matching %s (see --list-devices)\n", host);
+        Pa_Terminate();
+        return EXIT_DEVICE;
+    }
+    PaDeviceIndex di = find_device(in_dev, 1, hi), dout = find_device(out_dev, 0, hi);
     if (di == paNoDevice || dout == paNoDevice) {
         fprintf(stderr, "sotto-live: no %s device%s%s (see --list-devices)\n",
                 di == paNoDevice ? "input" : "output",
                 (di == paNoDevice ? in_dev : out_dev) ? " matching " : "",
-                (di == paNoDevice ? in_dev : out_dev) ? (di == paNoDevice ? in_dev : out_dev)
-                                                      : "");
+                (di == paNoDevice ? in_dev : out_dev) ? (di == paNoDevice ? in_dev : out_dev) : "");
         Pa_Terminate();
         return EXIT_DEVICE;
     }
-    PaStreamParameters ip = {di, 1, paFloat32, Pa_GetDeviceInfo(di)->defaultLowInputLatency,
-                             NULL};
+    PaStreamParameters ip = {di, 1, paFloat32, Pa_GetDeviceInfo(di)->defaultLowInputLatency, NULL};
     PaStreamParameters op = {dout, 1, paFloat32, Pa_GetDeviceInfo(dout)->defaultLowOutputLatency,
                              NULL};
-    err = Pa_OpenStream(&stream, &ip, &op, e->sr, (unsigned long)e->block, paClipOff,
-                        pa_callback, e);
+    err =
+        Pa_OpenStream(&stream, &ip, &op, e->sr, (unsigned long)e->block, paClipOff, pa_callback, e);
     if (err != paNoError) {
         fprintf(stderr, "sotto-live: cannot open the audio stream at %d Hz: %s\n", e->sr,
                 Pa_GetErrorText(err));
         Pa_Terminate();
         return EXIT_DEVICE;
     }
+    if (e->codec) codec_warmup(e);
+    const double cushion_ms =
+        1000.0 * (double)(e->cushion + (size_t)e->hold_cbs * (size_t)e->block) / e->sr;
     pthread_t th;
     if (pthread_create(&th, NULL, process_thread, e)) {
         fprintf(stderr, "sotto-live: cannot start the processing thread\n");
@@ -357,55 +797,118 @@ static int run_devices(engine *e, const char *in_dev, const char *out_dev, doubl
         return EXIT_RUNTIME;
     }
     signal(SIGINT, on_sigint);
+    signal(SIGTERM, on_sigint);
+    double t_start = now_s(), t_stop = t_start, dev_ms = 0, cpu = 0;
     if ((err = Pa_StartStream(stream)) != paNoError) {
         fprintf(stderr, "sotto-live: cannot start the audio stream: %s\n", Pa_GetErrorText(err));
         rc = EXIT_DEVICE;
     } else {
+        t_start = now_s();
         const PaStreamInfo *si = Pa_GetStreamInfo(stream);
-        const double dev_ms = si ? 1000.0 * (si->inputLatency + si->outputLatency) : 0;
+        dev_ms = si ? 1000.0 * (si->inputLatency + si->outputLatency) : 0;
         const double block_ms = 1000.0 * e->block / e->sr;
         if (!quiet)
             fprintf(stderr,
-                    "sotto-live: %s -> %s at %d Hz; latency %.1f ms = look-ahead %.1f + block "
-                    "%.1f + devices %.1f (in %.1f, out %.1f); Ctrl-C stops\n",
-                    Pa_GetDeviceInfo(di)->name, Pa_GetDeviceInfo(dout)->name, e->sr,
-                    algo_ms + block_ms + dev_ms, algo_ms, block_ms, dev_ms,
-                    si ? 1000.0 * si->inputLatency : 0, si ? 1000.0 * si->outputLatency : 0);
-        const double t_end = seconds > 0 ? now_s() + seconds : INFINITY;
-        while (!interrupted && now_s() < t_end && !atomic_load(&e->finished)) sleep_ms(20);
+                    "sotto-live: %s -> %s (%s) at %d Hz, %s path; latency %.1f ms = %s %.1f + "
+                    "block and output cushion %.1f + devices %.1f (in %.1f, out %.1f)%s; "
+                    "Ctrl-C stops\n",
+                    Pa_GetDeviceInfo(di)->name, Pa_GetDeviceInfo(dout)->name,
+                    Pa_GetHostApiInfo(Pa_GetDeviceInfo(di)->hostApi)->name, e->sr,
+                    e->codec ? "codec" : "vocoder", algo_ms + block_ms + cushion_ms + dev_ms,
+                    e->codec ? "segment + look-ahead" : "look-ahead", algo_ms,
+                    block_ms + cushion_ms, dev_ms, si ? 1000.0 * si->inputLatency : 0,
+                    si ? 1000.0 * si->outputLatency : 0,
+                    e->codec ? " (the cushion covers the processing)" : "");
+        const double t_end = seconds > 0 ? t_start + seconds : INFINITY;
+        const int status_line = !quiet && isatty(2);
+        double next_status = t_start + 1.0;
+        while (!interrupted && now_s() < t_end && !atomic_load(&e->finished)) {
+            sleep_ms(seconds > 0 && t_end - now_s() < 0.02 ? 1 : 20);
+            if (status_line && now_s() >= next_status) {
+                next_status += 1.0;
+                /* processing-thread counters read racily: a display only */
+                if (e->codec)
+                    fprintf(stderr,
+                            "\r  %.0f s: %ld segments, %.1f ms max, %.2f groups/s, %.0f bit/s, "
+                            "packets %ld/%ld lost, xruns %ld, CPU %.0f %%   ",
+                            now_s() - t_start, e->segments, e->seg_ms_max,
+                            e->audio_s > 0 ? (double)e->groups / e->audio_s : 0.0,
+                            e->audio_s > 0 ? e->payload_bits / e->audio_s : 0.0, e->packets_lost,
+                            e->packets, atomic_load(&e->xruns),
+                            100.0 * Pa_GetStreamCpuLoad(stream));
+                else
+                    fprintf(stderr,
+                            "\r  %.0f s: %ld callbacks, xruns %ld, underruns %ld, CPU "
+                            "%.0f %%   ",
+                            now_s() - t_start, atomic_load(&e->callbacks), atomic_load(&e->xruns),
+                            atomic_load(&e->underruns), 100.0 * Pa_GetStreamCpuLoad(stream));
+            }
+        }
+        if (status_line) fprintf(stderr, "\n");
+        cpu = Pa_GetStreamCpuLoad(stream);
         Pa_StopStream(stream);
+        t_stop = now_s();
     }
     atomic_store(&e->stop, 1);
     pthread_join(th, NULL);
     Pa_CloseStream(stream);
     Pa_Terminate();
     if (e->error < 0) {
-        fprintf(stderr, "sotto-live: %s\n", sotto_vocoder_last_error(e->voc));
+        fprintf(stderr, "sotto-live: %s\n", e->errmsg);
         rc = EXIT_RUNTIME;
     }
-    if (!quiet)
-        fprintf(stderr, "sotto-live: dropped %ld input / %ld output samples, %ld underruns\n",
-                atomic_load(&e->dropped_in), atomic_load(&e->dropped_out),
-                atomic_load(&e->underruns));
+    if (tap && e->tap_cap) write_tap(e, tap, quiet);
+    const double stream_s = t_stop - t_start;
+    const double audio_s = e->codec ? e->audio_s : stream_s;
+    report r = {e->codec ? "codec" : "vocoder", stream_s, audio_s, algo_ms, dev_ms, cpu, 1};
+    print_report(e, &r, quiet, json);
     return rc;
 }
 
 /* ---- main --------------------------------------------------------------------------------- */
 
+/* A number option: the whole value must parse and be finite; else one line and -1. */
+static int num_arg(const char *opt, const char *s, double *v)
+{
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(d)) {
+        fprintf(stderr, "sotto-live: %s: not a number: %s\n", opt, s);
+        return -1;
+    }
+    *v = d;
+    return 0;
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr, "sotto-live: %s (see --help)\n", msg);
+    return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
-    const char *model_path = DEFAULT_MODEL, *in_dev = NULL, *out_dev = NULL;
-    const char *file_in = NULL, *file_out = NULL;
-    double block_ms = 20, seconds = 0;
-    int threads = 1, quiet = 0, list = 0;
+    const char *model_path = DEFAULT_MODEL, *in_dev = NULL, *out_dev = NULL, *host = NULL;
+    const char *file_in = NULL, *file_out = NULL, *tap = NULL;
+    double block_ms = 20, seconds = 0, threads_d = 1;
+    double segment_ms = 2000, threshold = NAN, rate = NAN, bitrate = NAN, quantizers = -1, loss = 0,
+           seed = 1;
+    int quiet = 0, list = 0, json = 0, codec_opts = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
+        double *num = NULL;
+        int is_codec = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return EXIT_OK;
         } else if (!strcmp(a, "--list-devices")) {
             list = 1;
+        } else if (!strcmp(a, "--json")) {
+            json = 1;
+        } else if (!strcmp(a, "--host") && has_val) {
+            host = argv[++i];
         } else if (!strcmp(a, "--input") && has_val) {
             in_dev = argv[++i];
         } else if (!strcmp(a, "--output") && has_val) {
@@ -413,66 +916,196 @@ int main(int argc, char **argv)
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
             model_path = argv[++i];
         } else if (!strcmp(a, "--block") && has_val) {
-            block_ms = atof(argv[++i]);
+            num = &block_ms;
         } else if (!strcmp(a, "--seconds") && has_val) {
-            seconds = atof(argv[++i]);
+            num = &seconds;
         } else if (!strcmp(a, "--file-in") && has_val) {
             file_in = argv[++i];
         } else if (!strcmp(a, "--file-out") && has_val) {
             file_out = argv[++i];
+        } else if (!strcmp(a, "--tap") && has_val) {
+            tap = argv[++i];
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has_val) {
-            threads = atoi(argv[++i]);
+            num = &threads_d;
+        } else if (!strcmp(a, "--segment") && has_val) {
+            num = &segment_ms, is_codec = 1;
+        } else if (!strcmp(a, "--threshold") && has_val) {
+            num = &threshold, is_codec = 1;
+        } else if (!strcmp(a, "--rate") && has_val) {
+            num = &rate, is_codec = 1;
+        } else if (!strcmp(a, "--bitrate") && has_val) {
+            num = &bitrate, is_codec = 1;
+        } else if (!strcmp(a, "--quantizers") && has_val) {
+            num = &quantizers, is_codec = 1;
+        } else if (!strcmp(a, "--loss") && has_val) {
+            num = &loss, is_codec = 1;
+        } else if (!strcmp(a, "--seed") && has_val) {
+            num = &seed, is_codec = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
         } else {
             fprintf(stderr, "sotto-live: unknown option or missing value: %s (see --help)\n", a);
             return EXIT_USAGE;
         }
+        if (num && num_arg(a, argv[++i], num)) return EXIT_USAGE;
+        codec_opts |= is_codec;
     }
-    if (list) return list_devices();
-    if (!(block_ms >= 1 && block_ms <= 1000) || threads < 1 || threads > 64 || seconds < 0 ||
-        !!file_in != !!file_out) {
-        fprintf(stderr, "sotto-live: --block must be 1..1000 ms, --threads 1..64, and "
-                        "--file-in and --file-out go together (see --help)\n");
-        return EXIT_USAGE;
-    }
+    if (list) return list_devices(host);
+    if (!(block_ms >= 1 && block_ms <= 1000)) return usage_error("--block must be 1..1000 ms");
+    if (threads_d < 1 || threads_d > 64 || threads_d != floor(threads_d))
+        return usage_error("--threads must be an integer 1..64");
+    if (seconds < 0) return usage_error("--seconds must be >= 0");
+    if (!!file_in != !!file_out) return usage_error("--file-in and --file-out go together");
+    if (tap && (file_in || !(seconds > 0) || seconds > 600))
+        return usage_error("--tap needs device mode and --seconds 0 < S <= 600");
+    if (!(segment_ms >= 80 && segment_ms <= 30000) || fmod(segment_ms, 80.0) != 0)
+        return usage_error("--segment must be a multiple of 80 ms (one codec frame), 80..30000");
+    if (!(loss >= 0 && loss <= 100)) return usage_error("--loss must be 0..100 (%)");
+    if (!isnan(threshold) && !(threshold >= 0 && threshold <= 1))
+        return usage_error("--threshold must be 0..1");
+    if (!isnan(rate) && !(rate > 0 && rate <= 12.5))
+        return usage_error("--rate must be > 0 and <= 12.5 groups/s (the frame rate)");
+    if (!isnan(bitrate) && !(bitrate > 0)) return usage_error("--bitrate must be > 0 bit/s");
+    if (!isnan(threshold) + !isnan(rate) + !isnan(bitrate) > 1)
+        return usage_error("--threshold, --rate and --bitrate exclude each other");
+    if (quantizers != -1 &&
+        !(quantizers >= 0 && quantizers <= 64 && quantizers == floor(quantizers)))
+        return usage_error("--quantizers must be an integer >= 0");
+    if (seed != floor(seed) || seed < 0 || seed > 9007199254740992.0)
+        return usage_error("--seed must be a non-negative integer");
 
     sotto_status st;
     sotto_model *model = NULL;
     sotto_vocoder *voc = NULL;
+    sotto_encoder *enc = NULL;
+    sotto_decoder *dec = NULL;
     sotto_model_params mp = sotto_model_default_params();
-    mp.n_threads = threads;
+    mp.n_threads = (int)threads_d;
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, "sotto-live: %s: %s\n", model_path, st.message);
         return EXIT_MODEL;
     }
-    if (sotto_vocoder_create(model, NULL, &voc, &st) != SOTTO_OK ||
-        sotto_vocoder_num_codebooks(voc) > 0) {
-        fprintf(stderr, "sotto-live: %s: %s\n", model_path,
-                voc ? "the model takes codes, not audio" : st.message);
-        sotto_vocoder_free(voc);
-        sotto_model_free(model);
-        return EXIT_MODEL;
-    }
-    const int sr = sotto_vocoder_sample_rate_hz(voc);
-    const int block = (int)lround(block_ms * sr / 1000.0);
-    const double algo_ms = 1000.0 * sotto_vocoder_lookahead_samples(voc) / sr;
-    engine e;
-    int rc;
-    if (engine_init(&e, voc, block < 1 ? 1 : block, file_in != NULL)) {
-        fprintf(stderr, "sotto-live: out of memory\n");
-        rc = EXIT_RUNTIME;
-    } else if (file_in) {
-        if (!quiet)
-            fprintf(stderr, "sotto-live: model %d Hz, hop %d; latency in live use %.1f ms = "
-                            "look-ahead %.1f + block %.1f + devices (file mode: none)\n",
-                    sr, sotto_vocoder_hop_samples(voc), algo_ms + 1000.0 * e.block / sr,
-                    algo_ms, 1000.0 * e.block / sr);
-        rc = run_file(&e, file_in, file_out, quiet);
+    const int is_codec = !strcmp(sotto_model_architecture(model), "flexicodec");
+    int sr, hop = 0, seg = 0, rc = EXIT_OK;
+    size_t win = 0;
+    double algo_ms, lookahead_ms = 0;
+    if (is_codec) {
+        sotto_encoder_params ep = sotto_encoder_default_params();
+        if (!isnan(threshold)) ep.threshold = (float)threshold;
+        ep.n_stages = (int)quantizers;
+        ep.target_groups_per_s = isnan(rate) ? 0 : rate;
+        ep.target_bits_per_s = isnan(bitrate) ? 0 : bitrate;
+        ep.max_seconds = segment_ms / 1000.0 + 0.5; /* the segment and its look-ahead */
+        rc = sotto_encoder_create(model, &ep, &enc, &st);
+        if (rc != SOTTO_OK) {
+            fprintf(stderr, "sotto-live: %s: %s\n", model_path, st.message);
+            sotto_model_free(model);
+            return rc == SOTTO_ERR_INVALID_ARG ? EXIT_USAGE : EXIT_MODEL;
+        }
+        sotto_decoder_params dp = sotto_decoder_default_params();
+        dp.max_frames = sotto_encoder_frames_for(enc, sotto_encoder_max_samples(enc)) + 1;
+        rc = sotto_decoder_create(model, &dp, &dec, &st);
+        if (rc != SOTTO_OK) {
+            fprintf(stderr, "sotto-live: %s: %s\n", model_path, st.message);
+            sotto_encoder_free(enc);
+            sotto_model_free(model);
+            return EXIT_MODEL;
+        }
+        sr = sotto_decoder_sample_rate_hz(dec);
+        hop = sotto_decoder_hop_samples(dec);
+        seg = (int)lround(segment_ms * sr / 1000.0);
+        if (hop <= 0 || seg % hop) {
+            fprintf(stderr,
+                    "sotto-live: --segment must be a multiple of the model's frame "
+                    "(%d samples at %d Hz)\n",
+                    hop, sr);
+            rc = EXIT_USAGE;
+            goto out;
+        }
+        /* The look-ahead: input past the segment the encoder needs for frames that decode to
+         * the whole segment. */
+        engine probe;
+        memset(&probe, 0, sizeof probe);
+        probe.enc = enc;
+        probe.hop = hop;
+        probe.trim =
+            (int)(codec_max_frames(dec) * hop - (int64_t)sotto_decoder_max_output_samples(dec));
+        probe.win = (size_t)sotto_encoder_max_samples(enc);
+        win = codec_need(&probe, (size_t)seg);
+        const int64_t T = ((int64_t)seg + probe.trim + hop - 1) / hop;
+        if (sotto_encoder_frames_for(enc, (int64_t)win) < T) {
+            fprintf(stderr, "sotto-live: %s: the encoder gives too few frames for a segment\n",
+                    model_path);
+            rc = EXIT_MODEL;
+            goto out;
+        }
+        lookahead_ms = 1000.0 * (double)(win - (size_t)seg) / sr;
+        algo_ms = segment_ms + lookahead_ms;
     } else {
-        rc = run_devices(&e, in_dev, out_dev, seconds, algo_ms, quiet);
+        if (codec_opts) {
+            fprintf(stderr,
+                    "sotto-live: --segment, --threshold, --rate, --bitrate, "
+                    "--quantizers, --loss and --seed need a FlexiCodec model (%s is "
+                    "%s)\n",
+                    model_path, sotto_model_architecture(model));
+            sotto_model_free(model);
+            return EXIT_USAGE;
+        }
+        if (sotto_vocoder_create(model, NULL, &voc, &st) != SOTTO_OK ||
+            sotto_vocoder_num_codebooks(voc) > 0) {
+            fprintf(stderr, "sotto-live: %s: %s\n", model_path,
+                    voc ? "the model takes codes, not audio" : st.message);
+            sotto_vocoder_free(voc);
+            sotto_model_free(model);
+            return EXIT_MODEL;
+        }
+        sr = sotto_vocoder_sample_rate_hz(voc);
+        hop = sotto_vocoder_hop_samples(voc);
+        algo_ms = 1000.0 * sotto_vocoder_lookahead_samples(voc) / sr;
     }
-    engine_free(&e);
+    {
+        const int block = (int)lround(block_ms * sr / 1000.0);
+        engine e;
+        if (engine_init(&e, voc, model, enc, dec, sr, block < 1 ? 1 : block, seg, win,
+                        file_in != NULL)) {
+            fprintf(stderr, "sotto-live: out of memory\n");
+            rc = EXIT_RUNTIME;
+        } else {
+            e.loss_pct = loss;
+            e.rng = (uint64_t)seed;
+            if (tap) {
+                e.tap_cap = (size_t)ceil((seconds + 1.0) * sr);
+                e.tap_in = calloc(e.tap_cap, sizeof(float));
+                e.tap_out = calloc(e.tap_cap, sizeof(float));
+                if (!e.tap_in || !e.tap_out) e.tap_cap = 0;
+            }
+            if (file_in) {
+                if (!quiet) {
+                    if (is_codec)
+                        fprintf(stderr,
+                                "sotto-live: codec model %d Hz, frame %d samples, %d RVQ "
+                                "stages; latency in live use: algorithmic %.0f ms = segment "
+                                "%.0f + look-ahead %.0f, + processing + block %.1f + devices "
+                                "(file mode: none)\n",
+                                sr, hop, sotto_encoder_stages(enc), algo_ms, segment_ms,
+                                lookahead_ms, 1000.0 * e.block / sr);
+                    else
+                        fprintf(stderr,
+                                "sotto-live: model %d Hz, hop %d; latency in live use %.1f ms "
+                                "= look-ahead %.1f + block %.1f + devices (file mode: none)\n",
+                                sr, hop, algo_ms + 1000.0 * e.block / sr, algo_ms,
+                                1000.0 * e.block / sr);
+                }
+                rc = run_file(&e, file_in, file_out, algo_ms, quiet, json);
+            } else {
+                rc = run_devices(&e, host, in_dev, out_dev, seconds, algo_ms, tap, quiet, json);
+            }
+        }
+        engine_free(&e);
+    }
+out:
+    sotto_encoder_free(enc);
+    sotto_decoder_free(dec);
     sotto_vocoder_free(voc);
     sotto_model_free(model);
     return rc;

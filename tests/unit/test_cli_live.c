@@ -3,8 +3,12 @@
  * processing loop (rings + processing thread) on a bundled clip through vocos-16k-mini, for
  * several block sizes; the output has the input's length and matches `sotto vocode --float`
  * on the same file within 1e-5 (the samples past the vocoder's last full hop are zero).
- * --list-devices exits 0 whether or not there are devices. Skips (77) when sotto-live (needs
- * PortAudio) or sotto is not built.
+ * --list-devices exits 0 whether or not there are devices. The codec path (FlexiCodec with an
+ * encoder; the small random-weight test model, so only lengths and counts are checked): the
+ * output has exactly the input's length (no tolerance), the --json counts agree with each
+ * other, --loss 30 loses packets and still gives the full length with finite samples, and bad
+ * codec options give one line and exit 2. Skips (77) when sotto-live (needs PortAudio) or
+ * sotto is not built.
  */
 #include <math.h>
 #include <stdio.h>
@@ -60,8 +64,10 @@ static void test_file_mode(void)
             fprintf(stderr, "block %s ms: ", blocks[b]);
             TU_ASSERT_CLOSE("live vs vocode", got, want, n_ref, 1e-5, -1);
             double tail = 0, energy = 0;
-            for (int64_t i = n_ref; i < n_out; i++) tail = fmax(tail, fabs(got[i]));
-            for (int64_t i = 0; i < n_ref; i++) energy += (double)got[i] * got[i];
+            for (int64_t i = n_ref; i < n_out; i++)
+                tail = fmax(tail, fabs(got[i]));
+            for (int64_t i = 0; i < n_ref; i++)
+                energy += (double)got[i] * got[i];
             CU_ASSERT_EQUAL(tail, 0.0);
             CU_ASSERT(energy > 1.0); /* real audio, not silence */
         }
@@ -69,6 +75,138 @@ static void test_file_mode(void)
     }
     sotto_audio_free(x, NULL);
     sotto_audio_free(want, NULL);
+    free(r);
+}
+
+#define CODEC "data/flexicodec/encode-audio-small.gguf"
+
+/* A number after "key": in a JSON line; NAN when absent. */
+static double json_num(const char *text, const char *key)
+{
+    char pat[80];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(text, pat);
+    return p ? strtod(p + strlen(pat), NULL) : NAN;
+}
+
+/* 20 s of a gliding tone with noise: 10 segments of 2 s, 2 packets each. */
+static int make_long_input(char *path, size_t size, int64_t *n)
+{
+    snprintf(path, size, "%s/long.wav", tmpdir);
+    *n = 20 * 16000;
+    float *x = malloc(sizeof(float) * (size_t)*n);
+    if (!x) return -1;
+    tu_rng rng;
+    tu_rng_init(&rng, 7);
+    for (int64_t i = 0; i < *n; i++) {
+        const double t = (double)i / 16000.0;
+        x[i] = (float)(0.3 * sin(2 * M_PI * (200 + 100 * sin(t)) * t)) +
+               tu_rng_uniform(&rng, -0.05f, 0.05f);
+    }
+    sotto_status st;
+    int rc = sotto_audio_write_file(path, x, *n, 16000, SOTTO_AUDIO_WAV_FLOAT, &st);
+    free(x);
+    return rc;
+}
+
+/* Checks the counts of one codec run's --json line; returns packets_lost (-1 on failure). */
+static long check_codec_counts(const char *json, double seconds, int segment_ms)
+{
+    const double segs = json_num(json, "segments"), groups = json_num(json, "groups"),
+                 frames = json_num(json, "frames"), sent = json_num(json, "packets_sent"),
+                 lost = json_num(json, "packets_lost"), gps = json_num(json, "groups_per_s"),
+                 audio = json_num(json, "audio_seconds"), la = json_num(json, "lookahead_ms"),
+                 algo = json_num(json, "algorithmic_latency_ms");
+    CU_ASSERT_EQUAL(segs, ceil(seconds * 1000.0 / segment_ms));
+    CU_ASSERT(fabs(audio - seconds) < 1e-3);
+    CU_ASSERT(groups >= 1 && groups <= frames);
+    /* each segment is coded with its look-ahead: at most 12.5 frames/s + a few per segment */
+    CU_ASSERT(frames >= floor(seconds * 12.5) && frames <= seconds * 12.5 + 4 * segs);
+    CU_ASSERT(sent >= ceil(groups / 16.0) && sent <= groups);
+    CU_ASSERT(lost >= 0 && lost <= sent);
+    CU_ASSERT(fabs(gps - groups / seconds) < 1e-3);
+    CU_ASSERT(la >= 0 && la < 200 && fabs(algo - (segment_ms + la)) < 0.05);
+    return isnan(lost) ? -1 : (long)lost;
+}
+
+static void test_codec_path(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char args[2048], in[600], out[600];
+    int64_t n_in = 0, n_out = 0;
+    CU_ASSERT_EQUAL_FATAL(make_long_input(in, sizeof in, &n_in), 0);
+    static const struct {
+        const char *opts;
+        int segment_ms;
+        int lossy;
+    } runs[] = {
+        {"", 2000, 0},
+        {"--segment 800 --rate 6", 800, 0},
+        {"--bitrate 300 --quantizers 2", 2000, 0},
+        {"--loss 30", 2000, 1},
+        {"--loss 30 --seed 5 --segment 1040", 1040, 1},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+        snprintf(out, sizeof out, "%s/codec-%zu.wav", tmpdir, k);
+        snprintf(args, sizeof args, "--file-in '%s' --file-out '%s' -m '%s' --json %s", in, out,
+                 CODEC, runs[k].opts);
+        tu_cli_run(SOTTO_LIVE_PATH, tmpdir, args, r);
+        fprintf(stderr, "codec %s: %s", runs[k].opts, r->out);
+        CU_ASSERT_EQUAL(r->code, 0);
+        if (r->code) fprintf(stderr, "%s\n", r->err);
+        TU_ASSERT_HAS(r->out, "\"mode\":\"codec\"");
+        TU_ASSERT_HAS(r->err, "look-ahead");
+        TU_ASSERT_HAS(r->err, "packets sent");
+        long lost = check_codec_counts(r->out, 20.0, runs[k].segment_ms);
+        if (runs[k].lossy) {
+            CU_ASSERT(lost > 0);
+        } else {
+            CU_ASSERT_EQUAL(lost, 0);
+        }
+        float *got = read_all(out, &n_out);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+        CU_ASSERT_EQUAL(n_out, n_in); /* exactly the input's length */
+        int finite = 1;
+        double energy = 0;
+        for (int64_t i = 0; i < n_out; i++) {
+            if (!isfinite(got[i]))
+                finite = 0;
+            else
+                energy += (double)got[i] * got[i];
+        }
+        CU_ASSERT(finite);
+        CU_ASSERT(energy > 0);
+        sotto_audio_free(got, NULL);
+    }
+    /* The same seed loses the same packets. */
+    snprintf(args, sizeof args,
+             "--file-in '%s' --file-out '%s/again.wav' -m '%s' --json "
+             "--loss 30",
+             in, tmpdir, CODEC);
+    tu_cli_run(SOTTO_LIVE_PATH, tmpdir, args, r);
+    CU_ASSERT_EQUAL(json_num(r->out, "packets_lost"), 2);
+
+    /* Bad values: one clear line on stderr, exit 2, no output file. */
+    static const char *const bad[] = {
+        "--segment 100",    "--segment 0",       "--segment abc", "--segment 40000",
+        "--loss 101",       "--loss -1",         "--loss x",      "--rate 0",
+        "--rate 13",        "--rate -1",         "--threshold 2", "--rate 5 --bitrate 200",
+        "--quantizers 1.5", "--bitrate 99999999"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        snprintf(args, sizeof args, "--file-in '%s' --file-out '%s/bad.wav' -m '%s' %s", in, tmpdir,
+                 CODEC, bad[k]);
+        tu_cli_run(SOTTO_LIVE_PATH, tmpdir, args, r);
+        CU_ASSERT_EQUAL(r->code, 2);
+        const char *nl = strchr(r->err, '\n');
+        CU_ASSERT(nl != NULL && nl[1] == '\0' && !strncmp(r->err, "sotto-live: ", 12));
+        if (r->code != 2 || !nl || nl[1])
+            fprintf(stderr, "%s: rc %d, <%s>\n", bad[k], r->code, r->err);
+    }
+    /* Codec options with the vocoder model are a usage error too. */
+    snprintf(args, sizeof args, "--file-in '%s' --file-out '%s/bad.wav' -m '%s' --loss 5", in,
+             tmpdir, MODEL);
+    tu_cli_run(SOTTO_LIVE_PATH, tmpdir, args, r);
+    CU_ASSERT_EQUAL(r->code, 2);
     free(r);
 }
 
@@ -91,8 +229,8 @@ static void test_devices_and_errors(void)
     tu_cli_run(SOTTO_LIVE_PATH, tmpdir, "--help", r);
     CU_ASSERT_EQUAL(r->code, 0);
     TU_ASSERT_HAS(r->out, "usage: sotto-live");
-    snprintf(args, sizeof args, "--file-in '%s/missing.wav' --file-out '%s/o.wav' -m '%s'",
-             tmpdir, tmpdir, MODEL);
+    snprintf(args, sizeof args, "--file-in '%s/missing.wav' --file-out '%s/o.wav' -m '%s'", tmpdir,
+             tmpdir, MODEL);
     tu_cli_run(SOTTO_LIVE_PATH, tmpdir, args, r);
     CU_ASSERT_EQUAL(r->code, 3);
     snprintf(args, sizeof args, "--file-in '%s' --file-out '%s/o.wav' -m '%s'", SAMPLE, tmpdir,
@@ -114,6 +252,7 @@ int main(void)
     }
     static const tu_test tests[] = {
         {"file mode matches sotto vocode, input length", test_file_mode},
+        {"codec path: length, counts, loss, bad values", test_codec_path},
         {"list devices, errors and exit codes", test_devices_and_errors},
         {NULL, NULL},
     };
