@@ -12,9 +12,10 @@ if(SOTTO_NATIVE)
     add_compile_options(-march=native)
 endif()
 
-# Files named *_avx2.c are built for AVX2 + FMA + F16C; the CPU is checked at run time before
-# any of their functions is called.
+# Files named *_avx2.c are built for AVX2 + FMA + F16C, *_avx512.c for AVX-512F as well; the
+# CPU is checked at run time before any of their functions is called.
 set(SOTTO_AVX2_FLAGS -mavx2 -mfma -mf16c)
+set(SOTTO_AVX512_FLAGS -mavx512f -mavx2 -mfma -mf16c)
 
 function(sotto_target_warnings tgt)
     target_compile_options(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:C>:${SOTTO_WARNINGS}>

@@ -1,6 +1,7 @@
 /*
  * Every SIMD kernel of the CPU table against its scalar reference on seeded random data, with
- * odd sizes so vector tails are exercised, plus the feature-mask plumbing: a mask of 0 must
+ * odd sizes so vector tails are exercised (on an AVX-512 CPU both the AVX-512 and the AVX2
+ * GEMMs), plus the feature-mask plumbing: a mask of 0 must
  * give the scalar table, and layers run through it must agree with the SIMD ones. Tolerances
  * (stated per test): GEMM and depthwise conv |Δ| ≤ 1e-6·(K + 1) on unit-scale data (pure
  * summation-order differences); norms 2e-6 absolute on normalised outputs; transcendental
@@ -17,8 +18,8 @@
 #include "nn/ops.h"
 #include "testutil.h"
 
-static sotto_cpu_kernels g_ref, g_simd;
-static int g_have_simd;
+static sotto_cpu_kernels g_ref, g_simd, g_avx2;
+static int g_have_simd, g_have_avx512;
 
 static void setup(void)
 {
@@ -27,6 +28,10 @@ static void setup(void)
     g_simd = c.k;
     sotto_cpu_kernels_ref(&g_ref);
     g_have_simd = (c.features & (SOTTO_CPU_AVX2 | SOTTO_CPU_FMA)) != 0;
+    g_have_avx512 = (c.features & SOTTO_CPU_AVX512) != 0;
+    /* the AVX2 table as a CPU without AVX-512 gets it: its GEMMs are checked too */
+    sotto_cpu_init(&c, SOTTO_CPU_AVX2 | SOTTO_CPU_FMA | SOTTO_CPU_F16C, NULL);
+    g_avx2 = c.k;
     if (!g_have_simd) printf("  (no AVX2/FMA on this CPU: SIMD comparisons skipped)\n");
 }
 
@@ -64,7 +69,8 @@ static int check_rel(const char *what, const float *got, const float *want, int6
 
 /* ---- GEMM ------------------------------------------------------------------------------- */
 
-static void gemm_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_bias, int f16)
+static void gemm_case(const sotto_cpu_kernels *simd, tu_rng *r, int M, int K, int N, int n0,
+                      int acc, int with_bias, int f16)
 {
     const int ld = (N + 15) & ~15;
     const int64_t ldx = K + 3, ldy = N + 5; /* strided rows on purpose */
@@ -87,15 +93,15 @@ static void gemm_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_
     const float *bias = with_bias ? b : NULL;
     if (f16) {
         g_ref.gemm_f16(M, K, n0, N, x, ldx, w16, pstride, bias, y1, ldy, acc);
-        g_simd.gemm_f16(M, K, n0, N, x, ldx, w16, pstride, bias, y2, ldy, acc);
+        simd->gemm_f16(M, K, n0, N, x, ldx, w16, pstride, bias, y2, ldy, acc);
     } else {
         g_ref.gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y1, ldy, acc);
-        g_simd.gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y2, ldy, acc);
+        simd->gemm_f32(M, K, n0, N, x, ldx, w, ld, bias, y2, ldy, acc);
     }
     /* Compares whole rows, so columns outside [n0, N) and the row padding must be untouched */
     char what[96];
-    snprintf(what, sizeof what, "gemm_%s M=%d K=%d N=%d n0=%d acc=%d bias=%d", f16 ? "f16" : "f32",
-             M, K, N, n0, acc, with_bias);
+    snprintf(what, sizeof what, "%s gemm_%s M=%d K=%d N=%d n0=%d acc=%d bias=%d", simd->name,
+             f16 ? "f16" : "f32", M, K, N, n0, acc, with_bias);
     tu_diff d = tu_compare(y2, y1, (int64_t)M * ldy);
     if (d.max_abs > 1e-6 * (K + 1)) {
         printf("  %s: max_abs %.3g at %lld\n", what, d.max_abs, (long long)d.argmax);
@@ -114,20 +120,28 @@ static void test_gemm(void)
     if (!g_have_simd) return;
     tu_rng r;
     tu_rng_init(&r, tu_seed());
-    const int Ms[] = {1, 2, 3, 4, 5, 6, 7, 11, 13, 16, 17};
-    const int Ks[] = {1, 2, 37, 130};
-    const int Ns[] = {1, 7, 16, 17, 31, 33, 48, 100};
+    /* rows around the tile heights (AVX2 6, AVX-512 8, remainders 4/2/1), K across the 256
+     * slice, columns around the 16/32/64-column tiles and a split start n0 = 16 */
+    const int Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 15, 16, 17, 23};
+    const int Ks[] = {1, 2, 37, 130, 300};
+    const int Ns[] = {1, 7, 16, 17, 31, 33, 48, 65, 100};
+    const sotto_cpu_kernels *tables[2] = {&g_simd, &g_avx2};
+    const int n_tables = g_have_avx512 ? 2 : 1;
     int cases = 0;
-    for (size_t a = 0; a < SOTTO_ARRAY_LEN(Ms); a++)
-        for (size_t b = 0; b < SOTTO_ARRAY_LEN(Ks); b++)
-            for (size_t c = 0; c < SOTTO_ARRAY_LEN(Ns); c++)
-                for (int f16 = 0; f16 < 2; f16++) {
-                    const int N = Ns[c];
-                    gemm_case(&r, Ms[a], Ks[b], N, 0, (a + c) & 1, (b + c) & 1, f16);
-                    if (N > 16) gemm_case(&r, Ms[a], Ks[b], N, 16, (a + b) & 1, 1, f16);
-                    cases++;
-                }
-    printf("  gemm: %d shapes, f32 and f16, |Δ| ≤ 1e-6·(K+1)\n", cases);
+    for (int t = 0; t < n_tables; t++)
+        for (size_t a = 0; a < SOTTO_ARRAY_LEN(Ms); a++)
+            for (size_t b = 0; b < SOTTO_ARRAY_LEN(Ks); b++)
+                for (size_t c = 0; c < SOTTO_ARRAY_LEN(Ns); c++)
+                    for (int f16 = 0; f16 < 2; f16++) {
+                        const int N = Ns[c];
+                        gemm_case(tables[t], &r, Ms[a], Ks[b], N, 0, (a + c) & 1, (b + c) & 1,
+                                  f16);
+                        if (N > 16)
+                            gemm_case(tables[t], &r, Ms[a], Ks[b], N, 16, (a + b) & 1, 1, f16);
+                        cases++;
+                    }
+    printf("  gemm: %d shapes, f32 and f16, %s%s, |Δ| ≤ 1e-6·(K+1)\n", cases, g_simd.name,
+           g_have_avx512 ? " and avx2" : "");
 }
 
 /* ---- depthwise conv --------------------------------------------------------------------- */

@@ -109,7 +109,8 @@ typedef struct sotto_allocator {
 enum {
     SOTTO_CPU_AVX2 = 1u << 0,
     SOTTO_CPU_FMA = 1u << 1,
-    SOTTO_CPU_F16C = 1u << 2
+    SOTTO_CPU_F16C = 1u << 2,
+    SOTTO_CPU_AVX512 = 1u << 3 /**< AVX-512F with the OS saving ZMM and opmask state */
 };
 
 /** The SIMD features of this CPU that Sotto can use (SOTTO_CPU_* bits). */

@@ -54,7 +54,8 @@ const char *sotto_op_name(int op);
 #define SOTTO_F16_PANEL 32
 
 typedef struct sotto_cpu_kernels {
-    const char *name; /* "scalar", "avx2" (variant of the GEMM kernels; others may mix) */
+    const char *name; /* "scalar", "avx2", "avx512" (variant of the GEMM kernels; others may
+                         mix) */
     unsigned isa;     /* SOTTO_CPU_* bits that at least one chosen variant uses */
 
     /* y[m][n] = (acc ? y[m][n] : 0) + (bias ? bias[n] : 0) + Σ_k x[m][k]·w[k][n] for m < M
@@ -105,5 +106,7 @@ void sotto_cpu_kernels_ref(sotto_cpu_kernels *k);
 /* Overrides the entries that have an AVX2/FMA/F16C variant allowed by `features` (a mask of
  * SOTTO_CPU_* bits the CPU really has). Only call with bits the CPU supports. */
 void sotto_cpu_kernels_avx2(sotto_cpu_kernels *k, unsigned features);
+/* Replaces the GEMM entries with AVX-512 ones when features has SOTTO_CPU_AVX512 and FMA. */
+void sotto_cpu_kernels_avx512(sotto_cpu_kernels *k, unsigned features);
 
 #endif

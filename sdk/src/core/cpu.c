@@ -26,6 +26,8 @@ unsigned sotto_cpu_features(void)
     if (__get_cpuid_max(0, NULL) >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         if ((b >> 5) & 1) f |= SOTTO_CPU_AVX2;
+        /* AVX-512F, and the OS saves opmask, upper ZMM and ZMM16-31 (XCR0 bits 5-7) */
+        if (((b >> 16) & 1) && (xgetbv0() & 0xE6) == 0xE6) f |= SOTTO_CPU_AVX512;
     }
     return f;
 }
