@@ -1,13 +1,13 @@
 /*
  * Every SIMD kernel of the CPU table against its scalar reference on seeded random data, with
- * odd sizes so vector tails are exercised (on an AVX-512 CPU both the AVX-512 and the AVX2
- * GEMMs), plus the feature-mask plumbing: a mask of 0 must
- * give the scalar table, and layers run through it must agree with the SIMD ones. Tolerances
- * (stated per test): GEMM and depthwise conv |Δ| ≤ 1e-6·(K + 1) on unit-scale data (pure
- * summation-order differences); norms 2e-6 absolute on normalised outputs; transcendental
- * activations |Δ| ≤ 1e-6·|ref| + 1e-7 (the "1e-6 relative of libm" budget, with a floor
- * near zero); f16 conversions bit-exact. On a CPU without AVX2/FMA the SIMD comparisons are
- * skipped (and say so) while the scalar-path tests still run.
+ * odd sizes so vector tails are exercised (on an AVX-512 CPU every kernel of both the full
+ * table, AVX-512 where it has a variant, and the AVX2 table), plus the feature-mask plumbing:
+ * a mask of 0 must give the scalar table, and layers run through it must agree with the SIMD
+ * ones. Tolerances (stated per test): GEMM and depthwise conv |Δ| ≤ 1e-6·(K + 1) on
+ * unit-scale data (pure summation-order differences); norms 2e-6 absolute on normalised
+ * outputs; transcendental activations |Δ| ≤ 1e-6·|ref| + 1e-7 (the "1e-6 relative of libm"
+ * budget, with a floor near zero); f16 conversions bit-exact. On a CPU without AVX2/FMA the
+ * SIMD comparisons are skipped (and say so) while the scalar-path tests still run.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,10 +29,21 @@ static void setup(void)
     sotto_cpu_kernels_ref(&g_ref);
     g_have_simd = (c.features & (SOTTO_CPU_AVX2 | SOTTO_CPU_FMA)) != 0;
     g_have_avx512 = (c.features & SOTTO_CPU_AVX512) != 0;
-    /* the AVX2 table as a CPU without AVX-512 gets it: its GEMMs are checked too */
+    /* the AVX2 table as a CPU without AVX-512 gets it: every kernel of it is checked too */
     sotto_cpu_init(&c, SOTTO_CPU_AVX2 | SOTTO_CPU_FMA | SOTTO_CPU_F16C, NULL);
     g_avx2 = c.k;
     if (!g_have_simd) printf("  (no AVX2/FMA on this CPU: SIMD comparisons skipped)\n");
+}
+
+/* The SIMD tables under test: the full one, and on an AVX-512 CPU the AVX2 one as well. */
+static int n_tables(void)
+{
+    return g_have_avx512 ? 2 : 1;
+}
+
+static const sotto_cpu_kernels *table(int t)
+{
+    return t ? &g_avx2 : &g_simd;
 }
 
 static float *fvec(size_t n)
@@ -125,19 +136,16 @@ static void test_gemm(void)
     const int Ms[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 15, 16, 17, 23};
     const int Ks[] = {1, 2, 37, 130, 300};
     const int Ns[] = {1, 7, 16, 17, 31, 33, 48, 65, 100};
-    const sotto_cpu_kernels *tables[2] = {&g_simd, &g_avx2};
-    const int n_tables = g_have_avx512 ? 2 : 1;
     int cases = 0;
-    for (int t = 0; t < n_tables; t++)
+    for (int t = 0; t < n_tables(); t++)
         for (size_t a = 0; a < SOTTO_ARRAY_LEN(Ms); a++)
             for (size_t b = 0; b < SOTTO_ARRAY_LEN(Ks); b++)
                 for (size_t c = 0; c < SOTTO_ARRAY_LEN(Ns); c++)
                     for (int f16 = 0; f16 < 2; f16++) {
                         const int N = Ns[c];
-                        gemm_case(tables[t], &r, Ms[a], Ks[b], N, 0, (a + c) & 1, (b + c) & 1,
-                                  f16);
+                        gemm_case(table(t), &r, Ms[a], Ks[b], N, 0, (a + c) & 1, (b + c) & 1, f16);
                         if (N > 16)
-                            gemm_case(tables[t], &r, Ms[a], Ks[b], N, 16, (a + b) & 1, 1, f16);
+                            gemm_case(table(t), &r, Ms[a], Ks[b], N, 16, (a + b) & 1, 1, f16);
                         cases++;
                     }
     printf("  gemm: %d shapes, f32 and f16, %s%s, |Δ| ≤ 1e-6·(K+1)\n", cases, g_simd.name,
@@ -146,9 +154,8 @@ static void test_gemm(void)
 
 /* ---- depthwise conv --------------------------------------------------------------------- */
 
-static void test_dwconv(void)
+static void dwconv_cases(const sotto_cpu_kernels *simd)
 {
-    if (!g_have_simd) return;
     tu_rng r;
     tu_rng_init(&r, tu_seed() + 1);
     const int Cs[] = {1, 7, 8, 33, 100, 129};
@@ -166,11 +173,11 @@ static void test_dwconv(void)
                     tu_fill_uniform(&r, b, C, -1, 1);
                     const float *bias = (ki & 1) ? NULL : b;
                     g_ref.dwconv(x, C, w, K, stride, dil, bias, y1, 0, T_out);
-                    g_simd.dwconv(x, C, w, K, stride, dil, bias, y2, 0, T_out);
+                    simd->dwconv(x, C, w, K, stride, dil, bias, y2, 0, T_out);
                     tu_diff d = tu_compare(y2, y1, (int64_t)T_out * C);
                     if (d.max_abs > 1e-6 * (K + 1)) {
-                        printf("  dwconv C=%d K=%d s=%d d=%d: %.3g\n", C, K, stride, dil,
-                               d.max_abs);
+                        printf("  %s dwconv C=%d K=%d s=%d d=%d: %.3g\n", simd->name, C, K, stride,
+                               dil, d.max_abs);
                         CU_FAIL("dwconv mismatch");
                     }
                     free(x);
@@ -179,17 +186,23 @@ static void test_dwconv(void)
                     free(y1);
                     free(y2);
                 }
-    printf("  dwconv: 72 shapes, |Δ| ≤ 1e-6·(K+1)\n");
+    printf("  %s dwconv: 72 shapes, |Δ| ≤ 1e-6·(K+1)\n", simd->name);
+}
+
+static void test_dwconv(void)
+{
+    if (!g_have_simd) return;
+    for (int t = 0; t < n_tables(); t++)
+        dwconv_cases(table(t));
 }
 
 /* ---- norms -------------------------------------------------------------------------------- */
 
-static void test_norms(void)
+static void norm_cases(const sotto_cpu_kernels *simd)
 {
-    if (!g_have_simd) return;
     tu_rng r;
     tu_rng_init(&r, tu_seed() + 2);
-    const int Cs[] = {1, 3, 8, 17, 100, 513};
+    const int Cs[] = {1, 3, 8, 17, 31, 48, 100, 513};
     for (size_t ci = 0; ci < SOTTO_ARRAY_LEN(Cs); ci++)
         for (int aff = 0; aff < 3; aff++) {
             const int C = Cs[ci], T = 9;
@@ -200,15 +213,15 @@ static void test_norms(void)
             tu_fill_uniform(&r, b, C, -1, 1);
             const float *gp = aff ? g : NULL, *bp = aff == 2 ? b : NULL;
             g_ref.layernorm(x, T, C, gp, bp, 1e-5f, y1);
-            g_simd.layernorm(x, T, C, gp, bp, 1e-5f, y2);
+            simd->layernorm(x, T, C, gp, bp, 1e-5f, y2);
             char what[64];
-            snprintf(what, sizeof what, "layernorm C=%d affine=%d", C, aff);
+            snprintf(what, sizeof what, "%s layernorm C=%d affine=%d", simd->name, C, aff);
             CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)T * C, 0.0, 2e-6, x));
             g_ref.rmsnorm(x, T, C, gp, 1e-6f, y1);
             /* in place */
             memcpy(y2, x, sizeof(float) * (size_t)T * C);
-            g_simd.rmsnorm(y2, T, C, gp, 1e-6f, y2);
-            snprintf(what, sizeof what, "rmsnorm C=%d affine=%d", C, aff);
+            simd->rmsnorm(y2, T, C, gp, 1e-6f, y2);
+            snprintf(what, sizeof what, "%s rmsnorm C=%d affine=%d", simd->name, C, aff);
             CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)T * C, 0.0, 2e-6, x));
             free(x);
             free(g);
@@ -216,6 +229,13 @@ static void test_norms(void)
             free(y1);
             free(y2);
         }
+}
+
+static void test_norms(void)
+{
+    if (!g_have_simd) return;
+    for (int t = 0; t < n_tables(); t++)
+        norm_cases(table(t));
 }
 
 /* ---- activations -------------------------------------------------------------------------- */
@@ -240,8 +260,11 @@ static int64_t act_input(tu_rng *r, float *x, int64_t n, float range)
 
 typedef void (*unary_fn)(const float *, int64_t, float *);
 
-static void unary_case(const char *name, unary_fn ref, unary_fn simd, float range)
+static void unary_case(const char *table_name, const char *fn_name, unary_fn ref, unary_fn simd,
+                       float range)
 {
+    char name[48];
+    snprintf(name, sizeof name, "%s %s", table_name, fn_name);
     tu_rng r;
     tu_rng_init(&r, tu_seed() + 3);
     const int64_t n = 100003;
@@ -262,13 +285,12 @@ static void unary_case(const char *name, unary_fn ref, unary_fn simd, float rang
     free(y2);
 }
 
-static void test_activations(void)
+static void activation_cases(const sotto_cpu_kernels *simd)
 {
-    if (!g_have_simd) return;
-    unary_case("gelu_erf", g_ref.gelu_erf, g_simd.gelu_erf, 12.0f);
-    unary_case("gelu_tanh", g_ref.gelu_tanh, g_simd.gelu_tanh, 12.0f);
-    unary_case("silu", g_ref.silu, g_simd.silu, 30.0f);
-    unary_case("tanh", g_ref.tanh, g_simd.tanh, 12.0f);
+    unary_case(simd->name, "gelu_erf", g_ref.gelu_erf, simd->gelu_erf, 12.0f);
+    unary_case(simd->name, "gelu_tanh", g_ref.gelu_tanh, simd->gelu_tanh, 12.0f);
+    unary_case(simd->name, "silu", g_ref.silu, simd->silu, 30.0f);
+    unary_case(simd->name, "tanh", g_ref.tanh, simd->tanh, 12.0f);
 
     tu_rng r;
     tu_rng_init(&r, tu_seed() + 4);
@@ -276,22 +298,40 @@ static void test_activations(void)
     float *x = fvec(n), *y1 = fvec(n), *y2 = fvec(n);
     act_input(&r, x, n, 20.0f);
     g_ref.elu(x, n, 1.3f, y1);
-    g_simd.elu(x, n, 1.3f, y2);
-    CU_ASSERT_TRUE(check_rel("elu", y2, y1, n, 1e-6, 1e-7, x));
+    simd->elu(x, n, 1.3f, y2);
+    char what[48];
+    snprintf(what, sizeof what, "%s elu", simd->name);
+    CU_ASSERT_TRUE(check_rel(what, y2, y1, n, 1e-6, 1e-7, x));
+    /* in place, short odd lengths (tail only) */
+    for (int64_t m = 1; m < 20; m += 3) {
+        memcpy(y2, x + 100, sizeof(float) * (size_t)m);
+        simd->elu(y2, m, 1.3f, y2);
+        g_ref.elu(x + 100, m, 1.3f, y1);
+        CU_ASSERT_TRUE(check_rel(what, y2, y1, m, 1e-6, 1e-7, x + 100));
+    }
     g_ref.leaky_relu(x, n, 0.1f, y1);
-    g_simd.leaky_relu(x, n, 0.1f, y2);
-    CU_ASSERT_TRUE(check_rel("leaky_relu", y2, y1, n, 0.0, 0.0, x));
+    simd->leaky_relu(x, n, 0.1f, y2);
+    snprintf(what, sizeof what, "%s leaky_relu", simd->name);
+    CU_ASSERT_TRUE(check_rel(what, y2, y1, n, 0.0, 0.0, x));
     free(x);
     free(y1);
     free(y2);
 }
 
-static void test_snake(void)
+static void test_activations(void)
 {
     if (!g_have_simd) return;
+    for (int t = 0; t < n_tables(); t++)
+        activation_cases(table(t));
+}
+
+static void snake_cases(const sotto_cpu_kernels *simd)
+{
     tu_rng r;
     tu_rng_init(&r, tu_seed() + 5);
-    const int Cs[] = {1, 5, 8, 29, 64};
+    /* narrow rows (several per vector), channel counts whose pattern with the vector width
+     * repeats late (29·16 floats) or not within the AVX-512 kernel's buffer (67, 129) */
+    const int Cs[] = {1, 5, 8, 24, 29, 48, 64, 67, 96, 129};
     for (size_t ci = 0; ci < SOTTO_ARRAY_LEN(Cs); ci++) {
         const int C = Cs[ci], T = 301;
         float *x = fvec((size_t)T * C), *a = fvec(C), *y1 = fvec((size_t)T * C),
@@ -300,9 +340,9 @@ static void test_snake(void)
         tu_fill_uniform(&r, a, C, 0.05f, 4.0f);
         g_ref.snake(x, T, C, a, y1);
         memcpy(y2, x, sizeof(float) * (size_t)T * C);
-        g_simd.snake(y2, T, C, a, y2);
+        simd->snake(y2, T, C, a, y2);
         char what[48];
-        snprintf(what, sizeof what, "snake C=%d", C);
+        snprintf(what, sizeof what, "%s snake C=%d", simd->name, C);
         /* sin² is bounded, so the budget is relative to |x| + 1/α, the terms' scale */
         CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)T * C, 1e-6, 1e-6, x));
         free(x);
@@ -312,12 +352,18 @@ static void test_snake(void)
     }
 }
 
-static void test_softmax(void)
+static void test_snake(void)
 {
     if (!g_have_simd) return;
+    for (int t = 0; t < n_tables(); t++)
+        snake_cases(table(t));
+}
+
+static void softmax_cases(const sotto_cpu_kernels *simd)
+{
     tu_rng r;
     tu_rng_init(&r, tu_seed() + 6);
-    const int ns[] = {1, 7, 8, 9, 100, 1001};
+    const int ns[] = {1, 7, 8, 9, 16, 17, 100, 1001};
     for (size_t i = 0; i < SOTTO_ARRAY_LEN(ns); i++) {
         const int n = ns[i], rows = 5;
         float *x = fvec((size_t)rows * n), *y1 = fvec((size_t)rows * n),
@@ -325,14 +371,21 @@ static void test_softmax(void)
         tu_fill_uniform(&r, x, (size_t)rows * n, -30, 30);
         x[0] = 1000.0f; /* a dominant entry: must not overflow */
         g_ref.softmax(x, rows, n, y1);
-        g_simd.softmax(x, rows, n, y2);
+        simd->softmax(x, rows, n, y2);
         char what[48];
-        snprintf(what, sizeof what, "softmax n=%d", n);
+        snprintf(what, sizeof what, "%s softmax n=%d", simd->name, n);
         CU_ASSERT_TRUE(check_rel(what, y2, y1, (int64_t)rows * n, 2e-6, 1e-12, x));
         free(x);
         free(y1);
         free(y2);
     }
+}
+
+static void test_softmax(void)
+{
+    if (!g_have_simd) return;
+    for (int t = 0; t < n_tables(); t++)
+        softmax_cases(table(t));
 }
 
 /* ---- f16 conversion ------------------------------------------------------------------------- */

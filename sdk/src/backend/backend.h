@@ -106,7 +106,8 @@ void sotto_cpu_kernels_ref(sotto_cpu_kernels *k);
 /* Overrides the entries that have an AVX2/FMA/F16C variant allowed by `features` (a mask of
  * SOTTO_CPU_* bits the CPU really has). Only call with bits the CPU supports. */
 void sotto_cpu_kernels_avx2(sotto_cpu_kernels *k, unsigned features);
-/* Replaces the GEMM entries with AVX-512 ones when features has SOTTO_CPU_AVX512 and FMA. */
+/* Replaces the GEMM and the vectorised element-wise/norm/dwconv/softmax entries with AVX-512
+ * ones when features has SOTTO_CPU_AVX512 and FMA (the f16 conversions stay AVX2). */
 void sotto_cpu_kernels_avx512(sotto_cpu_kernels *k, unsigned features);
 
 #endif

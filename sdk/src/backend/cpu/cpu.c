@@ -43,7 +43,7 @@ void sotto_cpu_init(sotto_cpu *cpu, unsigned features, sotto_threadpool *tp)
     const unsigned f = features & sotto_cpu_features();
     sotto_cpu_kernels_ref(&cpu->k);
     sotto_cpu_kernels_avx2(&cpu->k, f);
-    sotto_cpu_kernels_avx512(&cpu->k, f); /* the GEMMs, over the AVX2 ones */
+    sotto_cpu_kernels_avx512(&cpu->k, f); /* over the AVX2 entries */
     cpu->features = cpu->k.isa;
     cpu->tp = tp;
     const unsigned fma = SOTTO_CPU_AVX2 | SOTTO_CPU_FMA;

@@ -1,8 +1,9 @@
 /*
- * AVX-512 variants of the two GEMM kernels (f32 weights and f16 panel-major weights), built
- * with -mavx512f -mfma -mf16c; nothing in it runs unless sotto_cpu_init found AVX-512F (with
- * the OS saving the ZMM and opmask state) in the allowed features. The other kernels stay the
- * AVX2 ones: they are memory- or transcendental-bound and gain little from wider vectors.
+ * AVX-512 variants of the CPU kernels, built with -mavx512f -mfma -mf16c; nothing in it runs
+ * unless sotto_cpu_init found AVX-512F (with the OS saving the ZMM and opmask state) in the
+ * allowed features. The f32 and f16 GEMMs, depthwise conv, the norms, the activations, snake
+ * and softmax are replaced; the f16 conversions stay the AVX2/F16C ones. The non-GEMM
+ * kernels are the AVX2 ones on 16 lanes (see "non-GEMM kernels" below).
  *
  * Same contract and the same structure as the AVX2 GEMM (kernels_avx2.c): a tile of MR rows
  * by NV vectors of 16 columns accumulates over the whole K range in registers (32 ZMM
@@ -14,6 +15,7 @@
  * 32 columns by contract). Summation order per output is k = 0..K−1 within a slice, as in
  * the AVX2 and scalar kernels, so results differ from them only by FMA rounding.
  */
+#include <math.h>
 #include <stdint.h>
 
 #include "backend/cpu/cpu.h"
@@ -216,6 +218,475 @@ static void gemm_f16_avx512(int M, int K, int n0, int n1, const float *x, int64_
     }
 }
 
+/* ---- non-GEMM kernels ----------------------------------------------------------------------
+ * Lane for lane the AVX2 kernels' math (kernels_avx2.c): the same polynomial fits, range
+ * reductions and blends, so an element-wise result equals the AVX2 one bit for bit. Tails
+ * use masked loads and stores (masked-off lanes are neither read nor written). Reductions
+ * (norms, softmax) sum 16 lanes instead of 8, which changes only the rounding of the sums. */
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+static ALWAYS_INLINE __m512 abs512(__m512 x)
+{
+    return _mm512_castsi512_ps(
+        _mm512_and_epi32(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff)));
+}
+
+/* |a| with the sign bit of s */
+static ALWAYS_INLINE __m512 copysign512(__m512 a, __m512 s)
+{
+    return _mm512_castsi512_ps(_mm512_or_epi32(
+        _mm512_castps_si512(a),
+        _mm512_and_epi32(_mm512_castps_si512(s), _mm512_set1_epi32((int)0x80000000u))));
+}
+
+static ALWAYS_INLINE __m512 exp512(__m512 x)
+{
+    const __m512 hi = _mm512_set1_ps(88.3762626647949f);  /* larger rounds n to 128: inf */
+    const __m512 lo = _mm512_set1_ps(-87.3365478515625f); /* below: < FLT_MIN, flushed */
+    const __mmask16 over = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);
+    const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+    __m512 xc = _mm512_max_ps(_mm512_min_ps(x, hi), lo);
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), xc);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    y = _mm512_mask_blend_ps(over, y, _mm512_set1_ps(INFINITY));
+    y = _mm512_maskz_mov_ps((__mmask16)~under, y);
+    /* NaN in, NaN out (the clamps above would turn it into a number). */
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+
+/* expm1 for x ≤ 0 (the ELU branch): Taylor series near 0 where exp(x) − 1 would cancel. */
+static ALWAYS_INLINE __m512 expm1_neg512(__m512 x)
+{
+    __m512 p = _mm512_set1_ps(1.0f / 3628800.0f);
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 362880.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 40320.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 5040.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, x, _mm512_set1_ps(0.5f));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, x), x, x);
+    __m512 big = _mm512_sub_ps(exp512(x), _mm512_set1_ps(1.0f));
+    const __mmask16 is_small = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-0.5f), _CMP_GT_OQ);
+    return _mm512_mask_blend_ps(is_small, big, small);
+}
+
+static ALWAYS_INLINE __m512 tanh512(__m512 x)
+{
+    __m512 ax = abs512(x);
+    /* |x| < 0.625: x + x³·P(x²) */
+    __m512 z = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(2.182748867e-03f);
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-8.220207877e-03f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(2.171770483e-02f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-5.394979566e-02f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(1.333322972e-01f));
+    p = _mm512_fmadd_ps(p, z, _mm512_set1_ps(-3.333333135e-01f));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, z), x, x);
+    /* otherwise 1 − 2/(e^{2|x|} + 1), with the sign of x; |x| ≥ 9 rounds to 1 */
+    __m512 e = exp512(_mm512_add_ps(_mm512_min_ps(ax, _mm512_set1_ps(9.0f)),
+                                    _mm512_min_ps(ax, _mm512_set1_ps(9.0f))));
+    __m512 big =
+        _mm512_sub_ps(_mm512_set1_ps(1.0f),
+                      _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))));
+    big = copysign512(big, x);
+    const __mmask16 is_small = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.625f), _CMP_LT_OQ);
+    __m512 y = _mm512_mask_blend_ps(is_small, big, small);
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), y, x);
+}
+
+/* erfc(z) for z ≥ 0, and erf(z) = 1 − erfc(z), both through one evaluation. */
+static ALWAYS_INLINE void erf_erfc512(__m512 z, __m512 *erf_out, __m512 *erfc_out)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    /* z < 1: erf(z) = z·P(z²) */
+    __m512 z2 = _mm512_mul_ps(z, z);
+    __m512 p = _mm512_set1_ps(8.006993448e-05f);
+    p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(-8.053781930e-04f));
+    p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(5.192960612e-03f));
+    p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(-2.685607038e-02f));
+    p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(1.128363460e-01f));
+    p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(-3.761262894e-01f));
+    p = _mm512_fmadd_ps(p, z2, _mm512_set1_ps(1.128379226e+00f));
+    __m512 e_small = _mm512_mul_ps(p, z);
+    /* z ≥ 1: erfc(z) = exp(−z²)·erfcx(z); past z = 10 the result is 0 in float anyway */
+    __m512 zc = _mm512_min_ps(_mm512_max_ps(z, one), _mm512_set1_ps(10.0f));
+    __m512 t = _mm512_div_ps(one, _mm512_add_ps(one, zc));
+    __m512 r = _mm512_set1_ps(1.713000894e+00f);
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-3.763966084e+00f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.370579481e+00f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(6.879634261e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-1.178933859e+00f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-1.593251675e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(2.636462152e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(5.658361912e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(5.641085505e-01f));
+    r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(1.691344892e-06f));
+    __m512 sq = _mm512_mul_ps(zc, zc);
+    __m512 sq_err = _mm512_fmsub_ps(zc, zc, sq); /* zc² − sq exactly */
+    __m512 ex = exp512(_mm512_sub_ps(_mm512_setzero_ps(), sq));
+    ex = _mm512_fnmadd_ps(ex, sq_err, ex); /* exp(−sq − err) ≈ exp(−sq)·(1 − err) */
+    __m512 c_big = _mm512_mul_ps(ex, r);
+    const __mmask16 is_small = _mm512_cmp_ps_mask(z, one, _CMP_LT_OQ);
+    *erf_out = _mm512_mask_blend_ps(is_small, _mm512_sub_ps(one, c_big), e_small);
+    *erfc_out = _mm512_mask_blend_ps(is_small, c_big, _mm512_sub_ps(one, e_small));
+}
+
+/* sin²(y), y of moderate size (|y| < 4e5 keeps the reduction exact). */
+static ALWAYS_INLINE __m512 sin2_512(__m512 y)
+{
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(y, _mm512_set1_ps(0.318309886183790672f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(3.140625f), y);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(9.67502593994140625e-4f), r);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.509957990978376432e-7f), r);
+    /* |r| ≤ π/2: odd Taylor polynomial to r¹¹ (sin(y) = ±sin(r); squared, the sign goes) */
+    __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 p = _mm512_set1_ps(-2.5052108385441720e-8f);
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(2.7557319223985893e-6f));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(-1.9841269841269841e-4f));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(8.3333333333333333e-3f));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(-1.6666666666666667e-1f));
+    __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(p, r2), r, r);
+    return _mm512_mul_ps(s, s);
+}
+
+/* Runs OP over n floats: two vectors per step, then single vectors, then a masked tail (never
+ * reads or writes past the arrays; in-place calls stay correct). */
+#define ELEMENTWISE(name, OP)                                                                      \
+    static void name(const float *x, int64_t n, float *y)                                          \
+    {                                                                                              \
+        int64_t i = 0;                                                                             \
+        for (; i + 32 <= n; i += 32) {                                                             \
+            __m512 v0 = _mm512_loadu_ps(x + i), v1 = _mm512_loadu_ps(x + i + 16);                  \
+            _mm512_storeu_ps(y + i, OP(v0));                                                       \
+            _mm512_storeu_ps(y + i + 16, OP(v1));                                                  \
+        }                                                                                          \
+        for (; i + 16 <= n; i += 16)                                                               \
+            _mm512_storeu_ps(y + i, OP(_mm512_loadu_ps(x + i)));                                   \
+        if (i < n) {                                                                               \
+            const __mmask16 m = lanes((int)(n - i));                                               \
+            _mm512_mask_storeu_ps(y + i, m, OP(_mm512_maskz_loadu_ps(m, x + i)));                  \
+        }                                                                                          \
+    }
+
+static ALWAYS_INLINE __m512 gelu_erf_op(__m512 x)
+{
+    __m512 z = _mm512_mul_ps(abs512(x), _mm512_set1_ps(0.70710678118654752f));
+    __m512 e, c;
+    erf_erfc512(z, &e, &c);
+    /* x ≥ 0: 0.5·x·(1 + erf z); x < 0: 0.5·x·erfc z (no cancellation) */
+    const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    __m512 h = _mm512_mask_blend_ps(neg, _mm512_add_ps(_mm512_set1_ps(1.0f), e), c);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), h);
+}
+
+static ALWAYS_INLINE __m512 sigmoid_mul(__m512 x, __m512 u)
+{
+    /* x / (1 + exp(−u)) */
+    __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), u));
+    return _mm512_div_ps(x, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+static ALWAYS_INLINE __m512 gelu_tanh_op(__m512 x)
+{
+    __m512 x3 = _mm512_mul_ps(_mm512_mul_ps(x, x), x);
+    __m512 u = _mm512_mul_ps(_mm512_set1_ps(0.79788456080286535588f),
+                             _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), x3, x));
+    return sigmoid_mul(x, _mm512_add_ps(u, u));
+}
+
+static ALWAYS_INLINE __m512 silu_op(__m512 x)
+{
+    return sigmoid_mul(x, x);
+}
+
+ELEMENTWISE(gelu_erf_avx512, gelu_erf_op)
+ELEMENTWISE(gelu_tanh_avx512, gelu_tanh_op)
+ELEMENTWISE(silu_avx512, silu_op)
+ELEMENTWISE(tanh_avx512, tanh512)
+
+static void elu_avx512(const float *x, int64_t n, float alpha, float *y)
+{
+    const __m512 a = _mm512_set1_ps(alpha), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes(n - i > 16 ? 16 : (int)(n - i));
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 neg = _mm512_mul_ps(a, expm1_neg512(_mm512_min_ps(v, zero)));
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mask_blend_ps(pos, neg, v));
+    }
+}
+
+static void leaky_relu_avx512(const float *x, int64_t n, float slope, float *y)
+{
+    const __m512 s = _mm512_set1_ps(slope), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes(n - i > 16 ? 16 : (int)(n - i));
+        __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, s), v));
+    }
+}
+
+/* Snake: y = x + inv·sin²(α·x) with inv = 1/(α + 1e-9), the AVX2 kernel's per-lane math.
+ * α and inv depend only on the channel, so they are laid out once over P = lcm(C, 16) floats
+ * (P/C rows) and the rows × C values run as one flat array in whole 16-lane vectors, the
+ * pattern repeating every P floats: narrow rows (C = 8..48 in the DAC decoders) then fill
+ * every lane. Wider channel counts (P over SNAKE_PMAX) go row by row with a masked tail. */
+#define SNAKE_PMAX 1024
+
+static ALWAYS_INLINE __m512 snake_inv(__m512 a)
+{
+    return _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(a, _mm512_set1_ps(1e-9f)));
+}
+
+static ALWAYS_INLINE __m512 snake_op(__m512 x, __m512 a, __m512 inv)
+{
+    return _mm512_fmadd_ps(inv, sin2_512(_mm512_mul_ps(a, x)), x);
+}
+
+static void snake_avx512(const float *x, int64_t rows, int C, const float *alpha, float *y)
+{
+    if (rows <= 0 || C <= 0) return;
+    int g = C, b = 16;
+    while (b) { /* gcd(C, 16) */
+        const int t = g % b;
+        g = b;
+        b = t;
+    }
+    const int P = C / g * 16;
+    if (P <= SNAKE_PMAX) {
+        float ab[SNAKE_PMAX] __attribute__((aligned(64)));
+        float ib[SNAKE_PMAX] __attribute__((aligned(64)));
+        for (int j = 0; j < P; j++)
+            ab[j] = alpha[j % C];
+        for (int j = 0; j < P; j += 16)
+            _mm512_store_ps(ib + j, snake_inv(_mm512_load_ps(ab + j)));
+        const int64_t n = rows * (int64_t)C;
+        int64_t i = 0;
+        int j = 0;
+        for (; i + 16 <= n; i += 16) {
+            const __m512 a = _mm512_load_ps(ab + j), inv = _mm512_load_ps(ib + j);
+            _mm512_storeu_ps(y + i, snake_op(_mm512_loadu_ps(x + i), a, inv));
+            j = j + 16 == P ? 0 : j + 16;
+        }
+        if (i < n) {
+            const __mmask16 m = lanes((int)(n - i));
+            const __m512 a = _mm512_load_ps(ab + j), inv = _mm512_load_ps(ib + j);
+            _mm512_mask_storeu_ps(y + i, m, snake_op(_mm512_maskz_loadu_ps(m, x + i), a, inv));
+        }
+        return;
+    }
+    const int cv = C & ~15;
+    const __mmask16 m = lanes(C - cv);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        for (int c = 0; c < cv; c += 16) {
+            const __m512 a = _mm512_loadu_ps(alpha + c);
+            _mm512_storeu_ps(yr + c, snake_op(_mm512_loadu_ps(xr + c), a, snake_inv(a)));
+        }
+        if (cv < C) {
+            const __m512 a = _mm512_maskz_loadu_ps(m, alpha + cv);
+            __m512 v = snake_op(_mm512_maskz_loadu_ps(m, xr + cv), a, snake_inv(a));
+            _mm512_mask_storeu_ps(yr + cv, m, v);
+        }
+    }
+}
+
+static void softmax_avx512(const float *x, int64_t rows, int n, float *y)
+{
+    const int nv = n & ~15;
+    const __mmask16 m = lanes(n - nv);
+    const __m512 ninf = _mm512_set1_ps(-INFINITY);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        __m512 mx = ninf;
+        for (int i = 0; i < nv; i += 16)
+            mx = _mm512_max_ps(mx, _mm512_loadu_ps(xr + i));
+        if (nv < n) mx = _mm512_max_ps(mx, _mm512_mask_loadu_ps(ninf, m, xr + nv));
+        const __m512 mv = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        __m512 s = _mm512_setzero_ps();
+        for (int i = 0; i < nv; i += 16) {
+            __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(xr + i), mv));
+            _mm512_storeu_ps(yr + i, e);
+            s = _mm512_add_ps(s, e);
+        }
+        if (nv < n) {
+            /* masked lanes load 0, whose exp must not enter the sum */
+            __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + nv), mv));
+            e = _mm512_maskz_mov_ps(m, e);
+            _mm512_mask_storeu_ps(yr + nv, m, e);
+            s = _mm512_add_ps(s, e);
+        }
+        const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+        for (int i = 0; i < nv; i += 16)
+            _mm512_storeu_ps(yr + i, _mm512_mul_ps(_mm512_loadu_ps(yr + i), inv));
+        if (nv < n)
+            _mm512_mask_storeu_ps(yr + nv, m,
+                                  _mm512_mul_ps(_mm512_maskz_loadu_ps(m, yr + nv), inv));
+    }
+}
+
+/* ---- norms: as the AVX2 kernels (layernorm two-pass), sums over 2 × 16 lanes ------------- */
+
+static void layernorm_avx512(const float *x, int64_t rows, int C, const float *gamma,
+                             const float *beta, float eps, float *y)
+{
+    const int cv = C & ~15;
+    const __mmask16 m = lanes(C - cv);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        int c = 0;
+        for (; c + 32 <= cv; c += 32) {
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(xr + c));
+            s1 = _mm512_add_ps(s1, _mm512_loadu_ps(xr + c + 16));
+        }
+        for (; c < cv; c += 16)
+            s0 = _mm512_add_ps(s0, _mm512_loadu_ps(xr + c));
+        if (cv < C) s1 = _mm512_add_ps(s1, _mm512_maskz_loadu_ps(m, xr + cv));
+        const float mean = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / (float)C;
+        const __m512 mv = _mm512_set1_ps(mean);
+        __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps();
+        for (c = 0; c + 32 <= cv; c += 32) {
+            __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(xr + c), mv);
+            __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(xr + c + 16), mv);
+            v0 = _mm512_fmadd_ps(d0, d0, v0);
+            v1 = _mm512_fmadd_ps(d1, d1, v1);
+        }
+        for (; c < cv; c += 16) {
+            __m512 d = _mm512_sub_ps(_mm512_loadu_ps(xr + c), mv);
+            v0 = _mm512_fmadd_ps(d, d, v0);
+        }
+        if (cv < C) {
+            __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, xr + cv), mv);
+            v1 = _mm512_fmadd_ps(d, d, v1);
+        }
+        const float var = _mm512_reduce_add_ps(_mm512_add_ps(v0, v1)) / (float)C;
+        const __m512 inv = _mm512_set1_ps(1.0f / sqrtf(var + eps));
+        for (c = 0; c < cv; c += 16) {
+            __m512 o = _mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + c), mv), inv);
+            if (gamma) o = _mm512_mul_ps(o, _mm512_loadu_ps(gamma + c));
+            if (beta) o = _mm512_add_ps(o, _mm512_loadu_ps(beta + c));
+            _mm512_storeu_ps(yr + c, o);
+        }
+        if (cv < C) {
+            __m512 o = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + cv), mv), inv);
+            if (gamma) o = _mm512_mul_ps(o, _mm512_maskz_loadu_ps(m, gamma + cv));
+            if (beta) o = _mm512_add_ps(o, _mm512_maskz_loadu_ps(m, beta + cv));
+            _mm512_mask_storeu_ps(yr + cv, m, o);
+        }
+    }
+}
+
+static void rmsnorm_avx512(const float *x, int64_t rows, int C, const float *gamma, float eps,
+                           float *y)
+{
+    const int cv = C & ~15;
+    const __mmask16 m = lanes(C - cv);
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+        int c = 0;
+        for (; c + 32 <= cv; c += 32) {
+            __m512 v0 = _mm512_loadu_ps(xr + c), v1 = _mm512_loadu_ps(xr + c + 16);
+            s0 = _mm512_fmadd_ps(v0, v0, s0);
+            s1 = _mm512_fmadd_ps(v1, v1, s1);
+        }
+        for (; c < cv; c += 16) {
+            __m512 v = _mm512_loadu_ps(xr + c);
+            s0 = _mm512_fmadd_ps(v, v, s0);
+        }
+        if (cv < C) {
+            __m512 v = _mm512_maskz_loadu_ps(m, xr + cv);
+            s1 = _mm512_fmadd_ps(v, v, s1);
+        }
+        const float ms = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / (float)C;
+        const __m512 inv = _mm512_set1_ps(1.0f / sqrtf(ms + eps));
+        for (c = 0; c < cv; c += 16) {
+            __m512 o = _mm512_mul_ps(_mm512_loadu_ps(xr + c), inv);
+            if (gamma) o = _mm512_mul_ps(o, _mm512_loadu_ps(gamma + c));
+            _mm512_storeu_ps(yr + c, o);
+        }
+        if (cv < C) {
+            __m512 o = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, xr + cv), inv);
+            if (gamma) o = _mm512_mul_ps(o, _mm512_maskz_loadu_ps(m, gamma + cv));
+            _mm512_mask_storeu_ps(yr + cv, m, o);
+        }
+    }
+}
+
+/* ---- depthwise conv: per channel bias, then taps k = 0..K−1 by FMA, as in AVX2 ------------- */
+
+static void dwconv_avx512(const float *x, int C, const float *w, int K, int stride, int dilation,
+                          const float *bias, float *y, int64_t t0, int64_t t1)
+{
+    const int cv = C & ~15;
+    const __mmask16 m = lanes(C - cv);
+    const int64_t tap = (int64_t)dilation * C;
+    for (int64_t t = t0; t < t1; t++) {
+        const float *xt = x + t * stride * (int64_t)C;
+        float *yr = y + t * C;
+        int c = 0;
+        for (; c + 64 <= cv; c += 64) {
+            __m512 a0, a1, a2, a3;
+            if (bias) {
+                a0 = _mm512_loadu_ps(bias + c);
+                a1 = _mm512_loadu_ps(bias + c + 16);
+                a2 = _mm512_loadu_ps(bias + c + 32);
+                a3 = _mm512_loadu_ps(bias + c + 48);
+            } else {
+                a0 = a1 = a2 = a3 = _mm512_setzero_ps();
+            }
+            for (int k = 0; k < K; k++) {
+                const float *xk = xt + k * tap + c, *wk = w + (int64_t)k * C + c;
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(wk), _mm512_loadu_ps(xk), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(wk + 16), _mm512_loadu_ps(xk + 16), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(wk + 32), _mm512_loadu_ps(xk + 32), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(wk + 48), _mm512_loadu_ps(xk + 48), a3);
+            }
+            _mm512_storeu_ps(yr + c, a0);
+            _mm512_storeu_ps(yr + c + 16, a1);
+            _mm512_storeu_ps(yr + c + 32, a2);
+            _mm512_storeu_ps(yr + c + 48, a3);
+        }
+        for (; c < cv; c += 16) {
+            __m512 a = bias ? _mm512_loadu_ps(bias + c) : _mm512_setzero_ps();
+            for (int k = 0; k < K; k++)
+                a = _mm512_fmadd_ps(_mm512_loadu_ps(w + (int64_t)k * C + c),
+                                    _mm512_loadu_ps(xt + k * tap + c), a);
+            _mm512_storeu_ps(yr + c, a);
+        }
+        if (cv < C) {
+            __m512 a = bias ? _mm512_maskz_loadu_ps(m, bias + cv) : _mm512_setzero_ps();
+            for (int k = 0; k < K; k++)
+                a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + (int64_t)k * C + cv),
+                                    _mm512_maskz_loadu_ps(m, xt + k * tap + cv), a);
+            _mm512_mask_storeu_ps(yr + cv, m, a);
+        }
+    }
+}
+
 void sotto_cpu_kernels_avx512(sotto_cpu_kernels *k, unsigned features)
 {
     const unsigned need = SOTTO_CPU_AVX512 | SOTTO_CPU_FMA;
@@ -223,6 +694,17 @@ void sotto_cpu_kernels_avx512(sotto_cpu_kernels *k, unsigned features)
     k->name = "avx512";
     k->isa |= need;
     k->gemm_f32 = gemm_f32_avx512;
+    k->dwconv = dwconv_avx512;
+    k->layernorm = layernorm_avx512;
+    k->rmsnorm = rmsnorm_avx512;
+    k->gelu_erf = gelu_erf_avx512;
+    k->gelu_tanh = gelu_tanh_avx512;
+    k->silu = silu_avx512;
+    k->tanh = tanh_avx512;
+    k->elu = elu_avx512;
+    k->leaky_relu = leaky_relu_avx512;
+    k->snake = snake_avx512;
+    k->softmax = softmax_avx512;
     if (features & SOTTO_CPU_F16C) {
         k->isa |= SOTTO_CPU_F16C;
         k->gemm_f16 = gemm_f16_avx512;
