@@ -11,6 +11,12 @@
  *     the others into a sotto_decoder, flushes it for the segment's audio, resets it and
  *     emits exactly one segment of samples.
  *
+ * Device mode opens the stream at the devices' native rate (defaultSampleRate; the output's
+ * when they differ and the input supports it) or at --device-rate. The rings carry device-rate
+ * samples; when that rate differs from the model's, the processing thread converts input to
+ * the model rate and the model's output back with two streaming soxr resamplers
+ * (dsp/resample.h). At equal rates there is no resampler and the path is unchanged.
+ *
  * The PortAudio callback only moves samples through two lock-free SPSC rings (ring.h) and
  * bumps atomic counters: it never allocates, locks or logs. Everything that allocates
  * (encoder, decoder, vocoder, buffers, rings, the optional tap) is created before the stream
@@ -38,6 +44,8 @@
 #include "sotto/sotto_codec.h"
 #include "sotto/sotto_vocoder.h"
 
+#include "dsp/resample.h"
+
 #define DEFAULT_MODEL "samples/models/vocos-16k-mini.gguf"
 #define WARMUP_S 0.5 /* xruns/underruns before this are start-up, not steady state */
 
@@ -63,6 +71,8 @@ static void usage(FILE *f)
             "    Vocos), streamed in blocks;\n"
             "  codec (FlexiCodec with an encoder): segment by segment (the codec is not\n"
             "    causal): encode, pack into packets, optionally lose some, decode.\n"
+            "The devices open at their native rate (or --device-rate); when it differs from\n"
+            "the model's, the processing thread resamples with soxr both ways.\n"
             "Ctrl-C stops. Prints the latency and, at the end, a report.\n"
             "With --file-in/--file-out the same processing loop runs on a file (read at the\n"
             "model's rate) without audio devices; the output is written latency-compensated:\n"
@@ -77,6 +87,9 @@ static void usage(FILE *f)
             "  -m, --model FILE    vocoder with a mel front end, or FlexiCodec with an encoder\n"
             "                      (default %s)\n"
             "  --block MS          device buffer / processing block in ms, 1..1000 (default 20)\n"
+            "  --device-rate HZ    open the devices at this rate, 8000..192000 (default: their\n"
+            "                      native rate); audio is resampled to and from the model's\n"
+            "                      rate with soxr when the two differ\n"
             "  --seconds S         stop after S seconds (default: run until Ctrl-C)\n"
             "  --file-in FILE      process this file instead of the microphone\n"
             "  --file-out FILE     write the result here (with --file-in)\n"
@@ -109,10 +122,23 @@ typedef struct engine {
     const sotto_model *model;
     sotto_encoder *enc;
     sotto_decoder *dec;
-    int sr, block; /* model rate, samples per block (device buffer) */
+    int sr, block; /* model rate; frames per block (device buffer, at dev_sr) */
+    int dev_sr;    /* device rate (file mode: the model rate); rings carry samples at it */
+    int mblock;    /* vocoder: model-rate samples taken per step (block when rates are equal) */
     int lossless;  /* file mode: wait for room instead of dropping output */
     float *inblk, *outbuf;
     size_t outcap;
+    /* device rate != model rate: rs_in converts the input ring's samples to the model rate,
+     * rs_out the model's output back to the device rate (both NULL at equal rates) */
+    sotto_resampler *rs_in, *rs_out;
+    float *dblk;              /* [block] device-rate input popped from the ring */
+    size_t dblk_n, dblk_used; /* samples in dblk, of which handed to rs_in */
+    float *stage;             /* [stage_cap] rs_in's model-rate output not yet taken */
+    size_t stage_cap, stage_n, stage_off;
+    float *dout; /* [dout_cap] rs_out's device-rate output */
+    size_t dout_cap;
+    long rs_in_min, rs_in_max, rs_out_min, rs_out_max; /* pending samples, measured at start */
+    long rs_in_run_max, rs_out_run_max;                /* the same, seen while running */
     live_ring in, out;
     atomic_int input_done; /* no more input will come: drain, flush, finish */
     atomic_int stop;       /* stop now (device mode) */
@@ -184,6 +210,69 @@ static void emit(engine *e, const float *x, size_t n)
             sleep_ms(1);
         }
     }
+}
+
+/* Model-rate output to the output ring: as is at equal rates, else through rs_out (a
+ * fixed buffer, filled as often as needed: soxr releases its output in bursts). */
+static int emit_model(engine *e, const float *x, size_t n)
+{
+    if (!e->rs_out) {
+        emit(e, x, n);
+        return 0;
+    }
+    size_t done = 0;
+    while (done < n) {
+        int64_t used = 0;
+        const int64_t m = sotto_resampler_push_some(e->rs_out, x + done, (int64_t)(n - done), &used,
+                                                    e->dout, (int64_t)e->dout_cap);
+        if (m < 0) {
+            snprintf(e->errmsg, sizeof e->errmsg, "output resampler failed (%d)", (int)m);
+            return (int)m;
+        }
+        done += (size_t)used;
+        emit(e, e->dout, (size_t)m);
+    }
+    const long p = (long)sotto_resampler_pending_samples(e->rs_out);
+    if (p > e->rs_out_run_max) e->rs_out_run_max = p;
+    return 0;
+}
+
+/* Up to n model-rate input samples: straight from the input ring at equal rates, else
+ * device-rate samples popped a block at a time and converted by rs_in. Returns the count,
+ * or a negative error (errmsg set). */
+static int64_t pull_input(engine *e, float *dst, size_t n)
+{
+    if (!e->rs_in) return (int64_t)live_ring_pop(&e->in, dst, n);
+    size_t got = 0;
+    while (got < n) {
+        if (e->stage_off < e->stage_n) {
+            size_t k = e->stage_n - e->stage_off;
+            if (k > n - got) k = n - got;
+            memcpy(dst + got, e->stage + e->stage_off, sizeof(float) * k);
+            e->stage_off += k;
+            got += k;
+            continue;
+        }
+        if (e->dblk_used == e->dblk_n) {
+            e->dblk_n = live_ring_pop(&e->in, e->dblk, (size_t)e->block);
+            e->dblk_used = 0;
+            if (!e->dblk_n) break;
+        }
+        int64_t used = 0;
+        const int64_t m = sotto_resampler_push_some(e->rs_in, e->dblk + e->dblk_used,
+                                                    (int64_t)(e->dblk_n - e->dblk_used), &used,
+                                                    e->stage, (int64_t)e->stage_cap);
+        if (m < 0) {
+            snprintf(e->errmsg, sizeof e->errmsg, "input resampler failed (%d)", (int)m);
+            return m;
+        }
+        e->dblk_used += (size_t)used;
+        e->stage_n = (size_t)m;
+        e->stage_off = 0;
+        const long p = (long)sotto_resampler_pending_samples(e->rs_in);
+        if (p > e->rs_in_run_max) e->rs_in_run_max = p;
+    }
+    return (int64_t)got;
 }
 
 /* Input samples the encoder needs so that its frames decode to at least n samples: the
@@ -271,8 +360,7 @@ static int codec_segment(engine *e, size_t n_emit, size_t n_have)
     e->threshold_sum += g.threshold;
     e->payload_bits += (double)g.n_groups * bits_per_group;
     e->audio_s += (double)n_emit / e->sr;
-    emit(e, e->outbuf, n_emit);
-    return 0;
+    return emit_model(e, e->outbuf, n_emit);
 }
 
 /* Collects segment + look-ahead (win samples), codes it, emits the segment and keeps the
@@ -283,7 +371,12 @@ static void *codec_thread(engine *e)
     for (;;) {
         if (atomic_load(&e->stop)) break;
         const int done = atomic_load(&e->input_done);
-        size_t k = live_ring_pop(&e->in, e->segbuf + e->seg_fill, e->win - e->seg_fill);
+        const int64_t got = pull_input(e, e->segbuf + e->seg_fill, e->win - e->seg_fill);
+        if (got < 0) {
+            e->error = (int)got;
+            break;
+        }
+        const size_t k = (size_t)got;
         e->seg_fill += k;
         const int drained = done && live_ring_available(&e->in) == 0;
         if (e->seg_fill == e->win || (drained && e->seg_fill > 0)) {
@@ -325,9 +418,15 @@ static double codec_warmup(engine *e)
         0;
     /* The margin covers later segments taking longer than the first: 4 × the silent
      * segment's time or a tenth of the segment, whichever is more, in whole blocks. */
-    const double margin_s = fmax(4.0 * dt, 0.1 * e->seg / e->sr);
-    e->hold_cbs = (long)ceil(margin_s * e->sr / e->block);
+    double margin_s = fmax(4.0 * dt, 0.1 * e->seg / e->sr);
+    /* plus what the resamplers hold back: the end of a segment's output only leaves rs_out
+     * with the next segment */
+    if (e->rs_in) margin_s += (double)e->rs_in_max / e->sr + (double)e->rs_out_max / e->dev_sr;
+    e->hold_cbs = (long)ceil(margin_s * e->dev_sr / e->block);
     e->cushion = 0;
+    /* the silent segment went through rs_out too: start the stream from a clean state */
+    if (e->rs_out) sotto_resampler_reset(e->rs_out);
+    e->rs_out_run_max = 0;
     return dt;
 }
 
@@ -339,21 +438,33 @@ static void *process_thread(void *arg)
         if (atomic_load(&e->stop)) break;
         const int done = atomic_load(&e->input_done);
         size_t avail = live_ring_available(&e->in);
-        if (avail < (size_t)e->block && !done) {
+        const int staged = e->rs_in && (e->stage_off < e->stage_n || e->dblk_used < e->dblk_n);
+        if (avail < (size_t)e->block && !done && !staged) {
             sleep_ms(1);
             continue;
         }
-        size_t n = live_ring_pop(&e->in, e->inblk, (size_t)e->block);
         double t0 = now_s();
+        const int64_t pulled = pull_input(e, e->inblk, (size_t)e->mblock);
+        if (pulled < 0) {
+            e->error = (int)pulled;
+            break;
+        }
+        size_t n = (size_t)pulled;
         int got = n ? sotto_vocoder_push_audio(e->voc, e->inblk, n, e->outbuf, e->outcap) : 0;
         if (got >= 0 && n == 0 && done) got = sotto_vocoder_flush(e->voc, e->outbuf, e->outcap);
-        e->busy_s += now_s() - t0;
+        const double t1 = now_s();
+        e->busy_s += t1 - t0;
         if (got < 0) {
             e->error = got;
             snprintf(e->errmsg, sizeof e->errmsg, "%s", sotto_vocoder_last_error(e->voc));
             break;
         }
-        emit(e, e->outbuf, (size_t)got);
+        const int erc = emit_model(e, e->outbuf, (size_t)got);
+        e->busy_s += now_s() - t1;
+        if (erc < 0) {
+            e->error = erc;
+            break;
+        }
         if (n == 0 && done) break; /* input drained and flushed */
     }
     atomic_store(&e->finished, 1);
@@ -368,9 +479,11 @@ static int64_t codec_max_frames(const sotto_decoder *dec)
     return ((int64_t)sotto_decoder_max_output_samples(dec) + hop - 1) / hop;
 }
 
-/* Vocoder path: voc set; codec path: enc and dec set, seg samples per segment. */
+/* Vocoder path: voc set; codec path: enc and dec set, seg samples per segment. sr is the
+ * model's rate, dev_sr the devices' (file mode: sr), block the frames per device buffer. */
 static int engine_init(engine *e, sotto_vocoder *voc, const sotto_model *model, sotto_encoder *enc,
-                       sotto_decoder *dec, int sr, int block, int seg, size_t win, int lossless)
+                       sotto_decoder *dec, int sr, int dev_sr, int block, int seg, size_t win,
+                       int lossless)
 {
     memset(e, 0, sizeof *e);
     e->voc = voc;
@@ -379,8 +492,22 @@ static int engine_init(engine *e, sotto_vocoder *voc, const sotto_model *model, 
     e->dec = dec;
     e->codec = enc != NULL;
     e->sr = sr;
+    e->dev_sr = dev_sr;
     e->block = block;
     e->lossless = lossless;
+    if (dev_sr != sr) {
+        /* A block of device input gives at most max_output model samples on a fresh stream
+         * (the rate ratio, rounded); soxr's bursts beyond that are taken in further steps
+         * (push_some into the fixed stage buffer). */
+        if (sotto_resampler_create(dev_sr, sr, NULL, &e->rs_in, NULL) != SOTTO_OK ||
+            sotto_resampler_create(sr, dev_sr, NULL, &e->rs_out, NULL) != SOTTO_OK)
+            return -1;
+        e->stage_cap = (size_t)sotto_resampler_max_output(e->rs_in, block) + 1;
+        e->dblk = calloc((size_t)block, sizeof(float));
+        e->stage = malloc(sizeof(float) * e->stage_cap);
+        if (!e->dblk || !e->stage) return -1;
+    }
+    e->mblock = e->rs_in ? (int)e->stage_cap : block;
     size_t cap;
     if (e->codec) {
         e->seg = seg;
@@ -398,17 +525,29 @@ static int engine_init(engine *e, sotto_vocoder *voc, const sotto_model *model, 
         cap = 2 * win + (size_t)sr + 8 * (size_t)block;
     } else {
         e->outcap =
-            sotto_vocoder_max_output_samples(voc, block / sotto_vocoder_hop_samples(voc) + 1);
-        e->inblk = malloc(sizeof(float) * (size_t)block);
+            sotto_vocoder_max_output_samples(voc, e->mblock / sotto_vocoder_hop_samples(voc) + 1);
+        e->inblk = malloc(sizeof(float) * (size_t)e->mblock);
         e->outbuf = malloc(sizeof(float) * e->outcap);
         if (!e->inblk) return -1;
         /* Rings hold a second of audio or 8 blocks, whichever is more. */
-        cap = (size_t)(sr > 8 * block ? sr : 8 * block) + e->outcap;
+        cap = (size_t)(dev_sr > 8 * block ? dev_sr : 8 * block) + e->outcap;
+    }
+    if (e->rs_out) {
+        e->dout_cap = (size_t)sotto_resampler_max_output(e->rs_out, (int64_t)e->outcap) + 1;
+        e->dout = malloc(sizeof(float) * e->dout_cap);
+        if (!e->dout) return -1;
+        /* the same spans in device-rate samples, and a burst of rs_out on top */
+        if (e->codec)
+            cap = (size_t)ceil((double)(2 * win + (size_t)sr) * dev_sr / sr) + 8 * (size_t)block +
+                  e->dout_cap;
+        else
+            cap += e->dout_cap;
     }
     if (!e->outbuf || live_ring_init(&e->in, cap) || live_ring_init(&e->out, cap)) return -1;
-    e->warmup_callbacks = (long)ceil(WARMUP_S * sr / block);
+    e->warmup_callbacks = (long)ceil(WARMUP_S * dev_sr / block);
     /* One block on top of the one being played: the vocoder's output comes hop by hop; the
-     * codec's a whole segment at once (the cushion then only absorbs callback jitter). */
+     * codec's a whole segment at once (the cushion then only absorbs callback jitter). The
+     * resamplers' jitter is added once it is measured (resamplers_measure). */
     e->cushion = (size_t)block;
     atomic_init(&e->input_done, 0);
     atomic_init(&e->stop, 0);
@@ -427,6 +566,66 @@ static int engine_init(engine *e, sotto_vocoder *voc, const sotto_model *model, 
     return 0;
 }
 
+/* Feeds 2 s of silence through r in chunks of `chunk` input samples and records the output it
+ * holds back (pending samples) after the first 0.25 s: soxr releases output in bursts, so
+ * this swings between a minimum and a maximum. Then resets r. Before the stream starts
+ * (allocates a scratch buffer; reset may allocate). Returns 0 or -1. */
+static int measure_pending(sotto_resampler *r, int in_hz, size_t chunk, long *mn, long *mx)
+{
+    const size_t cap = (size_t)sotto_resampler_max_output(r, (int64_t)chunk) + 1;
+    float *zeros = calloc(chunk, sizeof(float)), *out = malloc(sizeof(float) * cap);
+    int rc = zeros && out ? 0 : -1;
+    *mn = 0;
+    *mx = 0;
+    long lo = -1, hi = 0;
+    for (int64_t fed = 0; !rc && fed < 2 * (int64_t)in_hz; fed += (int64_t)chunk) {
+        for (size_t done = 0; done < chunk;) {
+            int64_t used = 0;
+            if (sotto_resampler_push_some(r, zeros + done, (int64_t)(chunk - done), &used, out,
+                                          (int64_t)cap) < 0) {
+                rc = -1;
+                break;
+            }
+            done += (size_t)used;
+        }
+        if (fed >= in_hz / 4) {
+            const long p = (long)sotto_resampler_pending_samples(r);
+            if (lo < 0 || p < lo) lo = p;
+            if (p > hi) hi = p;
+        }
+    }
+    free(zeros);
+    free(out);
+    if (sotto_resampler_reset(r) != SOTTO_OK) rc = -1;
+    if (!rc) {
+        *mn = lo < 0 ? 0 : lo;
+        *mx = hi;
+    }
+    return rc;
+}
+
+/* Device mode, different rates, before the stream starts: measures both resamplers (input
+ * in device blocks, output in model-rate blocks) and widens the vocoder's output cushion by
+ * their jitter (the swing of their held-back output, in device samples). */
+static int resamplers_measure(engine *e)
+{
+    if (!e->rs_in) return 0;
+    const size_t mchunk = (size_t)lround((double)e->block * e->sr / e->dev_sr);
+    if (measure_pending(e->rs_in, e->dev_sr, (size_t)e->block, &e->rs_in_min, &e->rs_in_max) ||
+        measure_pending(e->rs_out, e->sr, mchunk < 1 ? 1 : mchunk, &e->rs_out_min, &e->rs_out_max))
+        return -1;
+    e->cushion += (size_t)ceil((double)(e->rs_in_max - e->rs_in_min) * e->dev_sr / e->sr) +
+                  (size_t)(e->rs_out_max - e->rs_out_min);
+    return 0;
+}
+
+/* The resamplers' delay in ms: the most output each holds back (measured at start). */
+static double resampling_ms(const engine *e)
+{
+    if (!e->rs_in) return 0;
+    return 1000.0 * ((double)e->rs_in_max / e->sr + (double)e->rs_out_max / e->dev_sr);
+}
+
 static void engine_free(engine *e)
 {
     free(e->inblk);
@@ -435,6 +634,11 @@ static void engine_free(engine *e)
     free(e->pkt);
     free(e->tap_in);
     free(e->tap_out);
+    free(e->dblk);
+    free(e->stage);
+    free(e->dout);
+    sotto_resampler_destroy(e->rs_in);
+    sotto_resampler_destroy(e->rs_out);
     live_ring_free(&e->in);
     live_ring_free(&e->out);
 }
@@ -478,31 +682,40 @@ static void print_report(const engine *e, const report *r, int quiet, int json)
         }
         if (r->device)
             fprintf(stderr,
-                    "sotto-live: %.2f s, %ld callbacks of %d frames, %ld xruns (%ld after "
+                    "sotto-live: %.2f s, %ld callbacks of %d frames at %d Hz (model %d Hz%s), "
+                    "%ld xruns (%ld after "
                     "%.1f s), %ld underruns (%ld after %.1f s), dropped %ld input / %ld output "
                     "samples; CPU: callback %.1f %%, processing %.1f %% of real time\n",
-                    r->stream_s, atomic_load(&e->callbacks), e->block, atomic_load(&e->xruns),
+                    r->stream_s, atomic_load(&e->callbacks), e->block, e->dev_sr, e->sr,
+                    e->rs_in ? ", resampled with soxr" : "", atomic_load(&e->xruns),
                     atomic_load(&e->xruns_steady), WARMUP_S, atomic_load(&e->underruns),
                     atomic_load(&e->underruns_steady), WARMUP_S, atomic_load(&e->dropped_in),
                     atomic_load(&e->dropped_out), 100.0 * r->cpu_callback, 100.0 * load);
     }
     if (!json) return;
-    printf("{\"mode\":\"%s\",\"device\":%s,\"sample_rate\":%d,\"frames_per_buffer\":%d,"
+    printf("{\"mode\":\"%s\",\"device\":%s,\"sample_rate\":%d,\"model_rate\":%d,"
+           "\"device_rate\":%d,\"frames_per_buffer\":%d,"
            "\"stream_seconds\":%.4f,\"audio_seconds\":%.4f,\"callbacks\":%ld,\"xruns\":%ld,"
            "\"xruns_steady\":%ld,\"underruns\":%ld,\"underruns_steady\":%ld,"
            "\"warmup_seconds\":%.2f,\"dropped_in\":%ld,\"dropped_out\":%ld,"
            "\"cpu_load_callback\":%.4f,\"processing_load\":%.4f,\"algorithmic_latency_ms\":%.1f,"
            "\"device_latency_ms\":%.1f,\"output_cushion_ms\":%.1f,"
-           "\"callback_span_seconds\":%.4f",
-           r->mode, r->device ? "true" : "false", e->sr, e->block, r->stream_s, r->audio_s,
-           atomic_load(&e->callbacks), atomic_load(&e->xruns), atomic_load(&e->xruns_steady),
-           atomic_load(&e->underruns), atomic_load(&e->underruns_steady), WARMUP_S,
-           atomic_load(&e->dropped_in), atomic_load(&e->dropped_out), r->cpu_callback, load,
-           r->algo_ms, r->device_ms,
+           "\"callback_span_seconds\":%.4f,\"resampling_latency_ms\":%.1f,"
+           "\"resampler_in_pending_ms\":[%.1f,%.1f],\"resampler_out_pending_ms\":[%.1f,%.1f],"
+           "\"resampler_pending_max_seen_ms\":[%.1f,%.1f]",
+           r->mode, r->device ? "true" : "false", e->sr, e->sr, e->dev_sr, e->block, r->stream_s,
+           r->audio_s, atomic_load(&e->callbacks), atomic_load(&e->xruns),
+           atomic_load(&e->xruns_steady), atomic_load(&e->underruns),
+           atomic_load(&e->underruns_steady), WARMUP_S, atomic_load(&e->dropped_in),
+           atomic_load(&e->dropped_out), r->cpu_callback, load, r->algo_ms, r->device_ms,
            r->device
-               ? 1000.0 * (double)(e->cushion + (size_t)e->hold_cbs * (size_t)e->block) / e->sr
+               ? 1000.0 * (double)(e->cushion + (size_t)e->hold_cbs * (size_t)e->block) / e->dev_sr
                : 0.0,
-           1e-9 * (double)(atomic_load(&e->cb_last_ns) - atomic_load(&e->cb_first_ns)));
+           1e-9 * (double)(atomic_load(&e->cb_last_ns) - atomic_load(&e->cb_first_ns)),
+           resampling_ms(e), 1000.0 * (double)e->rs_in_min / e->sr,
+           1000.0 * (double)e->rs_in_max / e->sr, 1000.0 * (double)e->rs_out_min / e->dev_sr,
+           1000.0 * (double)e->rs_out_max / e->dev_sr, 1000.0 * (double)e->rs_in_run_max / e->sr,
+           1000.0 * (double)e->rs_out_run_max / e->dev_sr);
     if (e->codec)
         printf(",\"segment_ms\":%.0f,\"lookahead_ms\":%.1f,\"segments\":%ld,\"groups\":%ld,"
                "\"frames\":%ld,"
@@ -742,7 +955,7 @@ static void write_tap(engine *e, const char *prefix, int quiet)
     sotto_status st;
     for (int c = 0; c < 2; c++) {
         snprintf(path, sizeof path, "%s.%s.wav", prefix, c ? "out" : "in");
-        if (sotto_audio_write_file(path, c ? e->tap_out : e->tap_in, (int64_t)n, e->sr,
+        if (sotto_audio_write_file(path, c ? e->tap_out : e->tap_in, (int64_t)n, e->dev_sr,
                                    SOTTO_AUDIO_WAV_FLOAT, &st) != SOTTO_OK)
             fprintf(stderr, "sotto-live: %s: %s\n", path, st.message);
         else if (!quiet)
@@ -750,16 +963,24 @@ static void write_tap(engine *e, const char *prefix, int quiet)
     }
 }
 
-static int run_devices(engine *e, const char *host, const char *in_dev, const char *out_dev,
-                       double seconds, double algo_ms, const char *tap, int quiet, int json)
+/* The devices and the rate the stream opens at. */
+typedef struct devsel {
+    PaStreamParameters ip, op;
+    int rate; /* Hz */
+} devsel;
+
+/* Starts PortAudio, finds the devices and picks the stream's rate: want_rate (--device-rate)
+ * if > 0, else the devices' native rate (defaultSampleRate): the input's and output's if they
+ * agree, else the output's when the input supports it. Returns EXIT_OK with PortAudio
+ * running, or EXIT_DEVICE (message printed, PortAudio terminated). */
+static int devices_select(devsel *d, const char *host, const char *in_dev, const char *out_dev,
+                          int want_rate)
 {
     PaError err = Pa_Initialize();
     if (err != paNoError) {
         fprintf(stderr, "sotto-live: PortAudio: %s\n", Pa_GetErrorText(err));
         return EXIT_DEVICE;
     }
-    int rc = EXIT_OK;
-    PaStream *stream = NULL;
     const PaHostApiIndex hi = find_host(host);
     if (hi == -2) {
         fprintf(stderr, "sotto-live: no host API matching %s (see --list-devices)\n", host);
@@ -775,20 +996,75 @@ static int run_devices(engine *e, const char *host, const char *in_dev, const ch
         Pa_Terminate();
         return EXIT_DEVICE;
     }
-    PaStreamParameters ip = {di, 1, paFloat32, Pa_GetDeviceInfo(di)->defaultLowInputLatency, NULL};
-    PaStreamParameters op = {dout, 1, paFloat32, Pa_GetDeviceInfo(dout)->defaultLowOutputLatency,
-                             NULL};
-    err =
-        Pa_OpenStream(&stream, &ip, &op, e->sr, (unsigned long)e->block, paClipOff, pa_callback, e);
+    const PaDeviceInfo *din = Pa_GetDeviceInfo(di), *dvo = Pa_GetDeviceInfo(dout);
+    PaStreamParameters ip = {di, 1, paFloat32, din->defaultLowInputLatency, NULL};
+    PaStreamParameters op = {dout, 1, paFloat32, dvo->defaultLowOutputLatency, NULL};
+    double rate;
+    if (want_rate > 0) {
+        rate = want_rate;
+        if ((err = Pa_IsFormatSupported(&ip, &op, rate)) != paFormatIsSupported) {
+            fprintf(stderr,
+                    "sotto-live: --device-rate %d Hz: not supported by the devices (%s, native "
+                    "%.0f Hz; %s, native %.0f Hz): %s\n",
+                    want_rate, din->name, din->defaultSampleRate, dvo->name, dvo->defaultSampleRate,
+                    Pa_GetErrorText(err));
+            Pa_Terminate();
+            return EXIT_DEVICE;
+        }
+    } else if (din->defaultSampleRate == dvo->defaultSampleRate) {
+        rate = dvo->defaultSampleRate;
+    } else {
+        rate = dvo->defaultSampleRate;
+        if ((err = Pa_IsFormatSupported(&ip, NULL, rate)) != paFormatIsSupported) {
+            fprintf(stderr,
+                    "sotto-live: the input device %s (native %.0f Hz) does not support the "
+                    "output device %s's native rate %.0f Hz (%s); choose a rate both support "
+                    "with --device-rate\n",
+                    din->name, din->defaultSampleRate, dvo->name, rate, Pa_GetErrorText(err));
+            Pa_Terminate();
+            return EXIT_DEVICE;
+        }
+    }
+    if (!(rate >= 8000 && rate <= 192000) || rate != floor(rate)) {
+        fprintf(stderr,
+                "sotto-live: the devices' native rate %.1f Hz is not a whole number of Hz in "
+                "8000..192000; choose one with --device-rate\n",
+                rate);
+        Pa_Terminate();
+        return EXIT_DEVICE;
+    }
+    d->ip = ip;
+    d->op = op;
+    d->rate = (int)rate;
+    return EXIT_OK;
+}
+
+/* Runs the stream on the selected devices (PortAudio running, see devices_select; it is
+ * terminated here). */
+static int run_devices(engine *e, const devsel *d, double seconds, double algo_ms, const char *tap,
+                       int quiet, int json)
+{
+    int rc = EXIT_OK;
+    PaStream *stream = NULL;
+    const PaDeviceIndex di = d->ip.device, dout = d->op.device;
+    PaError err = Pa_OpenStream(&stream, &d->ip, &d->op, e->dev_sr, (unsigned long)e->block,
+                                paClipOff, pa_callback, e);
     if (err != paNoError) {
-        fprintf(stderr, "sotto-live: cannot open the audio stream at %d Hz: %s\n", e->sr,
+        fprintf(stderr, "sotto-live: cannot open the audio stream at %d Hz: %s\n", e->dev_sr,
                 Pa_GetErrorText(err));
         Pa_Terminate();
         return EXIT_DEVICE;
     }
+    if (resamplers_measure(e)) {
+        fprintf(stderr, "sotto-live: the resamplers failed at start-up\n");
+        Pa_CloseStream(stream);
+        Pa_Terminate();
+        return EXIT_RUNTIME;
+    }
     if (e->codec) codec_warmup(e);
     const double cushion_ms =
-        1000.0 * (double)(e->cushion + (size_t)e->hold_cbs * (size_t)e->block) / e->sr;
+        1000.0 * (double)(e->cushion + (size_t)e->hold_cbs * (size_t)e->block) / e->dev_sr;
+    const double rs_ms = resampling_ms(e);
     pthread_t th;
     if (pthread_create(&th, NULL, process_thread, e)) {
         fprintf(stderr, "sotto-live: cannot start the processing thread\n");
@@ -806,17 +1082,18 @@ static int run_devices(engine *e, const char *host, const char *in_dev, const ch
         t_start = now_s();
         const PaStreamInfo *si = Pa_GetStreamInfo(stream);
         dev_ms = si ? 1000.0 * (si->inputLatency + si->outputLatency) : 0;
-        const double block_ms = 1000.0 * e->block / e->sr;
+        const double block_ms = 1000.0 * e->block / e->dev_sr;
         if (!quiet)
             fprintf(stderr,
-                    "sotto-live: %s -> %s (%s) at %d Hz, %s path; latency %.1f ms = %s %.1f + "
-                    "block and output cushion %.1f + devices %.1f (in %.1f, out %.1f)%s; "
-                    "Ctrl-C stops\n",
+                    "sotto-live: %s -> %s (%s) at %d Hz (model %d Hz%s), %s path; latency %.1f "
+                    "ms = %s %.1f + block and output cushion %.1f + resampling %.1f + devices "
+                    "%.1f (in %.1f, out %.1f)%s; Ctrl-C stops\n",
                     Pa_GetDeviceInfo(di)->name, Pa_GetDeviceInfo(dout)->name,
-                    Pa_GetHostApiInfo(Pa_GetDeviceInfo(di)->hostApi)->name, e->sr,
-                    e->codec ? "codec" : "vocoder", algo_ms + block_ms + cushion_ms + dev_ms,
+                    Pa_GetHostApiInfo(Pa_GetDeviceInfo(di)->hostApi)->name, e->dev_sr, e->sr,
+                    e->rs_in ? ", resampled with soxr" : "", e->codec ? "codec" : "vocoder",
+                    algo_ms + block_ms + cushion_ms + rs_ms + dev_ms,
                     e->codec ? "segment + look-ahead" : "look-ahead", algo_ms,
-                    block_ms + cushion_ms, dev_ms, si ? 1000.0 * si->inputLatency : 0,
+                    block_ms + cushion_ms, rs_ms, dev_ms, si ? 1000.0 * si->inputLatency : 0,
                     si ? 1000.0 * si->outputLatency : 0,
                     e->codec ? " (the cushion covers the processing)" : "");
         const double t_end = seconds > 0 ? t_start + seconds : INFINITY;
@@ -891,7 +1168,7 @@ int main(int argc, char **argv)
 {
     const char *model_path = DEFAULT_MODEL, *in_dev = NULL, *out_dev = NULL, *host = NULL;
     const char *file_in = NULL, *file_out = NULL, *tap = NULL;
-    double block_ms = 20, seconds = 0, threads_d = 1;
+    double block_ms = 20, seconds = 0, threads_d = 1, device_rate = 0;
     double segment_ms = 2000, threshold = NAN, rate = NAN, bitrate = NAN, quantizers = -1, loss = 0,
            seed = 1;
     int quiet = 0, list = 0, json = 0, codec_opts = 0;
@@ -919,6 +1196,8 @@ int main(int argc, char **argv)
             num = &block_ms;
         } else if (!strcmp(a, "--seconds") && has_val) {
             num = &seconds;
+        } else if (!strcmp(a, "--device-rate") && has_val) {
+            num = &device_rate;
         } else if (!strcmp(a, "--file-in") && has_val) {
             file_in = argv[++i];
         } else if (!strcmp(a, "--file-out") && has_val) {
@@ -956,6 +1235,11 @@ int main(int argc, char **argv)
         return usage_error("--threads must be an integer 1..64");
     if (seconds < 0) return usage_error("--seconds must be >= 0");
     if (!!file_in != !!file_out) return usage_error("--file-in and --file-out go together");
+    if (device_rate != 0 &&
+        !(device_rate >= 8000 && device_rate <= 192000 && device_rate == floor(device_rate)))
+        return usage_error("--device-rate must be an integer 8000..192000 (Hz)");
+    if (device_rate != 0 && file_in)
+        return usage_error("--device-rate needs device mode (file mode runs at the model's rate)");
     if (tap && (file_in || !(seconds > 0) || seconds > 600))
         return usage_error("--tap needs device mode and --seconds 0 < S <= 600");
     if (!(segment_ms >= 80 && segment_ms <= 30000) || fmod(segment_ms, 80.0) != 0)
@@ -1064,17 +1348,27 @@ int main(int argc, char **argv)
         algo_ms = 1000.0 * sotto_vocoder_lookahead_samples(voc) / sr;
     }
     {
-        const int block = (int)lround(block_ms * sr / 1000.0);
+        /* Device mode: the devices' rate (native or --device-rate); the block is --block ms
+         * at that rate. File mode: the model's rate. */
+        devsel ds;
+        memset(&ds, 0, sizeof ds);
+        ds.rate = sr;
+        if (!file_in) {
+            rc = devices_select(&ds, host, in_dev, out_dev, (int)device_rate);
+            if (rc != EXIT_OK) goto out;
+        }
+        const int block = (int)lround(block_ms * ds.rate / 1000.0);
         engine e;
-        if (engine_init(&e, voc, model, enc, dec, sr, block < 1 ? 1 : block, seg, win,
+        if (engine_init(&e, voc, model, enc, dec, sr, ds.rate, block < 1 ? 1 : block, seg, win,
                         file_in != NULL)) {
             fprintf(stderr, "sotto-live: out of memory\n");
+            if (!file_in) Pa_Terminate();
             rc = EXIT_RUNTIME;
         } else {
             e.loss_pct = loss;
             e.rng = (uint64_t)seed;
             if (tap) {
-                e.tap_cap = (size_t)ceil((seconds + 1.0) * sr);
+                e.tap_cap = (size_t)ceil((seconds + 1.0) * ds.rate);
                 e.tap_in = calloc(e.tap_cap, sizeof(float));
                 e.tap_out = calloc(e.tap_cap, sizeof(float));
                 if (!e.tap_in || !e.tap_out) e.tap_cap = 0;
@@ -1098,7 +1392,7 @@ int main(int argc, char **argv)
                 }
                 rc = run_file(&e, file_in, file_out, algo_ms, quiet, json);
             } else {
-                rc = run_devices(&e, host, in_dev, out_dev, seconds, algo_ms, tap, quiet, json);
+                rc = run_devices(&e, &ds, seconds, algo_ms, tap, quiet, json);
             }
         }
         engine_free(&e);
