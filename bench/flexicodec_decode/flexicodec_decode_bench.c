@@ -406,8 +406,9 @@ int main(int argc, char **argv)
         printf(",\"weights_dtype\":");
         json_string(dtype);
         unsigned cf = sotto_cpu_features();
-        printf(",\"cpu_features\":\"%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
-               cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "");
+        printf(",\"cpu_features\":\"%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
+               cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",
+               cf & SOTTO_CPU_AVX512 ? " avx512" : "");
         printf(",\"sample_rate\":%d,\"hop\":%d,\"frames\":%d,\"groups\":%d,\"stages\":%d,"
                "\"model_stages\":%d,\"fsq_size\":%d,\"codebook_size\":%d,"
                "\"max_group_length\":%d,\"audio_samples\":%lld,\"audio_seconds\":%.6f,"

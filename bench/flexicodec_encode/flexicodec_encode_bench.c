@@ -280,12 +280,12 @@ int main(int argc, char **argv)
     if (o.json) {
         unsigned cf = sotto_cpu_features();
         printf("{\"bench\":\"flexicodec_encode\",\"side\":\"sotto\",\"sotto_version\":\"%s\","
-               "\"cpu_features\":\"%s%s%s\",\"audio_samples\":%lld,\"audio_seconds\":%.6f,"
+               "\"cpu_features\":\"%s%s%s%s\",\"audio_samples\":%lld,\"audio_seconds\":%.6f,"
                "\"threshold\":%.4f,\"stages\":%d,\"groups\":%d,\"frames\":%d,\"reps\":%d,"
                "\"peak_rss_kb\":%ld,\"runs\":[",
                sotto_version_string(), cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
                cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",
-               (long long)n, audio_s, (double)o.threshold, o.stages, res[0].groups,
+               cf & SOTTO_CPU_AVX512 ? " avx512" : "", (long long)n, audio_s, (double)o.threshold, o.stages, res[0].groups,
                res[0].frames, o.reps, rss_peak);
         for (int i = 0; i < o.n_threads; i++) {
             const thread_result *r = &res[i];
