@@ -101,20 +101,22 @@ static inline void store_seg(float *y, __m512 v, const float *bias, int acc, __m
                           acc, m[v]);                                                              \
     }
 
-#define GEMM_TILES(NAME, WT, LOADW)                                                                \
+/* The tiles the drivers below use: f32 in 32-column strips (and 64 columns for 1-2 rows),
+ * f16 in whole 32-column panels or 16-column half panels. */
+#define GEMM_TILES_32(NAME, WT, LOADW)                                                             \
     GEMM_TILE(NAME, WT, LOADW, 8, 2)                                                               \
     GEMM_TILE(NAME, WT, LOADW, 4, 2)                                                               \
     GEMM_TILE(NAME, WT, LOADW, 2, 2)                                                               \
-    GEMM_TILE(NAME, WT, LOADW, 1, 2)                                                               \
-    GEMM_TILE(NAME, WT, LOADW, 8, 1)                                                               \
-    GEMM_TILE(NAME, WT, LOADW, 4, 1)                                                               \
-    GEMM_TILE(NAME, WT, LOADW, 2, 1)                                                               \
-    GEMM_TILE(NAME, WT, LOADW, 1, 1)
+    GEMM_TILE(NAME, WT, LOADW, 1, 2)
 
-GEMM_TILES(tile_f32, float, load_w_f32)
-GEMM_TILES(tile_f16, uint16_t, load_w_f16)
+GEMM_TILES_32(tile_f32, float, load_w_f32)
 GEMM_TILE(tile_f32, float, load_w_f32, 2, 4)
 GEMM_TILE(tile_f32, float, load_w_f32, 1, 4)
+GEMM_TILES_32(tile_f16, uint16_t, load_w_f16)
+GEMM_TILE(tile_f16, uint16_t, load_w_f16, 8, 1)
+GEMM_TILE(tile_f16, uint16_t, load_w_f16, 4, 1)
+GEMM_TILE(tile_f16, uint16_t, load_w_f16, 2, 1)
+GEMM_TILE(tile_f16, uint16_t, load_w_f16, 1, 1)
 
 /*
  * Rows [0, M) of one column strip of width NV·16 (NV 1 or 2): blocks of 8 rows, then the
