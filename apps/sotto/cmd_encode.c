@@ -162,8 +162,8 @@ int cmd_encode(int argc, char **argv)
                info.input_rate_hz, (long long)info.samples, dur, (long long)info.groups,
                (long long)info.frames, info.groups_per_s, (double)info.threshold, info.n_stages,
                (long long)info.file_bytes, info.bitrate_bps, t_work, rtf, threads, info.payload_bps,
-               info.target_groups_per_s, ep.encoder.target_bits_per_s, info.clamped,
-               info.segments, info.segment_seconds);
+               info.target_groups_per_s, ep.encoder.target_bits_per_s, info.clamped, info.segments,
+               info.segment_seconds);
     } else if (!quiet) {
         fprintf(stderr,
                 "sotto encode: %s -> %s: %.2f s, %lld groups (%.2f groups/s, threshold %.3f, "

@@ -20,7 +20,7 @@
 #define ENC_RATE 16000
 #define MAX_SECONDS_LIMIT 3600.0
 #define FILE_MAX_SECONDS 600.0
-#define SEGMENT_SECONDS 30.0    /* sotto_codec_encode_file's default segment */
+#define SEGMENT_SECONDS 30.0 /* sotto_codec_encode_file's default segment */
 #define SEGMENT_MIN_SECONDS 1.0
 
 struct sotto_encoder {
@@ -372,6 +372,52 @@ sotto_codec_encode_params sotto_codec_default_encode_params(void)
     return p;
 }
 
+/* What both file paths end with: the groups written as one `.sotto` stream of the input's
+ * length, and the summary. */
+typedef struct file_result {
+    const int32_t *len, *fsq, *rvq;
+    int n_groups, stages, segments, clamped;
+    int64_t n, frames;
+    float threshold;
+    double segment_seconds;
+} file_result;
+
+static int write_file_and_info(const sotto_model *model, const sotto_encoder *enc,
+                               const char *out_path, const sotto_codec_encode_params *p,
+                               const sotto_audio_info *ai, const file_result *r,
+                               sotto_codec_encode_info *info, sotto_status *st)
+{
+    sotto_codec_write_params wp = sotto_codec_default_write_params();
+    wp.length = r->n;
+    wp.input_rate_hz = ai->sample_rate_hz;
+    wp.comments = p->comments;
+    wp.n_comments = p->n_comments;
+    const int rc = sotto_codec_write_file(model, out_path, r->len, r->fsq, r->rvq, r->n_groups,
+                                          r->stages, &wp, st);
+    if (rc || !info) return rc;
+    sotto_codec_file_info fi;
+    memset(&fi, 0, sizeof fi);
+    if (sotto_codec_probe_file(out_path, NULL, &fi, NULL) == SOTTO_OK)
+        info->file_bytes = fi.file_bytes;
+    const double d = (double)r->n / ENC_RATE;
+    info->input_rate_hz = ai->sample_rate_hz;
+    info->input_channels = ai->channels;
+    info->samples = r->n;
+    info->duration_s = d;
+    info->groups = r->n_groups;
+    info->frames = r->frames;
+    info->n_stages = r->stages;
+    info->threshold = r->threshold;
+    info->groups_per_s = r->n > 0 ? (double)r->n_groups / d : 0.0;
+    info->payload_bps = r->n > 0 ? (double)r->n_groups * enc->bits_per_group / d : 0.0;
+    info->target_groups_per_s = enc->target_gps;
+    info->clamped = r->clamped;
+    info->bitrate_bps = r->n > 0 ? (double)info->file_bytes * 8.0 / d : 0.0;
+    info->segments = r->segments;
+    info->segment_seconds = r->segment_seconds;
+    return SOTTO_OK;
+}
+
 /* Groups of a whole file, appended segment by segment (a few ints per 80 ms: small). */
 typedef struct group_list {
     const sotto_alloc *a;
@@ -452,9 +498,9 @@ static int encode_file_segmented(const sotto_model *model, const char *in_path,
     if (ai.frames >= 0 &&
         (double)sotto_audio_output_length(ai.frames, ai.sample_rate_hz, ENC_RATE) > max_n) {
         sotto_audio_reader_close(rd);
-        return sotto_status_set(
-            st, SOTTO_ERR_BUFFER_TOO_SMALL, "%s: %.1f s is longer than max_seconds %g", in_path,
-            (double)ai.frames / ai.sample_rate_hz, p->encoder.max_seconds);
+        return sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL,
+                                "%s: %.1f s is longer than max_seconds %g", in_path,
+                                (double)ai.frames / ai.sample_rate_hz, p->encoder.max_seconds);
     }
     int seg_frames = (int)floor(p->segment_seconds * ENC_RATE / hop);
     sotto_encoder_params ep = p->encoder;
@@ -493,9 +539,8 @@ static int encode_file_segmented(const sotto_model *model, const char *in_path,
         const int64_t m = have > seg ? seg : have;
         n += m;
         if ((double)n > max_n) {
-            rc = sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL,
-                                  "%s: longer than max_seconds %g", in_path,
-                                  p->encoder.max_seconds);
+            rc = sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL, "%s: longer than max_seconds %g",
+                                  in_path, p->encoder.max_seconds);
             goto done;
         }
         int64_t n_pad = m;
@@ -516,9 +561,8 @@ static int encode_file_segmented(const sotto_model *model, const char *in_path,
             goto done;
         }
         if (!last && g.n_frames != seg_frames) {
-            rc = sotto_status_set(st, SOTTO_ERR_INTERNAL,
-                                  "%s: segment %d gave %d frames, not %d", in_path, n_seg + 1,
-                                  g.n_frames, seg_frames);
+            rc = sotto_status_set(st, SOTTO_ERR_INTERNAL, "%s: segment %d gave %d frames, not %d",
+                                  in_path, n_seg + 1, g.n_frames, seg_frames);
             goto done;
         }
         if ((rc = group_list_append(&gl, &g))) {
@@ -541,35 +585,18 @@ static int encode_file_segmented(const sotto_model *model, const char *in_path,
                               (long long)n);
         goto done;
     }
-    sotto_codec_write_params wp = sotto_codec_default_write_params();
-    wp.length = n;
-    wp.input_rate_hz = ai.sample_rate_hz;
-    wp.comments = p->comments;
-    wp.n_comments = p->n_comments;
-    if ((rc = sotto_codec_write_file(model, out_path, gl.len, gl.fsq, gl.rvq, gl.n, gl.stages,
-                                     &wp, st)))
-        goto done;
-    if (info) {
-        sotto_codec_file_info fi;
-        memset(&fi, 0, sizeof fi);
-        if (sotto_codec_probe_file(out_path, NULL, &fi, NULL) == SOTTO_OK)
-            info->file_bytes = fi.file_bytes;
-        info->input_rate_hz = ai.sample_rate_hz;
-        info->input_channels = ai.channels;
-        info->samples = n;
-        info->duration_s = (double)n / ENC_RATE;
-        info->groups = gl.n;
-        info->frames = frames;
-        info->n_stages = gl.stages;
-        info->threshold = (float)(thr_sum / n_seg);
-        info->groups_per_s = n > 0 ? (double)gl.n / info->duration_s : 0.0;
-        info->payload_bps = n > 0 ? (double)gl.n * enc->bits_per_group / info->duration_s : 0.0;
-        info->target_groups_per_s = enc->target_gps;
-        info->clamped = clamped;
-        info->bitrate_bps = n > 0 ? (double)info->file_bytes * 8.0 / info->duration_s : 0.0;
-        info->segments = n_seg;
-        info->segment_seconds = (double)seg / ENC_RATE;
-    }
+    const file_result res = {gl.len,
+                             gl.fsq,
+                             gl.rvq,
+                             gl.n,
+                             gl.stages,
+                             n_seg,
+                             clamped,
+                             n,
+                             frames,
+                             (float)(thr_sum / n_seg),
+                             (double)seg / ENC_RATE};
+    if ((rc = write_file_and_info(model, enc, out_path, p, &ai, &res, info, st))) goto done;
     rc = SOTTO_OK;
 done:
     group_list_free(&gl);
@@ -600,7 +627,8 @@ int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "segment_seconds %g: 0 (whole file) or %g..%g", p.segment_seconds,
                                 SEGMENT_MIN_SECONDS, MAX_SECONDS_LIMIT);
-    if (p.segment_seconds > 0.0) return encode_file_segmented(model, in_path, out_path, &p, info, st);
+    if (p.segment_seconds > 0.0)
+        return encode_file_segmented(model, in_path, out_path, &p, info, st);
 
     sotto_audio_read_params rp = sotto_audio_default_read_params();
     rp.target_rate_hz = ENC_RATE;
@@ -663,36 +691,9 @@ int sotto_codec_encode_file(const sotto_model *model, const char *in_path, const
                               in_path, (long long)covered, (long long)n);
         goto done;
     }
-    sotto_codec_write_params wp = sotto_codec_default_write_params();
-    wp.length = n;
-    wp.input_rate_hz = ai.sample_rate_hz;
-    wp.comments = p.comments;
-    wp.n_comments = p.n_comments;
-    if ((rc = sotto_codec_write_file(model, out_path, g.lengths, g.fsq, g.rvq, g.n_groups,
-                                     g.n_stages, &wp, st)))
-        goto done;
-    if (info) {
-        sotto_codec_file_info fi;
-        memset(&fi, 0, sizeof fi);
-        if (sotto_codec_probe_file(out_path, NULL, &fi, NULL) == SOTTO_OK)
-            info->file_bytes = fi.file_bytes;
-        info->input_rate_hz = ai.sample_rate_hz;
-        info->input_channels = ai.channels;
-        info->samples = n;
-        info->duration_s = (double)n / ENC_RATE;
-        info->groups = g.n_groups;
-        info->frames = g.n_frames;
-        info->n_stages = g.n_stages;
-        info->threshold = g.threshold;
-        info->groups_per_s = n > 0 ? (double)g.n_groups / info->duration_s : 0.0;
-        info->payload_bps =
-            n > 0 ? (double)g.n_groups * enc->bits_per_group / info->duration_s : 0.0;
-        info->target_groups_per_s = enc->target_gps;
-        info->clamped = g.clamped;
-        info->bitrate_bps = n > 0 ? (double)info->file_bytes * 8.0 / info->duration_s : 0.0;
-        info->segments = 1;
-        info->segment_seconds = 0.0;
-    }
+    const file_result res = {g.lengths, g.fsq, g.rvq,      g.n_groups,  g.n_stages, 1,
+                             g.clamped, n,     g.n_frames, g.threshold, 0.0};
+    if ((rc = write_file_and_info(model, enc, out_path, &p, &ai, &res, info, st))) goto done;
     rc = SOTTO_OK;
 done:
     sotto_free(&model->alloc, xp);

@@ -207,14 +207,14 @@ static void test_segments(void)
     CU_ASSERT_EQUAL_FATAL(sotto_audio_read_file(wav16, NULL, &x, &n, NULL, NULL), SOTTO_OK);
     float *y = malloc(sizeof(float) * (size_t)(3 * n));
     CU_ASSERT_PTR_NOT_NULL_FATAL(y);
-    for (int k = 0; k < 3; k++) memcpy(y + k * n, x, sizeof(float) * (size_t)n);
+    for (int k = 0; k < 3; k++)
+        memcpy(y + k * n, x, sizeof(float) * (size_t)n);
     snprintf(lw, sizeof lw, "%s/long.wav", tmpdir);
     snprintf(mw, sizeof mw, "%s/multiple.wav", tmpdir);
     CU_ASSERT_EQUAL_FATAL(sotto_audio_write_file(lw, y, 3 * n, 16000, SOTTO_AUDIO_WAV_PCM16, NULL),
                           SOTTO_OK);
-    CU_ASSERT_EQUAL_FATAL(sotto_audio_write_file(mw, y, 2 * 15360, 16000, SOTTO_AUDIO_WAV_PCM16,
-                                                 NULL),
-                          SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(
+        sotto_audio_write_file(mw, y, 2 * 15360, 16000, SOTTO_AUDIO_WAV_PCM16, NULL), SOTTO_OK);
     sotto_audio_free(x, NULL);
     free(y);
 

@@ -76,8 +76,9 @@ static void test_scores(void)
     for (size_t f = 0; f < sizeof FLOORS / sizeof FLOORS[0]; f++) {
         const floor_row *fl = &FLOORS[f];
         for (size_t c = 0; c < sizeof clips / sizeof clips[0]; c++) {
-            snprintf(args, sizeof args, "compare '%s' -m '%s' --rate %g --opus-bitrates none --json",
-                     clips[c], MODEL, fl->rate_hz);
+            snprintf(args, sizeof args,
+                     "compare '%s' -m '%s' --rate %g --opus-bitrates none --json", clips[c], MODEL,
+                     fl->rate_hz);
             run(args, r);
             if (r->code != 0) fprintf(stderr, "exit %d: %s\n", r->code, r->err);
             CU_ASSERT_EQUAL_FATAL(r->code, 0);
@@ -89,8 +90,8 @@ static void test_scores(void)
             const char *s = strstr(r->out, "\"setting\":\"thr ");
             const char *g = s ? strstr(s, " q, ") : NULL;
             const double gps = g ? strtod(g + 4, NULL) : NAN;
-            printf("%s at %g Hz: %.2f groups/s, %.0f bit/s, STOI %.4f, log-mel L1 %.4f\n",
-                   clips[c], fl->rate_hz, gps, bps, stoi, mel);
+            printf("%s at %g Hz: %.2f groups/s, %.0f bit/s, STOI %.4f, log-mel L1 %.4f\n", clips[c],
+                   fl->rate_hz, gps, bps, stoi, mel);
             CU_ASSERT(fabs(gps - fl->rate_hz) * secs <= 1.0 + 1e-9);
             CU_ASSERT(bps >= fl->min_bps && bps <= fl->max_bps);
             CU_ASSERT(stoi >= fl->min_stoi);

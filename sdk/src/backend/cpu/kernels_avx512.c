@@ -200,8 +200,8 @@ static void gemm_f32_avx512(int M, int K, int n0, int n1, const float *x, int64_
     }
     for (int k0 = 0; k0 < K; k0 += GEMM_KC) {
         const int kc = K - k0 < GEMM_KC ? K - k0 : GEMM_KC;
-        gemm_f32_block(M, kc, n0, n1, x + k0, ldx, w + (int64_t)k0 * ldw, ldw, k0 ? NULL : bias,
-                       y, ldy, k0 ? 1 : acc);
+        gemm_f32_block(M, kc, n0, n1, x + k0, ldx, w + (int64_t)k0 * ldw, ldw, k0 ? NULL : bias, y,
+                       ldy, k0 ? 1 : acc);
     }
 }
 
