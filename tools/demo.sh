@@ -3,9 +3,10 @@
 #  1. transcodes the bundled speech samples with the bundled small FlexiCodec
 #     (samples/models/flexicodec-mini.gguf) at an average 8.3 frames/s: .sotto files and the
 #     decoded WAVs in out/transcode/, with the batch summary table;
-#  2. compares each clip with Opus at about the same bitrate and at 6 kbps (`sotto compare`:
-#     bitrate, real-time factor, log-mel distance, SI-SDR, segmental SNR, STOI) and writes a
-#     spectrogram PNG per clip (original / Sotto / Opus) to out/<clip>_compare.png;
+#  2. compares the clips with Opus at Sotto's own bitrate and at 6, 12 and 24 kbit/s (`sotto
+#     compare`: bitrate, real-time factor, log-mel distance, SI-SDR, segmental SNR, STOI; a
+#     table per clip and an overall one) and writes a spectrogram PNG per clip (original /
+#     Sotto / each Opus rate) to out/<clip>_compare.png;
 #  3. vocodes the clips through the bundled small Vocos vocoder (out/<clip>_vocos.wav).
 # Usage: bash tools/demo.sh [codec.gguf [vocoder.gguf]]
 set -euo pipefail
@@ -32,12 +33,13 @@ echo "== 1. transcode samples/speech at $rate frames/s -> out/transcode/"
 $sotto transcode samples/speech -o out/transcode -m "$codec" --rate "$rate" --decode
 
 echo
-echo "== 2. compare with Opus (scores against the original), spectrograms -> out/*_compare.png"
+echo "== 2. compare with Opus (at Sotto's bitrate and at 6/12/24 kbit/s; scores against the"
+echo "      original): a table per clip and overall; spectrograms -> out/*_compare.png"
+$sotto compare samples/speech/*.flac -m "$codec" --rate "$rate"
+echo
 for clip in samples/speech/*.flac; do
     name=$(basename "$clip" .flac)
-    $sotto compare "$clip" -m "$codec" --rate "$rate" --opus-bitrates 1300,6000 \
-        --plot "out/${name}_compare.png"
-    echo
+    $sotto compare "$clip" -m "$codec" --rate "$rate" --plot "out/${name}_compare.png" >/dev/null
 done
 
 echo "== 3. vocode through the small Vocos vocoder -> out/*_vocos.wav"

@@ -1,7 +1,8 @@
 /*
- * `sotto compare IN -m CODEC_MODEL`: codes IN with the Sotto codec (encode to a .sotto file,
- * decode it) and with libopus at several bitrates, and prints per setting the actual bitrate,
- * the real-time factor and objective scores against the original (metrics.h). libopus is
+ * `sotto compare IN... -m CODEC_MODEL`: codes each IN with the Sotto codec (encode to a .sotto
+ * file, decode it) and with libopus at Sotto's own bitrate and at several others, and prints
+ * per setting the actual bitrate, the real-time factor and objective scores against the
+ * original (metrics.h): a table per file and, for several files, an overall one. libopus is
  * linked into the command line only; without it at build time the command exits 8. --plot
  * writes a spectrogram comparison as PNG with libpng (also the command line only; exit 8
  * without it).
@@ -38,30 +39,35 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: sotto compare INPUT -m CODEC_MODEL [options]\n"
+            "usage: sotto compare INPUT... -m CODEC_MODEL [options]\n"
             "\n"
-            "Codes INPUT (read at 16 kHz, channels mixed down) with the Sotto codec (a model\n"
-            "with the encoder) and with Opus (libopus, VOIP application, 16 kHz, 20 ms frames,\n"
-            "VBR) at each bitrate, decodes each, and prints one row per setting: actual\n"
-            "bitrate, real-time factor (encode + decode time / duration), log-mel L1\n"
+            "Codes each INPUT (read at 16 kHz, channels mixed down) with the Sotto codec (a\n"
+            "model with the encoder) and with Opus (libopus, VOIP application, 16 kHz, 20 ms\n"
+            "frames, VBR) at each bitrate, decodes each, and prints one row per setting:\n"
+            "actual bitrate, real-time factor (encode + decode time / duration), log-mel L1\n"
             "(16 kHz, 80 mels; 0 is perfect), SI-SDR and segmental SNR in dB, and STOI\n"
-            "(classic, as pystoi; 1 is perfect).\n"
+            "(classic, as pystoi; 1 is perfect): a table per file, then with several inputs\n"
+            "an overall table (bitrate and RTF over the total duration, scores averaged over\n"
+            "the files).\n"
             "Sotto bitrates count the whole .sotto file (headers and Ogg framing included);\n"
             "Opus bitrates count the raw packet bytes (no Ogg framing).\n"
             "\n"
             "options:\n"
             "  -m, --model FILE         codec model with the encoder (required)\n"
-            "  --opus-bitrates LIST     comma-separated bit/s, 500..512000 (default\n"
-            "                           6000,8000,12000); 'none' skips Opus\n"
+            "  --opus-bitrates LIST     comma-separated bit/s, 500..512000, or 'same' (the\n"
+            "                           bitrate Sotto spent on that file, rounded to 100)\n"
+            "                           (default same,6000,12000,24000); 'none' skips Opus\n"
             "  --threshold T            Sotto merge threshold 0..1 (default: the model's)\n"
             "  --rate HZ                Sotto target frame rate instead: 0 < HZ <= 12.5\n"
             "                           (the encoder's rate control picks the threshold)\n"
             "  --quantizers N           Sotto RVQ stages per group (default: all)\n"
             "  --out DIR                also write the decoded audio (16-bit WAV) to DIR\n"
+            "                           (one INPUT)\n"
             "  -t, --threads N          CPU threads for the codec (default 1)\n"
             "  --json                   print the rows as one JSON object on stdout\n"
             "  --plot FILE.png          also write spectrograms (original, Sotto, each Opus\n"
-            "                           rate, top to bottom; dB, 0..8 kHz) as a PNG\n"
+            "                           rate, top to bottom; dB, 0..8 kHz) as a PNG (one\n"
+            "                           INPUT)\n"
             "  -h, --help               this text\n"
             "\n"
             "Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 output, 6 runtime, 8 built\n"
@@ -74,7 +80,10 @@ typedef struct row {
     double bitrate_bps, rtf, mel_l1, si_sdr, seg_snr, stoi;
 } row;
 
-/* "6000,8000" → rates; returns the count, or -1 on a bad item. 'none' → 0. */
+#define SAME_AS_SOTTO 0 /* an Opus bitrate entry meaning "what Sotto spent on this file" */
+
+/* "same,6000,8000" → rates (SAME_AS_SOTTO for 'same'); returns the count, or -1 on a bad
+ * item. 'none' → 0. */
 static int parse_bitrates(const char *s, int *rates)
 {
     if (!strcmp(s, "none")) return 0;
@@ -82,8 +91,15 @@ static int parse_bitrates(const char *s, int *rates)
     const char *p = s;
     for (;;) {
         char *end = NULL;
-        long v = strtol(p, &end, 10);
-        if (end == p || v < 500 || v > 512000 || n == MAX_BITRATES) return -1;
+        long v;
+        if (!strncmp(p, "same", 4)) {
+            v = SAME_AS_SOTTO;
+            end = (char *)p + 4;
+        } else {
+            v = strtol(p, &end, 10);
+            if (end == p || v < 500 || v > 512000) return -1;
+        }
+        if (n == MAX_BITRATES) return -1;
         rates[n++] = (int)v;
         if (*end == 0) return n;
         if (*end != ',') return -1;
@@ -331,11 +347,18 @@ static int run_sotto(const sotto_model *model, const char *in_path, const char *
     return CLI_OK;
 }
 
-static void print_rows(const row *rows, int n_rows, const char *in_path, double dur, int json)
+/* One table (or JSON object, without a newline): a file's rows, or with in_path NULL the
+ * overall rows of n_files files. */
+static void print_rows(const row *rows, int n_rows, const char *in_path, int n_files, double dur,
+                       int json)
 {
     if (json) {
-        printf("{\"input\":");
-        cli_json_str(in_path);
+        if (in_path) {
+            printf("{\"input\":");
+            cli_json_str(in_path);
+        } else {
+            printf("{\"files\":%d", n_files);
+        }
         printf(",\"seconds\":%.4f,\"rate_hz\":%d,\"opus_bitrate_counts\":\"packets, no Ogg\","
                "\"sotto_bitrate_counts\":\"whole file\",\"rows\":[",
                dur, RATE);
@@ -349,10 +372,15 @@ static void print_rows(const row *rows, int n_rows, const char *in_path, double 
             else
                 printf("%.4f}", rows[i].stoi);
         }
-        printf("]}\n");
+        printf("]}");
         return;
     }
-    printf("%s: %.2f s at %d Hz\n", in_path, dur, RATE);
+    if (in_path)
+        printf("%s: %.2f s at %d Hz\n", in_path, dur, RATE);
+    else
+        printf("overall: %d files, %.2f s at %d Hz (bit/s and RTF over the total duration, "
+               "scores averaged over the files)\n",
+               n_files, dur, RATE);
     printf("%-6s %-28s %10s %8s %10s %9s %9s %7s\n", "codec", "setting", "bit/s", "RTF",
            "logmel-L1", "SI-SDR", "segSNR", "STOI");
     for (int i = 0; i < n_rows; i++)
@@ -364,17 +392,120 @@ static void print_rows(const row *rows, int n_rows, const char *in_path, double 
            "(classic).\n");
 }
 
+typedef struct compare_opts {
+    const sotto_codec_encode_params *ep;
+    const int *bitrates;
+    int n_opus;
+    const char *out_dir, *plot_path;
+} compare_opts;
+
+/* Codes one file: rows[0] Sotto, then one row per Opus bitrate; *dur its duration. */
+static int compare_file(const sotto_model *model, const char *in_path, const compare_opts *o,
+                        row *rows, double *dur)
+{
+    sotto_status st;
+    float *x = NULL, *deg_opus = NULL, *deg_sotto = NULL;
+    int64_t n = 0;
+    sotto_audio_read_params rp = sotto_audio_default_read_params();
+    rp.target_rate_hz = RATE;
+    sotto_audio_info ainfo;
+    if (sotto_audio_read_file(in_path, &rp, &x, &n, &ainfo, &st) != SOTTO_OK) {
+        cli_error(CMD, "%s: %s", in_path, st.message);
+        return CLI_ERR_INPUT;
+    }
+    if (n <= 256 || n > (int64_t)MAX_MINUTES * 60 * RATE) {
+        cli_error(CMD, "%s: %lld samples at 16 kHz: needs 257 .. %d minutes", in_path,
+                  (long long)n, MAX_MINUTES);
+        sotto_audio_free(x, NULL);
+        return CLI_ERR_INPUT;
+    }
+    *dur = (double)n / RATE;
+
+    int rc = CLI_OK, n_rows = 0;
+    plot pl = {0};
+    char sotto_path[1100], tmpdir[64] = "";
+    if (o->out_dir) {
+        snprintf(sotto_path, sizeof sotto_path, "%s/sotto.sotto", o->out_dir);
+    } else {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/sotto-compare-XXXXXX",
+                 base && *base && strlen(base) < 32 ? base : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            cli_error(CMD, "cannot make a temporary folder");
+            tmpdir[0] = 0;
+            rc = CLI_ERR_OUTPUT;
+            goto done;
+        }
+        snprintf(sotto_path, sizeof sotto_path, "%s/sotto.sotto", tmpdir);
+    }
+    if ((rc = run_sotto(model, in_path, sotto_path, o->ep, x, n, &deg_sotto, &rows[n_rows])))
+        goto done;
+    n_rows++;
+    if (o->out_dir && (rc = write_wav(o->out_dir, "sotto.wav", deg_sotto, n))) goto done;
+#ifdef SOTTO_HAVE_PNG
+    if (o->plot_path && ((rc = plot_add(&pl, x, n)) || (rc = plot_add(&pl, deg_sotto, n))))
+        goto done;
+#endif
+#ifdef SOTTO_HAVE_OPUS
+    deg_opus = calloc((size_t)n, sizeof(float));
+    if (!deg_opus) {
+        cli_error(CMD, "out of memory");
+        rc = CLI_ERR_RUNTIME;
+        goto done;
+    }
+    for (int i = 0; i < o->n_opus; i++) {
+        /* 'same': the bitrate Sotto spent on this file, to the nearest 100 bit/s */
+        int br = o->bitrates[i];
+        if (br == SAME_AS_SOTTO) {
+            br = (int)(floor(rows[0].bitrate_bps / 100.0 + 0.5) * 100.0);
+            if (br < 500) br = 500;
+        }
+        memset(deg_opus, 0, sizeof(float) * (size_t)n);
+        if ((rc = run_opus(x, n, br, deg_opus, &rows[n_rows]))) goto done;
+        if (o->bitrates[i] == SAME_AS_SOTTO)
+            snprintf(rows[n_rows].setting, sizeof rows[n_rows].setting, "%d bit/s (= sotto)", br);
+        n_rows++;
+        char name[64];
+        snprintf(name, sizeof name, "opus-%d.wav", br);
+        if (o->out_dir && (rc = write_wav(o->out_dir, name, deg_opus, n))) goto done;
+#ifdef SOTTO_HAVE_PNG
+        if (o->plot_path && (rc = plot_add(&pl, deg_opus, n))) goto done;
+#endif
+    }
+#endif
+#ifdef SOTTO_HAVE_PNG
+    if (o->plot_path && (rc = plot_write(&pl, o->plot_path))) goto done;
+#endif
+done:
+    if (tmpdir[0]) {
+        (void)remove(sotto_path);
+        (void)rmdir(tmpdir);
+    }
+    plot_free(&pl);
+    sotto_audio_free(x, NULL);
+    free(deg_opus);
+    free(deg_sotto);
+    return rc;
+}
+
 int cmd_compare(int argc, char **argv)
 {
-    const char *in_path = NULL, *model_path = NULL, *out_dir = NULL;
+    const char *model_path = NULL, *out_dir = NULL;
     const char *threshold_arg = NULL, *rate_arg = NULL, *quantizers_arg = NULL;
-    const char *bitrates_arg = "6000,8000,12000", *plot_path = NULL;
-    int threads = 1, json = 0;
+    const char *bitrates_arg = "same,6000,12000,24000", *plot_path = NULL;
+    int threads = 1, json = 0, n_inputs = 0;
+    const char **inputs = calloc((size_t)argc, sizeof *inputs);
+    if (!inputs) {
+        cli_error(CMD, "out of memory");
+        return CLI_ERR_RUNTIME;
+    }
+    int rc = CLI_ERR_USAGE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
+            free(inputs);
             return CLI_OK;
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
             model_path = argv[++i];
@@ -396,139 +527,119 @@ int cmd_compare(int argc, char **argv)
             json = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
-            return CLI_ERR_USAGE;
-        } else if (!in_path) {
-            in_path = a;
+            goto out;
         } else {
-            cli_error(CMD, "more than one input: %s (see --help)", a);
-            return CLI_ERR_USAGE;
+            inputs[n_inputs++] = a;
         }
     }
-    if (!in_path || !model_path) {
+    if (!n_inputs || !model_path) {
         cli_error(CMD, "an INPUT and -m MODEL are required (see --help)");
-        return CLI_ERR_USAGE;
+        goto out;
+    }
+    if (n_inputs > 1 && (out_dir || plot_path)) {
+        cli_error(CMD, "--out and --plot take one INPUT (%d given)", n_inputs);
+        goto out;
     }
     if (threads < 1 || threads > 64) {
         cli_error(CMD, "--threads must be 1..64");
-        return CLI_ERR_USAGE;
+        goto out;
     }
     int bitrates[MAX_BITRATES];
     const int n_opus = parse_bitrates(bitrates_arg, bitrates);
     if (n_opus < 0) {
         cli_error(CMD, "--opus-bitrates must be up to %d comma-separated bit/s in 500..512000 "
-                       "or 'none', not '%s'", MAX_BITRATES, bitrates_arg);
-        return CLI_ERR_USAGE;
+                       "or 'same', or 'none', not '%s'", MAX_BITRATES, bitrates_arg);
+        goto out;
     }
     sotto_codec_encode_params ep = sotto_codec_default_encode_params();
     ep.encoder.max_seconds = MAX_MINUTES * 60.0;
     /* --rate: the encoder's rate control picks the threshold for this input (sotto_codec.h);
      * the row shows the threshold chosen and the rate reached. */
     if (cli_encoder_options(CMD, threshold_arg, rate_arg, NULL, quantizers_arg, &ep.encoder))
-        return CLI_ERR_USAGE;
+        goto out;
 #ifndef SOTTO_HAVE_OPUS
     if (n_opus > 0) {
         cli_error(CMD, "this build has no libopus (install libopus-dev and rebuild), or pass "
                        "--opus-bitrates none");
-        return CLI_ERR_UNAVAILABLE;
+        rc = CLI_ERR_UNAVAILABLE;
+        goto out;
     }
 #endif
 #ifndef SOTTO_HAVE_PNG
     if (plot_path) {
         cli_error(CMD, "this build has no libpng for --plot (install libpng-dev and rebuild)");
-        return CLI_ERR_UNAVAILABLE;
+        rc = CLI_ERR_UNAVAILABLE;
+        goto out;
     }
 #endif
 
     sotto_status st;
-    float *x = NULL, *deg_opus = NULL, *deg_sotto = NULL;
-    int64_t n = 0;
-    sotto_audio_read_params rp = sotto_audio_default_read_params();
-    rp.target_rate_hz = RATE;
-    sotto_audio_info ainfo;
-    if (sotto_audio_read_file(in_path, &rp, &x, &n, &ainfo, &st) != SOTTO_OK) {
-        cli_error(CMD, "%s: %s", in_path, st.message);
-        return CLI_ERR_INPUT;
-    }
-    if (n <= 256 || n > (int64_t)MAX_MINUTES * 60 * RATE) {
-        cli_error(CMD, "%s: %lld samples at 16 kHz: needs 257 .. %d minutes", in_path,
-                  (long long)n, MAX_MINUTES);
-        sotto_audio_free(x, NULL);
-        return CLI_ERR_INPUT;
-    }
-    const double dur = (double)n / RATE;
-
-    int rc = CLI_OK;
     sotto_model *model = NULL;
-    row rows[MAX_BITRATES + 1];
-    plot pl = {0};
-    int n_rows = 0;
-    char sotto_path[1100], tmpdir[64] = "";
-    if (out_dir) {
-        snprintf(sotto_path, sizeof sotto_path, "%s/sotto.sotto", out_dir);
-    } else {
-        const char *base = getenv("TMPDIR");
-        snprintf(tmpdir, sizeof tmpdir, "%s/sotto-compare-XXXXXX",
-                 base && *base && strlen(base) < 32 ? base : "/tmp");
-        if (!mkdtemp(tmpdir)) {
-            cli_error(CMD, "cannot make a temporary folder");
-            tmpdir[0] = 0;
-            rc = CLI_ERR_OUTPUT;
-            goto done;
-        }
-        snprintf(sotto_path, sizeof sotto_path, "%s/sotto.sotto", tmpdir);
-    }
-
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         rc = CLI_ERR_MODEL;
-        goto done;
+        goto out;
     }
-    if ((rc = run_sotto(model, in_path, sotto_path, &ep, x, n, &deg_sotto, &rows[n_rows])))
-        goto done;
-    n_rows++;
-    if (out_dir && (rc = write_wav(out_dir, "sotto.wav", deg_sotto, n))) goto done;
-#ifdef SOTTO_HAVE_PNG
-    if (plot_path && ((rc = plot_add(&pl, x, n)) || (rc = plot_add(&pl, deg_sotto, n))))
-        goto done;
-#endif
-#ifdef SOTTO_HAVE_OPUS
-    deg_opus = calloc((size_t)n, sizeof(float));
-    if (!deg_opus) {
-        cli_error(CMD, "out of memory");
-        rc = CLI_ERR_RUNTIME;
-        goto done;
+    const compare_opts o = {&ep, bitrates, n_opus, out_dir, plot_path};
+    const int n_rows = 1 + n_opus;
+    row rows[MAX_BITRATES + 1], total[MAX_BITRATES + 1];
+    memset(total, 0, sizeof total);
+    double total_s = 0.0;
+    int n_stoi[MAX_BITRATES + 1] = {0};
+    if (json && n_inputs > 1) printf("{\"files\":[");
+    rc = CLI_OK;
+    for (int f = 0; f < n_inputs && rc == CLI_OK; f++) {
+        double dur = 0.0;
+        if ((rc = compare_file(model, inputs[f], &o, rows, &dur))) break;
+        if (json && f) putchar(',');
+        print_rows(rows, n_rows, inputs[f], 1, dur, json);
+        if (json && n_inputs == 1) putchar('\n');
+        if (!json && n_inputs > 1) putchar('\n');
+        /* overall: bit/s and RTF weighted by duration, scores averaged over the files */
+        total_s += dur;
+        for (int i = 0; i < n_rows; i++) {
+            total[i].bitrate_bps += rows[i].bitrate_bps * dur;
+            total[i].rtf += rows[i].rtf * dur;
+            total[i].mel_l1 += rows[i].mel_l1;
+            total[i].si_sdr += rows[i].si_sdr;
+            total[i].seg_snr += rows[i].seg_snr;
+            if (!isnan(rows[i].stoi)) {
+                total[i].stoi += rows[i].stoi;
+                n_stoi[i]++;
+            }
+            memcpy(total[i].codec, rows[i].codec, sizeof total[i].codec);
+            if (i == 0)
+                snprintf(total[i].setting, sizeof total[i].setting, "%s",
+                         rate_arg ? "rate control" : "threshold");
+            else if (bitrates[i - 1] == SAME_AS_SOTTO)
+                snprintf(total[i].setting, sizeof total[i].setting, "same as sotto per file");
+            else
+                memcpy(total[i].setting, rows[i].setting, sizeof total[i].setting);
+        }
     }
-    for (int i = 0; i < n_opus; i++) {
-        memset(deg_opus, 0, sizeof(float) * (size_t)n);
-        if ((rc = run_opus(x, n, bitrates[i], deg_opus, &rows[n_rows]))) goto done;
-        n_rows++;
-        char name[64];
-        snprintf(name, sizeof name, "opus-%d.wav", bitrates[i]);
-        if (out_dir && (rc = write_wav(out_dir, name, deg_opus, n))) goto done;
-#ifdef SOTTO_HAVE_PNG
-        if (plot_path && (rc = plot_add(&pl, deg_opus, n))) goto done;
-#endif
+    if (rc == CLI_OK && n_inputs > 1) {
+        for (int i = 0; i < n_rows; i++) {
+            total[i].bitrate_bps /= total_s;
+            total[i].rtf /= total_s;
+            total[i].mel_l1 /= n_inputs;
+            total[i].si_sdr /= n_inputs;
+            total[i].seg_snr /= n_inputs;
+            total[i].stoi = n_stoi[i] ? total[i].stoi / n_stoi[i] : NAN;
+        }
+        if (json) printf("],\"overall\":");
+        print_rows(total, n_rows, NULL, n_inputs, total_s, json);
+        if (json) printf("}\n");
+    } else if (rc != CLI_OK && json && n_inputs > 1) {
+        printf("]}\n"); /* keep stdout valid JSON; the error is on stderr */
     }
-#endif
-#ifdef SOTTO_HAVE_PNG
-    if (plot_path && (rc = plot_write(&pl, plot_path))) goto done;
-#endif
-    print_rows(rows, n_rows, in_path, dur, json);
+    sotto_model_free(model);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error(CMD, "cannot write the table");
         rc = CLI_ERR_OUTPUT;
     }
-done:
-    if (tmpdir[0]) {
-        (void)remove(sotto_path);
-        (void)rmdir(tmpdir);
-    }
-    plot_free(&pl);
-    sotto_model_free(model);
-    sotto_audio_free(x, NULL);
-    free(deg_opus);
-    free(deg_sotto);
+out:
+    free(inputs);
     return rc;
 }

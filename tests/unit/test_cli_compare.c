@@ -2,10 +2,12 @@
  * `sotto compare` end to end on a bundled clip with the small codec fixture: one row for
  * the codec and one per Opus bitrate, Opus's actual bitrate within 20 % of the request,
  * scores in range (STOI included), decoded WAVs in --out, the --plot PNG (signature and IHDR
- * dimensions; exit 8 when built without libpng), and the documented exit codes for bad
- * arguments.
+ * dimensions; exit 8 when built without libpng), several inputs (a table per file and an
+ * overall one whose bit/s is the duration-weighted mean; Opus at Sotto's own bitrate with
+ * 'same'; the JSON wrapper), and the documented exit codes for bad arguments.
  * Skips (77) when the apps are not built, or when they were built without libopus (exit 8).
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #ifdef SOTTO_CLI_PATH
 static char tmpdir[512];
 #define SAMPLE "../samples/speech/cmuarctic_aew_a0001_16k.flac"
+#define SAMPLE2 "../samples/speech/cmuarctic_axb_a0004_16k.flac"
 
 static void run(const char *args, tu_cli_result *r)
 {
@@ -60,9 +63,11 @@ static void test_table(void)
     TU_ASSERT_HAS(r->out, "SI-SDR");
     TU_ASSERT_HAS(r->out, "segSNR");
     TU_ASSERT_HAS(r->out, "\nsotto  thr ");
+    /* default Opus settings: Sotto's own bitrate, then 6, 12 and 24 kbit/s */
+    TU_ASSERT_HAS(r->out, " bit/s (= sotto)");
     TU_ASSERT_HAS(r->out, "\nopus   6000 bit/s");
-    TU_ASSERT_HAS(r->out, "\nopus   8000 bit/s");
     TU_ASSERT_HAS(r->out, "\nopus   12000 bit/s");
+    TU_ASSERT_HAS(r->out, "\nopus   24000 bit/s");
     TU_ASSERT_HAS(r->out, "Ogg overhead excluded");
     TU_ASSERT_HAS(r->out, "    STOI\n");
     CU_ASSERT_PTR_NULL(strstr(r->out, "STOI not computed"));
@@ -179,6 +184,54 @@ static void test_plot(void)
     free(r);
 }
 
+/* Several inputs: a table per file and an overall one (bit/s over the total duration);
+ * --opus-bitrates same codes Opus at Sotto's bitrate for each file; JSON wraps both. */
+static void test_several(void)
+{
+    tu_cli_result *r = malloc(sizeof *r);
+    char args[2048], model[600];
+    snprintf(model, sizeof model, "%s", tu_data_path("flexicodec/encode-audio-small.gguf"));
+    snprintf(args, sizeof args, "compare '%s' '%s' -m '%s' --opus-bitrates same,6000", SAMPLE,
+             SAMPLE2, model);
+    run(args, r);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, SAMPLE ": ");
+    TU_ASSERT_HAS(r->out, SAMPLE2 ": ");
+    TU_ASSERT_HAS(r->out, "overall: 2 files, ");
+    TU_ASSERT_HAS(r->out, "\nopus   same as sotto per file");
+    snprintf(args, sizeof args, "compare '%s' '%s' -m '%s' --opus-bitrates same,6000 --json",
+             SAMPLE, SAMPLE2, model);
+    run(args, r);
+    CU_ASSERT_EQUAL_FATAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, "{\"files\":[{\"input\":");
+    TU_ASSERT_HAS(r->out, "],\"overall\":{\"files\":2,");
+    /* the overall bit/s is the duration-weighted mean of the files' */
+    double br[3], secs[3];
+    const char *p = r->out;
+    for (int f = 0; f < 3; f++) {
+        p = strstr(p, "\"seconds\":");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        secs[f] = strtod(p + 10, NULL);
+        const char *q = strstr(p, "\"bitrate_bps\":");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+        br[f] = strtod(q + 14, NULL);
+        p = q;
+    }
+    const double want = (br[0] * secs[0] + br[1] * secs[1]) / (secs[0] + secs[1]);
+    CU_ASSERT(fabs(secs[2] - (secs[0] + secs[1])) < 1e-3);
+    CU_ASSERT(fabs(br[2] - want) < 0.2);
+    /* 'same': Opus asked for Sotto's bitrate of that file, rounded to 100 */
+    const char *same = strstr(r->out, " bit/s (= sotto)");
+    CU_ASSERT_PTR_NOT_NULL(same);
+    /* --out and --plot take one input */
+    snprintf(args, sizeof args, "compare '%s' '%s' -m '%s' --out '%s'", SAMPLE, SAMPLE2, model,
+             tmpdir);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    TU_ASSERT_HAS(r->err, "take one INPUT");
+    free(r);
+}
+
 static void test_errors(void)
 {
     tu_cli_result *r = malloc(sizeof *r);
@@ -246,6 +299,7 @@ int main(void)
         static const tu_test tests[] = {
             {"compare table: codec and Opus rows, bitrates, scores, WAVs", test_table},
             {"compare --plot writes a PNG of the spectrograms", test_plot},
+            {"compare several inputs: overall table, same-bitrate Opus, JSON", test_several},
             {"compare errors and exit codes", test_errors},
             {NULL, NULL},
         };
