@@ -57,6 +57,20 @@ def load_cmvn(path):
     return shift, scale
 
 
+def write_cmvn(path, shift, scale):
+    """An am.mvn in the Kaldi nnet1 text form SenseVoice ships (what load_cmvn reads back):
+    features are normalised as (x + shift) * scale."""
+    def row(v):
+        return "<LearnRateCoef> 0 [ " + " ".join(f"{float(x):.7g}" for x in v) + " ]\n"
+    n = len(shift)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(f"<Nnet> \n<Splice> {n} {n}\n[ 0 ]\n<AddShift> {n} {n} \n")
+        f.write(row(shift))
+        f.write(f"<Rescale> {n} {n}\n")
+        f.write(row(scale))
+        f.write("</Nnet> \n")
+
+
 def encoder_sizes(sd):
     """Hyperparameters read off the tensor shapes of an encoder state dict (no prefix)."""
     qkv0 = sd["encoder.encoders0.0.self_attn.linear_q_k_v.weight"]

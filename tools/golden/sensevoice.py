@@ -78,16 +78,8 @@ OUT = "sensevoice"
 
 
 def write_mvn(path, shift, scale):
-    """An am.mvn in the Kaldi nnet1 text form SenseVoice ships."""
-    def row(v):
-        return "<LearnRateCoef> 0 [ " + " ".join(f"{x:.7g}" for x in v) + " ]\n"
-    n = len(shift)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"<Nnet> \n<Splice> {n} {n}\n[ 0 ]\n<AddShift> {n} {n} \n")
-        f.write(row(shift))
-        f.write(f"<Rescale> {n} {n}\n")
-        f.write(row(scale))
-        f.write("</Nnet> \n")
+    """An am.mvn in the Kaldi nnet1 text form SenseVoice ships (the converter's writer)."""
+    conv.write_cmvn(path, shift, scale)
 
 
 def lfr_ref(x, m, n):

@@ -142,16 +142,11 @@ class Frontend:
 
 
 def write_mvn(path, shift, scale):
-    """am.mvn in the Kaldi nnet1 text form SenseVoice ships (tools/convert reads it)."""
-    def row(v):
-        return "<LearnRateCoef> 0 [ " + " ".join(f"{float(x):.7g}" for x in v) + " ]\n"
-    n = len(shift)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(f"<Nnet> \n<Splice> {n} {n}\n[ 0 ]\n<AddShift> {n} {n} \n")
-        f.write(row(shift))
-        f.write(f"<Rescale> {n} {n}\n")
-        f.write(row(scale))
-        f.write("</Nnet> \n")
+    """am.mvn in SenseVoice's text form, written by tools/convert/sensevoice.py (which reads
+    it back when converting)."""
+    conv = _load("sotto_convert_sensevoice", os.path.join(HERE, "..", "..", "convert",
+                                                          "sensevoice.py"))
+    conv.write_cmvn(path, shift, scale)
 
 
 def semantic_features(model, feats):
