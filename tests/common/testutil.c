@@ -182,3 +182,17 @@ void tu_cli_run(const char *cli, const char *tmpdir, const char *args, tu_cli_re
     remove(out);
     remove(err);
 }
+
+int tu_files_equal(const char *path_a, const char *path_b)
+{
+    FILE *a = fopen(path_a, "rb"), *b = fopen(path_b, "rb");
+    int same = a && b;
+    while (same) {
+        const int ca = fgetc(a), cb = fgetc(b);
+        if (ca != cb) same = 0;
+        if (ca == EOF || cb == EOF) break;
+    }
+    if (a) fclose(a);
+    if (b) fclose(b);
+    return same;
+}

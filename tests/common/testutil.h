@@ -75,6 +75,8 @@ typedef struct tu_cli_result {
 /* Makes a fresh temporary folder named after `tag` (under $TMPDIR or /tmp) into dir; returns
  * 0, or -1 when it cannot be made or its path holds a quote. */
 int tu_make_tmpdir(const char *tag, char *dir, size_t size);
+/* 1 when both files can be read and hold the same bytes, else 0. */
+int tu_files_equal(const char *path_a, const char *path_b);
 /* Runs `<cli> <args>` (args already shell-quoted) with stdout/stderr captured through files in
  * tmpdir (both truncated to the result's buffers). */
 void tu_cli_run(const char *cli, const char *tmpdir, const char *args, tu_cli_result *r);

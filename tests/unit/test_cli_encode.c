@@ -161,36 +161,10 @@ static void test_same_as_api(void)
     sotto_codec_encode_info info;
     CU_ASSERT_EQUAL_FATAL(sotto_codec_encode_file(m, wav16, out2, &p, &info, NULL), SOTTO_OK);
     /* byte-identical files */
-    FILE *a = fopen(out, "rb"), *b = fopen(out2, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-    int same = 1, ca, cb;
-    do {
-        ca = fgetc(a);
-        cb = fgetc(b);
-        same &= ca == cb;
-    } while (ca != EOF && cb != EOF);
-    fclose(a);
-    fclose(b);
-    CU_ASSERT_TRUE(same);
+    CU_ASSERT_TRUE(tu_files_equal(out, out2));
     CU_ASSERT_EQUAL(groups_of(out), info.groups);
     sotto_model_free(m);
     free(r);
-}
-
-static int same_file(const char *pa, const char *pb)
-{
-    FILE *a = fopen(pa, "rb"), *b = fopen(pb, "rb");
-    int same = a && b, ca, cb;
-    while (same) {
-        ca = fgetc(a);
-        cb = fgetc(b);
-        if (ca != cb) same = 0;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (a) fclose(a);
-    if (b) fclose(b);
-    return same;
 }
 
 /* --segment: a file longer than a segment is cut into whole-frame segments (0.96 s for
@@ -262,7 +236,7 @@ static void test_segments(void)
              model_path);
     run(args, r);
     CU_ASSERT_EQUAL(r->code, 0);
-    CU_ASSERT(same_file(out, out0));
+    CU_ASSERT(tu_files_equal(out, out0));
 
     const char *bad[] = {"--segment 0.5", "--segment -1", "--segment x", "--segment 4000"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

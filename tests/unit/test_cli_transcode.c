@@ -252,20 +252,6 @@ static void test_rate_json(void)
     free(r);
 }
 
-static int same_bytes(const char *pa, const char *pb)
-{
-    FILE *fa = fopen(pa, "rb"), *fb = fopen(pb, "rb");
-    int same = fa && fb;
-    while (same) {
-        const int ca = fgetc(fa), cb = fgetc(fb);
-        if (ca != cb) same = 0;
-        if (ca == EOF || cb == EOF) break;
-    }
-    if (fa) fclose(fa);
-    if (fb) fclose(fb);
-    return same;
-}
-
 /* --jobs 3 over the tree: the same files, byte for byte, as one job; the summary in input
  * order; the broken file still reported */
 static void test_jobs(void)
@@ -293,7 +279,7 @@ static void test_jobs(void)
         snprintf(pa, sizeof pa, "%s/%s", o1, names[i]);
         snprintf(pb, sizeof pb, "%s/%s", o3, names[i]);
         CU_ASSERT(exists(pb));
-        CU_ASSERT(same_bytes(pa, pb));
+        CU_ASSERT(tu_files_equal(pa, pb));
     }
     free(r);
 }
