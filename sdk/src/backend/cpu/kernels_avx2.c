@@ -663,7 +663,9 @@ static void gemm_f16_block(int M, int K, int n0, int n1, const float *x, int64_t
 }
 
 /* K in slices of GEMM_KC: a slice of a 16-column weight panel (KC lines) and of the input
- * rows stay in L1 while every row block passes over them; later slices accumulate. */
+ * rows stay in L1 while every row block passes over them; later slices accumulate. Every M is
+ * sliced the same way, so a row's sum never depends on how many rows come with it (a stream
+ * step of 1 row equals the same row of a 64-row offline step bit for bit). */
 #ifndef GEMM_KC
 #define GEMM_KC 256
 #endif
@@ -671,7 +673,7 @@ static void gemm_f16_block(int M, int K, int n0, int n1, const float *x, int64_t
     static void NAME(int M, int K, int n0, int n1, const float *x, int64_t ldx, const WT *w,       \
                      int64_t ldw, const float *bias, float *y, int64_t ldy, int acc)               \
     {                                                                                              \
-        if (K <= GEMM_KC || M <= 2) {                                                              \
+        if (K <= GEMM_KC) {                                                                        \
             BLOCK(M, K, n0, n1, x, ldx, w, ldw, bias, y, ldy, acc);                                \
             return;                                                                                \
         }                                                                                          \
@@ -689,7 +691,7 @@ static void gemm_f16_avx2(int M, int K, int n0, int n1, const float *x, int64_t 
                           const uint16_t *w, int64_t pstride, const float *bias, float *y,
                           int64_t ldy, int acc)
 {
-    if (K <= GEMM_KC || M <= 2) {
+    if (K <= GEMM_KC) {
         gemm_f16_block(M, K, n0, n1, x, ldx, w, pstride, bias, y, ldy, acc);
         return;
     }

@@ -9,7 +9,8 @@
  * by NV vectors of 16 columns accumulates over the whole K range in registers (32 ZMM
  * registers: the 8 × 2 tile keeps 16 sums, 2 weight vectors and a broadcast), the weights are
  * prefetched GEMM_PF rows ahead, K is cut into GEMM_KC slices so a slice of the weight panel
- * stays in L1 while every row block passes over it. Differences: the f32 tile's columns past
+ * stays in L1 while every row block passes over it (every M sliced alike, so a row's sum does
+ * not depend on the rows computed with it). Differences: the f32 tile's columns past
  * `valid` are never loaded (masked loads), so the kernel reads exactly the columns the
  * contract allows whatever the tile width; f16 panels are read whole (they are zero-padded to
  * 32 columns by contract). Summation order per output is k = 0..K−1 within a slice, as in
@@ -194,7 +195,7 @@ static void gemm_f32_avx512(int M, int K, int n0, int n1, const float *x, int64_
                             const float *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
                             int acc)
 {
-    if (K <= GEMM_KC || M <= 2) {
+    if (K <= GEMM_KC) {
         gemm_f32_block(M, K, n0, n1, x, ldx, w, ldw, bias, y, ldy, acc);
         return;
     }
@@ -209,7 +210,7 @@ static void gemm_f16_avx512(int M, int K, int n0, int n1, const float *x, int64_
                             const uint16_t *w, int64_t pstride, const float *bias, float *y,
                             int64_t ldy, int acc)
 {
-    if (K <= GEMM_KC || M <= 2) {
+    if (K <= GEMM_KC) {
         gemm_f16_block(M, K, n0, n1, x, ldx, w, pstride, bias, y, ldy, acc);
         return;
     }
