@@ -16,6 +16,15 @@ endif()
 # CPU is checked at run time before any of their functions is called.
 set(SOTTO_AVX2_FLAGS -mavx2 -mfma -mf16c)
 set(SOTTO_AVX512_FLAGS -mavx512f -mavx2 -mfma -mf16c)
+# *_avx512fp16.c: binary16 arithmetic (GCC 12 / Clang 14 and later); with an older compiler
+# the file builds empty and the scalar reference stays in the table.
+include(CheckCCompilerFlag)
+check_c_compiler_flag(-mavx512fp16 SOTTO_CC_HAS_AVX512FP16)
+if(SOTTO_CC_HAS_AVX512FP16)
+    set(SOTTO_AVX512FP16_FLAGS ${SOTTO_AVX512_FLAGS} -mavx512bw -mavx512vl -mavx512fp16)
+else()
+    set(SOTTO_AVX512FP16_FLAGS "")
+endif()
 
 function(sotto_target_warnings tgt)
     target_compile_options(${tgt} PRIVATE $<$<COMPILE_LANGUAGE:C>:${SOTTO_WARNINGS}>

@@ -110,7 +110,8 @@ enum {
     SOTTO_CPU_AVX2 = 1u << 0,
     SOTTO_CPU_FMA = 1u << 1,
     SOTTO_CPU_F16C = 1u << 2,
-    SOTTO_CPU_AVX512 = 1u << 3 /**< AVX-512F with the OS saving ZMM and opmask state */
+    SOTTO_CPU_AVX512 = 1u << 3,    /**< AVX-512F with the OS saving ZMM and opmask state */
+    SOTTO_CPU_AVX512FP16 = 1u << 4 /**< AVX512-FP16 (binary16 arithmetic) and AVX512-BW */
 };
 
 /** The SIMD features of this CPU that Sotto can use (SOTTO_CPU_* bits). */
@@ -133,6 +134,11 @@ typedef struct sotto_model_params {
     int use_mmap;               /**< map the file instead of reading it; default 1 */
     unsigned cpu_features_mask; /**< SOTTO_CPU_* bits allowed; default all (tests clear them) */
     const sotto_allocator *allocator; /**< NULL: the C library; copied at load */
+    /** 1: the matrix products of f16-stored weights run in binary16 arithmetic where the CPU
+     *  has AVX512-FP16 (SOTTO_CPU_AVX512FP16): about twice the multiply-add rate of f32, at a
+     *  relative error of about 1e-3 in each product (docs/architecture.md, "Binary16
+     *  arithmetic"). Ignored on other CPUs and for f32 models. Default 0: f32 arithmetic. */
+    int f16_arithmetic;
 } sotto_model_params;
 
 /** The defaults listed in sotto_model_params. */
@@ -160,6 +166,10 @@ SOTTO_API void sotto_model_free(sotto_model *model);
 
 /** `general.architecture` of the model ("vocos", "flexicodec", ...); never NULL. */
 SOTTO_API const char *sotto_model_architecture(const sotto_model *model);
+
+/** 1 when the model's f16 weights compute in binary16 arithmetic (it was loaded with
+ *  params.f16_arithmetic on a CPU with AVX512-FP16, and its architecture uses it), else 0. */
+SOTTO_API int sotto_model_f16_arithmetic(const sotto_model *model);
 
 /** `general.name` of the model, or "" when absent; never NULL. */
 SOTTO_API const char *sotto_model_name(const sotto_model *model);

@@ -50,8 +50,12 @@ const char *sotto_op_name(int op);
  *   - `y` may alias `x` in the element-wise and per-row kernels (same pointer, same rows),
  *     never in gemm or dwconv.
  */
-/* Columns per panel of f16 GEMM weights (see gemm_f16). */
+/* Columns per panel of f16 GEMM weights (see gemm_f16 and gemm_h16). */
 #define SOTTO_F16_PANEL 32
+/* Binary16 arithmetic (gemm_h16): k pairs summed in binary16 before an f32 accumulation, and
+ * the K slice whose f32 sums are added to y. */
+#define SOTTO_H16_GROUP 32
+#define SOTTO_H16_KC 256
 
 typedef struct sotto_cpu_kernels {
     const char *name; /* "scalar", "avx2", "avx512" (variant of the GEMM kernels; others may
@@ -71,6 +75,18 @@ typedef struct sotto_cpu_kernels {
      * lines in address order, which the hardware prefetchers follow (row-major rows of a wide
      * layer lie a page apart). Columns up to round_up(n1, 32) may be read (zero-padded). */
     void (*gemm_f16)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const uint16_t *w,
+                     int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
+    /* As gemm_f16, computed in binary16 arithmetic (the fast path of CPUs with AVX512-FP16;
+     * the scalar reference computes the same roundings). Weights are pair-packed panels of
+     * SOTTO_F16_PANEL columns: w[k][n] is at w[(n / 32)·ldw + (k / 2)·64 + ((n % 32) / 16)·32 +
+     * (n % 16)·2 + k % 2], ldw ≥ 32·round_up(K, 2), zero-padded (columns and the last odd k).
+     * Per output, over each slice of SOTTO_H16_KC k (in order): x and w are rounded to
+     * binary16; the even-k and the odd-k products of each run of SOTTO_H16_GROUP k pairs are
+     * summed separately in binary16 (a fused multiply-add, rounded once per step, starting
+     * from 0), the two sums are added in binary16 and the result is added in f32 to the
+     * slice's f32 sum (starting from 0). The first slice's sum is stored like gemm_f32's
+     * result (plus y when acc, plus bias); each later slice's sum is then added to y. */
+    void (*gemm_h16)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const uint16_t *w,
                      int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
 
     /* Depthwise conv for output rows [t0, t1): y[t][c] = bias[c] (or 0) +
@@ -109,5 +125,8 @@ void sotto_cpu_kernels_avx2(sotto_cpu_kernels *k, unsigned features);
 /* Replaces the GEMM and the vectorised element-wise/norm/dwconv/softmax entries with AVX-512
  * ones when features has SOTTO_CPU_AVX512 and FMA (the f16 conversions stay AVX2). */
 void sotto_cpu_kernels_avx512(sotto_cpu_kernels *k, unsigned features);
+/* Replaces gemm_h16 with the AVX512-FP16 kernel when features has SOTTO_CPU_AVX512FP16 (and
+ * SOTTO_CPU_AVX512), and the compiler could build it. */
+void sotto_cpu_kernels_avx512fp16(sotto_cpu_kernels *k, unsigned features);
 
 #endif

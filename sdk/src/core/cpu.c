@@ -27,7 +27,11 @@ unsigned sotto_cpu_features(void)
         __cpuid_count(7, 0, a, b, c, d);
         if ((b >> 5) & 1) f |= SOTTO_CPU_AVX2;
         /* AVX-512F, and the OS saves opmask, upper ZMM and ZMM16-31 (XCR0 bits 5-7) */
-        if (((b >> 16) & 1) && (xgetbv0() & 0xE6) == 0xE6) f |= SOTTO_CPU_AVX512;
+        if (((b >> 16) & 1) && (xgetbv0() & 0xE6) == 0xE6) {
+            f |= SOTTO_CPU_AVX512;
+            /* AVX512-FP16 (EDX bit 23) with AVX512-BW (EBX bit 30) */
+            if (((d >> 23) & 1) && ((b >> 30) & 1)) f |= SOTTO_CPU_AVX512FP16;
+        }
     }
     return f;
 }

@@ -44,6 +44,7 @@ void sotto_cpu_init(sotto_cpu *cpu, unsigned features, sotto_threadpool *tp)
     sotto_cpu_kernels_ref(&cpu->k);
     sotto_cpu_kernels_avx2(&cpu->k, f);
     sotto_cpu_kernels_avx512(&cpu->k, f); /* over the AVX2 entries */
+    sotto_cpu_kernels_avx512fp16(&cpu->k, f);
     cpu->features = cpu->k.isa;
     cpu->tp = tp;
     const unsigned fma = SOTTO_CPU_AVX2 | SOTTO_CPU_FMA;

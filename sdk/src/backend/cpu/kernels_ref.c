@@ -50,6 +50,65 @@ static void gemm_f16_ref(int M, int K, int n0, int n1, const float *x, int64_t l
     }
 }
 
+/* v rounded to the nearest binary16 value (ties to even), kept as a double; overflow gives
+ * ±inf. Exact for every double that is a sum of binary16 products, so the two-step rounding
+ * below equals the FMA's single rounding. */
+static double round_h(double v)
+{
+    if (v == 0.0 || !isfinite(v)) return v;
+    int e;
+    (void)frexp(v, &e);
+    int ue = e - 11; /* 11 significant bits; subnormal spacing 2^-24 */
+    if (ue < -24) ue = -24;
+    const double r = ldexp(nearbyint(ldexp(v, -ue)), ue);
+    return fabs(r) > 65504.0 ? copysign(INFINITY, r) : r;
+}
+
+static double h16_value(uint16_t h)
+{
+    return (double)sotto_f16_to_f32(h);
+}
+
+static void gemm_h16_ref(int M, int K, int n0, int n1, const float *x, int64_t ldx,
+                         const uint16_t *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
+                         int acc)
+{
+    for (int m = 0; m < M; m++) {
+        const float *xr = x + (int64_t)m * ldx;
+        float *yr = y + (int64_t)m * ldy;
+        for (int n = n0; n < n1; n++) {
+            const uint16_t *wp = w + (int64_t)(n / SOTTO_F16_PANEL) * ldw +
+                                 ((n % SOTTO_F16_PANEL) / 16) * 32 + (n % 16) * 2;
+            float out = acc ? yr[n] : 0.0f;
+            for (int k0 = 0; k0 < K; k0 += SOTTO_H16_KC) {
+                const int kc = K - k0 < SOTTO_H16_KC ? K - k0 : SOTTO_H16_KC;
+                const int np = (kc + 1) / 2;
+                float f = 0.0f;
+                for (int j0 = 0; j0 < np; j0 += SOTTO_H16_GROUP) {
+                    const int j1 = np - j0 < SOTTO_H16_GROUP ? np : j0 + SOTTO_H16_GROUP;
+                    double he = 0.0, ho = 0.0;
+                    for (int j = j0; j < j1; j++) {
+                        const int k = k0 + 2 * j;
+                        const int64_t at = (int64_t)(k / 2) * 64;
+                        he = round_h(he + round_h(xr[k]) * h16_value(wp[at]));
+                        if (k + 1 < K)
+                            ho = round_h(ho + round_h(xr[k + 1]) * h16_value(wp[at + 1]));
+                    }
+                    f += (float)round_h(he + ho);
+                }
+                if (k0 == 0) {
+                    out = acc ? f + out : f;
+                    if (bias) out += bias[n];
+                } else {
+                    out += f;
+                }
+            }
+            if (K == 0) out += bias ? bias[n] : 0.0f;
+            yr[n] = out;
+        }
+    }
+}
+
 static void dwconv_ref(const float *x, int C, const float *w, int K, int stride, int dilation,
                        const float *bias, float *y, int64_t t0, int64_t t1)
 {
@@ -198,6 +257,7 @@ void sotto_cpu_kernels_ref(sotto_cpu_kernels *k)
     k->isa = 0;
     k->gemm_f32 = gemm_f32_ref;
     k->gemm_f16 = gemm_f16_ref;
+    k->gemm_h16 = gemm_h16_ref;
     k->dwconv = dwconv_ref;
     k->layernorm = layernorm_ref;
     k->rmsnorm = rmsnorm_ref;
