@@ -39,6 +39,7 @@ typedef struct options {
     int offline_chunk; /* max_chunk_frames for the offline vocoder; 0: library default */
     int json;
     int no_mmap;
+    int f16_math; /* --f16-arithmetic: sotto_model_params.f16_arithmetic */
     const char *dump;
 } options;
 
@@ -55,6 +56,7 @@ typedef struct stream_result {
 
 typedef struct thread_result {
     int threads;
+    int f16_math; /* sotto_model_f16_arithmetic of the loaded model */
     double load_s;
     double best_s, median_s; /* offline */
     int64_t samples;
@@ -144,6 +146,8 @@ static void usage(FILE *f)
             "  --offline-chunk N     max_chunk_frames of the offline stream (default: the\n"
             "                        library default)\n"
             "  --no-mmap             load the model with use_mmap = 0 (read, not mapped)\n"
+            "  --f16-arithmetic      load with f16_arithmetic = 1 (binary16 products on\n"
+            "                        CPUs with AVX512-FP16; f16 models only)\n"
             "  --json                one JSON object on stdout instead of the table\n"
             "  --dump FILE           write the offline output (raw float32) of the first\n"
             "                        thread count to FILE\n"
@@ -187,6 +191,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->json = 1;
         } else if (!strcmp(a, "--no-mmap")) {
             o->no_mmap = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            o->f16_math = 1;
         } else if (!strcmp(a, "--dump") && has) {
             o->dump = argv[++i];
         } else {
@@ -292,11 +298,13 @@ static int bench_threads(const options *o, bench *b, int threads, thread_result 
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.use_mmap = !o->no_mmap;
+    mp.f16_arithmetic = o->f16_math;
     double t0 = now_s();
     if (sotto_model_load_file(o->model, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, "sotto_bench_vocos: %s: %s\n", o->model, st.message);
         return -1;
     }
+    r->f16_math = sotto_model_f16_arithmetic(model);
     sotto_vocoder_params vp = sotto_vocoder_default_params();
     if (o->offline_chunk > 0) vp.max_chunk_frames = o->offline_chunk;
     if (sotto_vocoder_create(model, &vp, &off, &st) != SOTTO_OK) {
@@ -502,9 +510,10 @@ int main(int argc, char **argv)
         printf(",\"weights_dtype\":");
         json_string(dtype);
         unsigned cf = sotto_cpu_features();
-        printf(",\"cpu_features\":\"%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
+        printf(",\"cpu_features\":\"%s%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
                cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",
-               cf & SOTTO_CPU_AVX512 ? " avx512" : "");
+               cf & SOTTO_CPU_AVX512 ? " avx512" : "", cf & SOTTO_CPU_AVX512FP16 ? " avx512fp16" : "");
+        printf(",\"f16_arithmetic\":%d", res[0].f16_math);
         printf(",\"sample_rate\":%d,\"hop\":%d,\"feature_dim\":%d,\"frames\":%d,"
                "\"audio_samples\":%lld,\"audio_seconds\":%.6f,\"lookahead_frames\":%d,"
                "\"lookahead_samples\":%d,\"offline_reps\":%d,\"stream_reps\":%d,"
@@ -537,10 +546,10 @@ int main(int argc, char **argv)
         }
         printf("]}\n");
     } else {
-        printf("model %s (%s, weights %s): %d Hz, hop %d, %d features; %d frames = %.3f s "
+        printf("model %s (%s, weights %s%s): %d Hz, hop %d, %d features; %d frames = %.3f s "
                "of audio; look-ahead %d samples (%.0f ms)\n",
-               o.model, name, dtype, sr, hop, dim, T, audio_s, la_samples,
-               1e3 * la_samples / sr);
+               o.model, name, dtype, res[0].f16_math ? ", binary16 arithmetic" : "", sr, hop,
+               dim, T, audio_s, la_samples, 1e3 * la_samples / sr);
         printf("x RT = audio s / compute s (higher is faster); offline: best and median of %d, "
                "streaming: median of %d runs; step = one push call\n\n",
                o.reps, o.stream_reps);

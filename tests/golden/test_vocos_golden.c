@@ -200,17 +200,64 @@ static void test_f16_weights(void)
     sotto_model_free(m16);
 }
 
-static sotto_model *load_with(const char *rel, int n_threads, unsigned mask)
+static sotto_model *load_with_f16(const char *rel, int n_threads, unsigned mask, int f16_math)
 {
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = n_threads;
     mp.cpu_features_mask = mask;
+    mp.f16_arithmetic = f16_math;
     sotto_model *m = NULL;
     sotto_status st;
     int rc = sotto_model_load_file(tu_data_path(rel), &mp, &m, &st);
     if (rc) fprintf(stderr, "load %s: %s\n", rel, st.message);
     CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
     return m;
+}
+
+static sotto_model *load_with(const char *rel, int n_threads, unsigned mask)
+{
+    return load_with_f16(rel, n_threads, mask, 0);
+}
+
+/* Binary16 arithmetic (sotto_model_params.f16_arithmetic, docs/architecture.md): used exactly
+ * when the CPU has AVX512-FP16, and then within its error budget of the official f32 output:
+ * NMSE ≤ 1e-4 (the f16-weights budget; measured about 1e-6), and every chunking equal to the
+ * offline output within the f32 streaming bound, max-abs ≤ 1e-5 (measured: identical; a row's
+ * GEMM sums do not depend on the rows computed with it). Without the CPU bit the flag is
+ * ignored. */
+static void test_f16_arithmetic(void)
+{
+    sotto_gguf *g = tu_golden_open("vocos/mel-small_golden.gguf");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    int64_t n_wave, shape[4];
+    float *mel = tu_golden_f32(g, "mel", NULL, shape);
+    float *wave = tu_golden_f32(g, "wave", &n_wave, NULL);
+    sotto_model *m = load_with_f16("vocos/mel-small-f16.gguf", 1, ~0u, 1);
+    const int have = (sotto_cpu_features() & SOTTO_CPU_AVX512FP16) != 0;
+    CU_ASSERT_EQUAL(sotto_model_f16_arithmetic(m), have);
+    if (!have) printf("  (no AVX512-FP16: the model keeps f32 arithmetic, as documented)\n");
+    run_out off = run(m, IN_FEATURES, mel, shape[0], (int)shape[1], 0, 0, 0);
+    CU_ASSERT_EQUAL(off.n, n_wave);
+    TU_ASSERT_CLOSE("binary16 arithmetic vs official f32", off.y, wave, n_wave, -1, 1e-4);
+    const int chunks[] = {1, 7, 64};
+    for (size_t i = 0; i < SOTTO_ARRAY_LEN(chunks); i++) {
+        run_out s = run(m, IN_FEATURES, mel, shape[0], (int)shape[1], chunks[i], 0, 0);
+        CU_ASSERT_EQUAL(s.n, off.n);
+        char what[80];
+        snprintf(what, sizeof what, "binary16 arithmetic, %d-frame chunks vs offline", chunks[i]);
+        TU_ASSERT_CLOSE(what, s.y, off.y, off.n, 1e-5, -1);
+        free(s.y);
+    }
+    /* Flag without the CPU bit (mask): never used, the result is the f16-weights one. */
+    sotto_model *m0 = load_with_f16("vocos/mel-small-f16.gguf", 1, ~(unsigned)SOTTO_CPU_AVX512FP16,
+                                    1);
+    CU_ASSERT_EQUAL(sotto_model_f16_arithmetic(m0), 0);
+    sotto_model_free(m0);
+    free(off.y);
+    free(mel);
+    free(wave);
+    sotto_gguf_close(g);
+    sotto_model_free(m);
 }
 
 /* The stream's layers run on the model's thread count and CPU features: 2 threads and the
@@ -340,6 +387,7 @@ int main(void)
         {"mel_same_1280_parity_and_streaming", test_mel_same_1280},
         {"encodec_small_codes_and_bandwidths", test_encodec_small},
         {"f16_weights", test_f16_weights},
+        {"f16_arithmetic", test_f16_arithmetic},
         {"threads_and_scalar", test_threads_and_scalar},
         {"lookahead_and_reset", test_lookahead_and_reset},
         {"errors", test_errors},

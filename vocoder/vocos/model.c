@@ -198,6 +198,11 @@ static int load_block(vocos_weights *w, const sotto_model *m, int i, sotto_statu
     if ((rc = tensor_f32(w, m, name, 1, s_i, &b->pw1_b, st))) return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv2.weight", i);
     if ((rc = load_linear(&b->pw2, m, name, s_pw2, st))) return rc;
+    /* The ConvNeXt products carry 94 % of the work; the head stays in f32 arithmetic, since
+     * exp() of its magnitude output would magnify a binary16 error (vocos.h). */
+    if (m->f16_math && ((rc = sotto_linear_w_use_h16(&b->pw1, &m->alloc, st)) ||
+                        (rc = sotto_linear_w_use_h16(&b->pw2, &m->alloc, st))))
+        return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv2.bias", i);
     if ((rc = tensor_f32(w, m, name, 1, s_d, &b->pw2_b, st))) return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.gamma", i);
@@ -240,6 +245,7 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
     if (!w->blocks) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
     for (int i = 0; i < hp->num_layers; i++)
         if ((rc = load_block(w, m, i, st))) return rc;
+    m->f16_math_used = m->f16_math && hp->num_layers > 0 && w->blocks[0].pw1.h16 != NULL;
 
     int64_t s_head[2] = {hp->n_fft + 2, hp->dim}, s_hb[1] = {hp->n_fft + 2},
             s_win[1] = {hp->n_fft};

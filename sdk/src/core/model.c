@@ -23,6 +23,11 @@ sotto_model_params sotto_model_default_params(void)
     return p;
 }
 
+int sotto_model_f16_arithmetic(const sotto_model *model)
+{
+    return model ? model->f16_math_used : 0;
+}
+
 int sotto_model_params_check(const sotto_model_params *p, sotto_status *st)
 {
     if (p->n_threads < 1 || p->n_threads > SOTTO_MAX_THREADS)
@@ -35,6 +40,9 @@ int sotto_model_params_check(const sotto_model_params *p, sotto_status *st)
     if (p->device < 0)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "params.device = %d, must be >= 0",
                                 p->device);
+    if (p->f16_arithmetic != 0 && p->f16_arithmetic != 1)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "params.f16_arithmetic = %d, must be 0 or 1", p->f16_arithmetic);
     if (p->allocator && (!p->allocator->alloc || !p->allocator->free))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "params.allocator needs both alloc and free");
@@ -55,6 +63,7 @@ static int model_new(const sotto_model_params *params, sotto_model **out, sotto_
     m->params = p;
     if (p.allocator) m->params.allocator = &m->alloc.hooks;
     m->cpu_features = sotto_cpu_features() & p.cpu_features_mask;
+    m->f16_math = p.f16_arithmetic && (m->cpu_features & SOTTO_CPU_AVX512FP16);
     *out = m;
     return SOTTO_OK;
 }

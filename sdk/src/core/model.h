@@ -19,8 +19,11 @@ struct sotto_model {
     sotto_model_params params; /* as given (defaults filled); .allocator points at alloc.hooks
                                   when one was given, so it never dangles */
     unsigned cpu_features;     /* sotto_cpu_features() & params.cpu_features_mask */
-    const char *arch;          /* general.architecture, owned by gguf */
-    const char *name;          /* general.name or "", owned by gguf */
+    int f16_math;      /* params.f16_arithmetic and SOTTO_CPU_AVX512FP16 in cpu_features: model code
+                          switches its f16 Linear weights to binary16 arithmetic at load */
+    int f16_math_used; /* set by model code when it did (sotto_model_f16_arithmetic) */
+    const char *arch;  /* general.architecture, owned by gguf */
+    const char *name;  /* general.name or "", owned by gguf */
 
     void *backend; /* backend state, attached by backend code; NULL until then */
     /* Per-architecture weights (repacked layouts, uploaded buffers). arch_free, when set, is

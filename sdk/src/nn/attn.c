@@ -40,7 +40,7 @@ static int layer_ok(const sotto_tlayer *L)
     return L && L->cfg.dim > 0 && L->cfg.n_heads > 0 &&
            L->head_dim * L->cfg.n_heads == L->cfg.dim && L->qkv.n_out == 3 * L->cfg.dim &&
            L->out.n_in == L->cfg.dim && L->ff1.n_in == L->cfg.dim && L->ff2.n_out == L->cfg.dim &&
-           (L->qkv.w || L->qkv.w16);
+           (L->qkv.w || L->qkv.w16 || L->qkv.h16);
 }
 
 static int cache_ok(const sotto_kv_cache *c, const sotto_tlayer *L)

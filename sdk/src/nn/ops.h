@@ -59,13 +59,15 @@ int sotto_vec_init(float **out, const sotto_gguf_tensor *t, int64_t n, const sot
 /* ---- linear ------------------------------------------------------------------------------- */
 
 /* A Linear weight, stored transposed: w[k][n] for input k < n_in, output n < n_out, rows
- * padded to ldw (a multiple of 16) with zero columns. Exactly one of w / w16 is set. */
+ * padded to ldw (a multiple of 16) with zero columns. Exactly one of w / w16 / h16 is set. */
 typedef struct sotto_linear_w {
     int n_out, n_in; /* N, K */
     int ldw;         /* ≥ N, a multiple of 16 (see ops_weights.c) */
-    int is_f16;      /* weights held as IEEE binary16 in w16 */
+    int is_f16;      /* weights held as IEEE binary16 in w16 or h16 */
     float *w;        /* [n_in][ldw] f32, or NULL */
     uint16_t *w16;   /* f16 panel-major: ldw/32 panels of [n_in][32] (backend.h), or NULL */
+    uint16_t *h16;   /* f16 pair-packed panels for binary16 arithmetic (backend.h, gemm_h16),
+                        ldw/32 panels of round_up(n_in, 2)·32 halves, or NULL */
 } sotto_linear_w;
 
 /*
@@ -80,6 +82,18 @@ int sotto_linear_w_init(sotto_linear_w *w, const sotto_gguf_tensor *t, int keep_
 /* The same from a float array W[n_out][n_in]. */
 int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_in, int keep_f16,
                             const sotto_alloc *a, sotto_status *st);
+
+/*
+ * Switches a prepared f16 Linear weight (w16) to binary16 arithmetic: repacks it into the
+ * pair-packed layout of gemm_h16 (same memory) and frees the panel copy, so every later
+ * sotto_linear on it runs the context's gemm_h16 (twice the multiply-add rate of f32 on CPUs
+ * with AVX512-FP16, relative error about 1e-3: docs/architecture.md, "Binary16
+ * arithmetic"). Model code calls it at load time only when the model was loaded with
+ * f16_arithmetic and the CPU has SOTTO_CPU_AVX512FP16 (sotto_model_f16_arithmetic). A weight
+ * that is not f16 (or already switched) is left as it is. Errors: SOTTO_ERR_OUT_OF_MEMORY,
+ * SOTTO_ERR_INVALID_ARG.
+ */
+int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status *st);
 void sotto_linear_w_free(sotto_linear_w *w, const sotto_alloc *a);
 
 /*

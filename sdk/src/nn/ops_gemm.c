@@ -27,6 +27,7 @@ typedef struct gemm_op {
     int64_t ldx;
     const float *w; /* f32 weights, or NULL */
     const uint16_t *w16;
+    const uint16_t *h16; /* pair-packed binary16 weights (gemm_h16), or NULL */
     int64_t ldw;
     const float *bias; /* [N] or NULL */
     float *y;
@@ -42,6 +43,11 @@ static void gemm_block(const sotto_cpu *ctx, const gemm_op *g, int64_t m0, int64
     if (M <= 0 || n1 <= n0) return;
     const float *x = g->x + m0 * g->ldx;
     float *y = g->y + m0 * g->ldy;
+    if (g->h16) {
+        const int64_t pstride = (int64_t)((g->K + 1) & ~1) * SOTTO_F16_PANEL;
+        ctx->k.gemm_h16(M, g->K, n0, n1, x, g->ldx, g->h16, pstride, g->bias, y, g->ldy, g->acc);
+        return;
+    }
     if (g->w16) {
         /* f16 weights are panel-major: pass the panel stride (backend.h). */
         ctx->k.gemm_f16(M, g->K, n0, n1, x, g->ldx, g->w16, (int64_t)g->K * SOTTO_F16_PANEL,
@@ -138,18 +144,19 @@ static void linear_task(void *p, int ith, int nth)
 int sotto_linear_ex(const sotto_cpu *ctx, const sotto_linear_w *w, const float *bias,
                     const float *x, int64_t ldx, int64_t M, float *y, int64_t ldy, int accumulate)
 {
-    if (!ctx || !w || (!w->w && !w->w16) || M < 0 || M > INT32_MAX || ldx < w->n_in ||
+    if (!ctx || !w || (!w->w && !w->w16 && !w->h16) || M < 0 || M > INT32_MAX || ldx < w->n_in ||
         ldy < w->n_out || ldx > INT32_MAX || ldy > INT32_MAX)
         return SOTTO_ERR_INVALID_ARG;
     if (M == 0) return SOTTO_OK;
     if (!x || !y) return SOTTO_ERR_INVALID_ARG;
     linear_job j = {ctx,
-                    {w->n_in, w->n_out, x, ldx, w->w, w->w16, w->ldw, bias, y, ldy, accumulate},
+                    {w->n_in, w->n_out, x, ldx, w->w, w->w16, w->h16, w->ldw, bias, y, ldy,
+                     accumulate},
                     M,
                     SPLIT_NONE};
     j.s = choose_split(sotto_cpu_threads(ctx), (double)M * w->n_out * w->n_in, M, 1, w->n_out);
     /* The small-M kernel re-reads all weights per row block: split its columns instead. */
-    if (j.s == SPLIT_ROWS && (w->w16 || M <= SMALL_M || !ctx->blas_large) && w->n_out > 16)
+    if (j.s == SPLIT_ROWS && (w->w16 || w->h16 || M <= SMALL_M || !ctx->blas_large) && w->n_out > 16)
         j.s = SPLIT_COLS;
     run_job(ctx, j.s, linear_task, &j);
     return SOTTO_OK;

@@ -83,7 +83,28 @@ void sotto_linear_w_free(sotto_linear_w *w, const sotto_alloc *a)
     if (!w) return;
     sotto_free(a, w->w);
     sotto_free(a, w->w16);
+    sotto_free(a, w->h16);
     memset(w, 0, sizeof *w);
+}
+
+int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    if (!w->w16) return SOTTO_OK;
+    const int P = SOTTO_F16_PANEL, K = w->n_in, Kp = (K + 1) & ~1;
+    const int64_t src_stride = (int64_t)K * P, dst_stride = (int64_t)Kp * P;
+    /* ldw is a multiple of 32 for f16 weights, so every panel is whole and zero-padded */
+    uint16_t *h = alloc_matrix(a, Kp, w->ldw, sizeof(uint16_t));
+    if (!h) return oom(st);
+    for (int p = 0; p < w->ldw / P; p++)
+        for (int k = 0; k < Kp; k++)
+            for (int c = 0; c < P; c++)
+                h[p * dst_stride + (int64_t)(k / 2) * 64 + (c / 16) * 32 + (c % 16) * 2 + k % 2] =
+                    k < K ? w->w16[p * src_stride + (int64_t)k * P + c] : 0;
+    sotto_free(a, w->w16);
+    w->w16 = NULL;
+    w->h16 = h;
+    return SOTTO_OK;
 }
 
 int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_in, int keep_f16,
