@@ -1,0 +1,245 @@
+/*
+ * The CUDA layer library: a context (device, stream, cuBLAS handle, scratch pool, sticky error)
+ * and the layers of nn/ops.h on device buffers, callable from C. Each layer takes the same
+ * arguments, in the same meaning, as its CPU namesake in nn/ops.h, with device pointers in
+ * place of host pointers, so a test or a model can run either backend on the same data.
+ * The implementation is one .cu per layer family beside this header (common.cuh holds what
+ * they share); weight repacking runs on the host in weights.c.
+ *
+ * Conventions
+ *   - Activations are f32 and time-major, x[T][C], as on the CPU. Every pointer named x, y,
+ *     bias, gamma, alpha, ids or table below is a device pointer.
+ *   - Load time vs. run time: sotto_cuda_create, the *_w_init uploads, sotto_cuda_alloc and
+ *     sotto_cuda_upload may allocate and block; the layers never allocate (temporaries come
+ *     from the context's scratch pool, sized at creation), never synchronise, and only
+ *     enqueue work on the context's stream. Results are visible to the host after
+ *     sotto_cuda_download or sotto_cuda_sync.
+ *   - Errors: every CUDA, cuBLAS and cuFFT call is checked. A failure is recorded in the
+ *     context (the call's name and the runtime's message, see sotto_cuda_error_message) and
+ *     returned as SOTTO_ERR_DEVICE; an exhausted scratch pool is recorded the same way with
+ *     SOTTO_ERR_OUT_OF_MEMORY. From then on the context is failed: every call returns that
+ *     same code without touching the device, until it is destroyed. Bad arguments return
+ *     SOTTO_ERR_INVALID_ARG and do not fail the context. Nothing here aborts or prints.
+ *   - Aliasing as in nn/ops.h: element-wise layers and per-row norms may run in place.
+ *   - Threads: one context serves one thread at a time.
+ *
+ * Usage (a ConvNeXt block of Vocos on the GPU; load time, then per chunk of n frames)
+ *     sotto_cuda *cu;  sotto_cuda_create(&cu, 0, 64 << 20, &st);
+ *     sotto_cuda_conv1d_w dw;
+ *     sotto_cuda_conv1d_w_init(cu, &dw, W_dw, dim, dim, 7, 1, 1, dim, &st);
+ *     sotto_cuda_linear_w pw1;
+ *     sotto_cuda_linear_w_init(cu, &pw1, W_pw1, inter, dim, &st);
+ *     ... device buffers x, y, h from sotto_cuda_alloc, biases uploaded likewise ...
+ *     sotto_cuda_scratch_reset(cu);                                    // once per step
+ *     sotto_cuda_conv1d(cu, &dw, dw_b, x, n + 6, y);
+ *     sotto_cuda_layernorm(cu, y, n, dim, ln_w, ln_b, 1e-6f, y);
+ *     sotto_cuda_linear(cu, &pw1, pw1_b, y, n, h);
+ *     sotto_cuda_gelu_erf(cu, h, (int64_t)n * inter, h);
+ *     if (sotto_cuda_download(cu, host_h, h, bytes)) ... sotto_cuda_error_message(cu) ...
+ */
+#ifndef SOTTO_BACKEND_CUDA_OPS_H
+#define SOTTO_BACKEND_CUDA_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sotto/sotto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sotto_cuda sotto_cuda;
+
+/* ---- context ------------------------------------------------------------------------------ */
+
+/*
+ * Creates a context on CUDA device `device`: a non-blocking stream, a cuBLAS handle bound to
+ * it, and a scratch pool of scratch_bytes (0 allowed) allocated now, once.
+ * Errors: SOTTO_ERR_INVALID_ARG (NULL out, negative device), SOTTO_ERR_DEVICE (no such
+ * device, or the runtime failed; st names the call), SOTTO_ERR_OUT_OF_MEMORY (host).
+ */
+int sotto_cuda_create(sotto_cuda **out, int device, size_t scratch_bytes, sotto_status *st);
+/* Waits for queued work, then releases everything the context owns (NULL is a no-op). Weights
+ * and buffers made with it must be freed first. */
+void sotto_cuda_destroy(sotto_cuda *cu);
+
+/* The sticky error: SOTTO_OK while the context works, else the code every call now returns. */
+int sotto_cuda_error(const sotto_cuda *cu);
+/* What failed ("cublasGemmStridedBatchedEx: CUBLAS_STATUS_...", ...); "" while none did. */
+const char *sotto_cuda_error_message(const sotto_cuda *cu);
+
+/* Lets GEMM-based layers (linear, conv1d, transposed conv1d) run f32 products on TF32 tensor
+ * cores (10-bit mantissa inputs, f32 accumulation): faster, less exact. Off by default. */
+void sotto_cuda_set_tf32(sotto_cuda *cu, int allow);
+
+/* Waits for the stream. Returns SOTTO_OK, the sticky error, SOTTO_ERR_DEVICE, or
+ * SOTTO_ERR_INVALID_ARG once when an embedding since the last sync met an id out of range
+ * (that does not fail the context). */
+int sotto_cuda_sync(sotto_cuda *cu);
+
+/* ---- device buffers (load time) ----------------------------------------------------------- */
+
+/* *dptr = bytes of device memory (bytes > 0). Errors: SOTTO_ERR_INVALID_ARG, SOTTO_ERR_DEVICE
+ * (allocation failures included, which fail the context like any other). */
+int sotto_cuda_alloc(sotto_cuda *cu, size_t bytes, void **dptr);
+/* Frees what sotto_cuda_alloc returned (NULL is a no-op); waits for the device first. */
+void sotto_cuda_free(sotto_cuda *cu, void *dptr);
+/* Host → device copy, ordered after queued work; returns when src may be reused. */
+int sotto_cuda_upload(sotto_cuda *cu, void *dst, const void *src, size_t bytes);
+/* Device → host copy, ordered after queued work; returns when dst holds the data. */
+int sotto_cuda_download(sotto_cuda *cu, void *dst, const void *src, size_t bytes);
+/* Enqueues dst[0..bytes) = 0. */
+int sotto_cuda_memset0(sotto_cuda *cu, void *dst, size_t bytes);
+
+/* ---- scratch pool ------------------------------------------------------------------------- */
+
+/*
+ * A bump allocator over the pool: *dptr = bytes (rounded up to 256) of device memory valid
+ * until sotto_cuda_scratch_reset. Layers that need temporaries take them here and give them
+ * back before they return (the stream orders their use), so a caller resets once per step.
+ * Errors: SOTTO_ERR_OUT_OF_MEMORY when the pool cannot hold the request (this fails the
+ * context: the step's results are incomplete), SOTTO_ERR_INVALID_ARG.
+ */
+int sotto_cuda_scratch_alloc(sotto_cuda *cu, size_t bytes, void **dptr);
+void sotto_cuda_scratch_reset(sotto_cuda *cu);
+/* Bytes of the pool in use now, and its size. */
+size_t sotto_cuda_scratch_used(const sotto_cuda *cu);
+size_t sotto_cuda_scratch_size(const sotto_cuda *cu);
+
+/* ---- linear ------------------------------------------------------------------------------- */
+
+/* A Linear weight on the device, kept in PyTorch layout w[n_out][n_in] f32 (cuBLAS reads it
+ * transposed in place, so no repacking is needed). */
+typedef struct sotto_cuda_linear_w {
+    int n_out, n_in;
+    float *w; /* device */
+} sotto_cuda_linear_w;
+
+/* Uploads host W[n_out][n_in]. Errors: SOTTO_ERR_INVALID_ARG, SOTTO_ERR_DEVICE. */
+int sotto_cuda_linear_w_init(sotto_cuda *cu, sotto_cuda_linear_w *w, const float *W, int n_out,
+                             int n_in, sotto_status *st);
+void sotto_cuda_linear_w_free(sotto_cuda *cu, sotto_cuda_linear_w *w);
+
+/* y[M][n_out] = x[M][n_in] · Wᵀ + bias (bias may be NULL), as sotto_linear. */
+int sotto_cuda_linear(sotto_cuda *cu, const sotto_cuda_linear_w *w, const float *bias,
+                      const float *x, int64_t M, float *y);
+/* As sotto_linear_ex: row strides ldx ≥ n_in, ldy ≥ n_out; accumulate: y += x·Wᵀ + bias. */
+int sotto_cuda_linear_ex(sotto_cuda *cu, const sotto_cuda_linear_w *w, const float *bias,
+                         const float *x, int64_t ldx, int64_t M, float *y, int64_t ldy,
+                         int accumulate);
+
+/* ---- conv1d ------------------------------------------------------------------------------- */
+
+/* A Conv1d weight on the device. Depthwise (groups == c_in == c_out): taps major, w[k][c].
+ * Otherwise w[c_out][k][c_in/groups]: each output channel's row in the order of the im2col
+ * columns (tap major, then the group's input channels). */
+typedef struct sotto_cuda_conv1d_w {
+    int c_in, c_out, k, stride, dilation, groups;
+    int depthwise;
+    float *w; /* device */
+} sotto_cuda_conv1d_w;
+
+/* From host W[c_out][c_in/groups][k] (PyTorch layout), geometry as sotto_conv1d_w_init_f32.
+ * Errors: SOTTO_ERR_INVALID_ARG, SOTTO_ERR_OUT_OF_MEMORY (host staging), SOTTO_ERR_DEVICE. */
+int sotto_cuda_conv1d_w_init(sotto_cuda *cu, sotto_cuda_conv1d_w *w, const float *W, int c_out,
+                             int c_in, int k, int stride, int dilation, int groups,
+                             sotto_status *st);
+void sotto_cuda_conv1d_w_free(sotto_cuda *cu, sotto_cuda_conv1d_w *w);
+
+/* Output frames of a valid convolution, as sotto_conv1d_out_len. */
+int64_t sotto_cuda_conv1d_out_len(const sotto_cuda_conv1d_w *w, int64_t T_in);
+/* Scratch bytes that let sotto_cuda_conv1d run as one GEMM per group: the im2col matrix
+ * T_out × k·c_in (0 when the input is read in place: pointwise, depthwise, or undilated
+ * ungrouped with stride ≥ k). With less, the conv runs in row blocks that fit; it fails only
+ * when not even one row's columns fit. */
+size_t sotto_cuda_conv1d_scratch(const sotto_cuda_conv1d_w *w, int64_t T_in);
+/* Valid convolution x[T_in][c_in] → y[T_out][c_out], as sotto_conv1d. Returns T_out or an
+ * error. */
+int64_t sotto_cuda_conv1d(sotto_cuda *cu, const sotto_cuda_conv1d_w *w, const float *bias,
+                          const float *x, int64_t T_in, float *y);
+
+/* ---- transposed conv1d ------------------------------------------------------------------ */
+
+/* A ConvTranspose1d weight on the device: w[g][k][c_out/groups][c_in/groups], one GEMM
+ * operand per group and tap. */
+typedef struct sotto_cuda_convtr1d_w {
+    int c_in, c_out, k, stride, dilation, groups;
+    float *w; /* device */
+} sotto_cuda_convtr1d_w;
+
+/* From host W[c_in][c_out/groups][k] (PyTorch layout). Errors as conv1d. */
+int sotto_cuda_convtr1d_w_init(sotto_cuda *cu, sotto_cuda_convtr1d_w *w, const float *W, int c_in,
+                               int c_out, int k, int stride, int dilation, int groups,
+                               sotto_status *st);
+void sotto_cuda_convtr1d_w_free(sotto_cuda *cu, sotto_cuda_convtr1d_w *w);
+/* Full output length, as sotto_convtr1d_out_len: (T_in − 1)·stride + dilation·(k − 1) + 1. */
+int64_t sotto_cuda_convtr1d_out_len(const sotto_cuda_convtr1d_w *w, int64_t T_in);
+/* x[T_in][c_in] → y[L][c_out], every output frame (see sotto_conv_transpose1d). Returns L or
+ * an error. Needs no scratch. */
+int64_t sotto_cuda_conv_transpose1d(sotto_cuda *cu, const sotto_cuda_convtr1d_w *w,
+                                    const float *bias, const float *x, int64_t T_in, float *y);
+
+/* ---- norms -------------------------------------------------------------------------------- */
+
+/* As sotto_layernorm / sotto_rmsnorm / sotto_channel_affine (gamma, beta, shift may be NULL;
+ * scale may not). */
+int sotto_cuda_layernorm(sotto_cuda *cu, const float *x, int64_t T, int C, const float *gamma,
+                         const float *beta, float eps, float *y);
+int sotto_cuda_rmsnorm(sotto_cuda *cu, const float *x, int64_t T, int C, const float *gamma,
+                       float eps, float *y);
+int sotto_cuda_channel_affine(sotto_cuda *cu, const float *x, int64_t T, int C, const float *scale,
+                              const float *shift, float *y);
+
+/* ---- activations (n floats, in place allowed) --------------------------------------------- */
+
+int sotto_cuda_gelu_erf(sotto_cuda *cu, const float *x, int64_t n, float *y);
+int sotto_cuda_gelu_tanh(sotto_cuda *cu, const float *x, int64_t n, float *y);
+int sotto_cuda_silu(sotto_cuda *cu, const float *x, int64_t n, float *y);
+int sotto_cuda_tanh(sotto_cuda *cu, const float *x, int64_t n, float *y);
+int sotto_cuda_elu(sotto_cuda *cu, const float *x, int64_t n, float alpha, float *y);
+int sotto_cuda_leaky_relu(sotto_cuda *cu, const float *x, int64_t n, float slope, float *y);
+/* Snake over x[T][C] with per-channel alpha[C]: y = x + sin²(α·x) / (α + 1e-9). */
+int sotto_cuda_snake(sotto_cuda *cu, const float *x, int64_t T, int C, const float *alpha,
+                     float *y);
+/* Softmax of each of `rows` rows of n floats (max-subtracted). */
+int sotto_cuda_softmax(sotto_cuda *cu, const float *x, int64_t rows, int n, float *y);
+
+/* ---- embedding ---------------------------------------------------------------------------- */
+
+/* y[i][dim] = table[ids[i]][dim] for i < n_ids (ids on the device). The host cannot see the
+ * ids without waiting, so an id outside [0, n_rows) writes a row of zeros and is reported by
+ * the next sotto_cuda_sync as SOTTO_ERR_INVALID_ARG. */
+int sotto_cuda_embedding(sotto_cuda *cu, const float *table, int64_t n_rows, int dim,
+                         const int32_t *ids, int64_t n_ids, float *y);
+
+/* ---- inverse STFT ------------------------------------------------------------------------- */
+
+typedef struct sotto_cuda_istft sotto_cuda_istft;
+
+/*
+ * A cuFFT plan for the inverse STFT of dsp/stft.h (irfft × 1/n_fft × window, overlap-add at
+ * hop, divided by the squared-window envelope, `trim` samples cut at each end): CENTER is
+ * trim = n_fft/2, Vocos "same" is trim = (n_fft − hop)/2. window holds n_fft host floats
+ * (already zero-padded as dsp/stft.h describes). The batched C2R plan covers max_frames
+ * frames; longer inputs run in blocks. Errors: SOTTO_ERR_INVALID_ARG, SOTTO_ERR_DEVICE,
+ * SOTTO_ERR_OUT_OF_MEMORY.
+ */
+int sotto_cuda_istft_create(sotto_cuda *cu, int n_fft, int hop, int trim, const float *window,
+                            int max_frames, sotto_cuda_istft **out, sotto_status *st);
+void sotto_cuda_istft_destroy(sotto_cuda *cu, sotto_cuda_istft *p);
+/* Output samples for n_frames frames: (n_frames − 1)·hop + n_fft − 2·trim (0 when < 1). */
+int64_t sotto_cuda_istft_length(const sotto_cuda_istft *p, int64_t n_frames);
+/* Scratch bytes one call needs (independent of the frame count). */
+size_t sotto_cuda_istft_scratch(const sotto_cuda_istft *p);
+/* From magnitude and phase mag[T][F], phase[T][F] (F = n_fft/2 + 1; bin = mag·e^{iφ}, the
+ * imaginary parts of DC and Nyquist ignored) to y[sotto_cuda_istft_length(p, T)], as
+ * sotto_istft on the same bins. Returns the sample count or an error. */
+int64_t sotto_cuda_istft_polar(sotto_cuda *cu, sotto_cuda_istft *p, const float *mag,
+                               const float *phase, int64_t n_frames, float *y);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

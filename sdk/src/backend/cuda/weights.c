@@ -1,0 +1,162 @@
+/*
+ * Weight upload for the CUDA layers (cuda_ops.h): checks the geometry with the CPU's rules
+ * (nn/ops_weights.c), repacks the PyTorch layout on the host into the layout each device
+ * layer reads, and uploads it once. Load time only: these functions allocate host staging
+ * and device memory and wait for the copy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda/cuda_ops.h"
+#include "core/core.h"
+
+/* Device copy of n host floats into *out. */
+static int upload_floats(sotto_cuda *cu, const float *h, size_t n, float **out, const char *what,
+                         sotto_status *st)
+{
+    void *d = NULL;
+    size_t bytes;
+    *out = NULL;
+    if (sotto_mul_size(n, sizeof(float), &bytes))
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "%s: size overflows", what);
+    int rc = sotto_cuda_alloc(cu, bytes, &d);
+    if (!rc) rc = sotto_cuda_upload(cu, d, h, bytes);
+    if (rc) {
+        sotto_cuda_free(cu, d);
+        return sotto_status_set(st, rc, "%s: %s", what, cu ? sotto_cuda_error_message(cu) : "");
+    }
+    *out = d;
+    return SOTTO_OK;
+}
+
+/* Host staging of n floats (checked). */
+static float *staging(size_t n)
+{
+    size_t bytes;
+    return sotto_mul_size(n ? n : 1, sizeof(float), &bytes) ? NULL : malloc(bytes);
+}
+
+static int check_conv(const char *what, int c_a, int c_b, int k, int stride, int dilation,
+                      int groups, sotto_status *st)
+{
+    if (c_a < 1 || c_b < 1 || k < 1 || stride < 1 || dilation < 1 || groups < 1 ||
+        c_a > (1 << 24) || c_b > (1 << 24) || k > (1 << 16) || stride > (1 << 16) ||
+        dilation > (1 << 16) || c_a % groups || c_b % groups)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "%s: bad geometry (channels %d, %d, k %d, stride %d, dilation %d, "
+                                "groups %d)",
+                                what, c_a, c_b, k, stride, dilation, groups);
+    return SOTTO_OK;
+}
+
+/* ---- linear ------------------------------------------------------------------------------- */
+
+int sotto_cuda_linear_w_init(sotto_cuda *cu, sotto_cuda_linear_w *w, const float *W, int n_out,
+                             int n_in, sotto_status *st)
+{
+    if (!cu || !w || !W) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    if (n_out < 1 || n_in < 1 || n_out > (1 << 28) || n_in > (1 << 28))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "cuda linear: bad shape [%d, %d]", n_out,
+                                n_in);
+    /* PyTorch's [out][in] is what the GEMM reads (cuda/linear.cu): upload as is. */
+    int rc = upload_floats(cu, W, (size_t)n_out * (size_t)n_in, &w->w, "cuda linear", st);
+    if (rc) return rc;
+    w->n_out = n_out;
+    w->n_in = n_in;
+    return SOTTO_OK;
+}
+
+void sotto_cuda_linear_w_free(sotto_cuda *cu, sotto_cuda_linear_w *w)
+{
+    if (!w) return;
+    sotto_cuda_free(cu, w->w);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---- conv1d ------------------------------------------------------------------------------- */
+
+int sotto_cuda_conv1d_w_init(sotto_cuda *cu, sotto_cuda_conv1d_w *w, const float *W, int c_out,
+                             int c_in, int k, int stride, int dilation, int groups,
+                             sotto_status *st)
+{
+    if (!cu || !w || !W) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    int rc = check_conv("cuda conv1d", c_out, c_in, k, stride, dilation, groups, st);
+    if (rc) return rc;
+    const int cig = c_in / groups;
+    const size_t n = (size_t)c_out * (size_t)cig * (size_t)k;
+    float *h = staging(n);
+    if (!h) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    const int depthwise = groups == c_in && c_out == c_in;
+    if (depthwise) {
+        /* W[c][0][k] → w[k][c] */
+        for (int c = 0; c < c_in; c++)
+            for (int j = 0; j < k; j++)
+                h[(size_t)j * c_in + c] = W[(size_t)c * k + j];
+    } else {
+        /* W[n][ci][k] → w[n][k][ci]: each row in im2col column order (cuda/conv1d.cu) */
+        for (int o = 0; o < c_out; o++)
+            for (int ci = 0; ci < cig; ci++)
+                for (int j = 0; j < k; j++)
+                    h[((size_t)o * k + j) * cig + ci] = W[((size_t)o * cig + ci) * k + j];
+    }
+    rc = upload_floats(cu, h, n, &w->w, "cuda conv1d", st);
+    free(h);
+    if (rc) return rc;
+    w->c_in = c_in;
+    w->c_out = c_out;
+    w->k = k;
+    w->stride = stride;
+    w->dilation = dilation;
+    w->groups = groups;
+    w->depthwise = depthwise;
+    return SOTTO_OK;
+}
+
+void sotto_cuda_conv1d_w_free(sotto_cuda *cu, sotto_cuda_conv1d_w *w)
+{
+    if (!w) return;
+    sotto_cuda_free(cu, w->w);
+    memset(w, 0, sizeof *w);
+}
+
+/* ---- transposed conv1d ------------------------------------------------------------------ */
+
+int sotto_cuda_convtr1d_w_init(sotto_cuda *cu, sotto_cuda_convtr1d_w *w, const float *W, int c_in,
+                               int c_out, int k, int stride, int dilation, int groups,
+                               sotto_status *st)
+{
+    if (!cu || !w || !W) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(w, 0, sizeof *w);
+    int rc = check_conv("cuda convtr1d", c_in, c_out, k, stride, dilation, groups, st);
+    if (rc) return rc;
+    const int cig = c_in / groups, cog = c_out / groups;
+    const size_t n = (size_t)c_in * (size_t)cog * (size_t)k;
+    float *h = staging(n);
+    if (!h) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    /* W[g·cig + ci][o][j] → w[g][j][o][ci] (cuda/convtr1d.cu) */
+    for (int g = 0; g < groups; g++)
+        for (int ci = 0; ci < cig; ci++)
+            for (int o = 0; o < cog; o++)
+                for (int j = 0; j < k; j++)
+                    h[(((size_t)g * k + j) * cog + o) * cig + ci] =
+                        W[(((size_t)g * cig + ci) * cog + o) * k + j];
+    rc = upload_floats(cu, h, n, &w->w, "cuda convtr1d", st);
+    free(h);
+    if (rc) return rc;
+    w->c_in = c_in;
+    w->c_out = c_out;
+    w->k = k;
+    w->stride = stride;
+    w->dilation = dilation;
+    w->groups = groups;
+    return SOTTO_OK;
+}
+
+void sotto_cuda_convtr1d_w_free(sotto_cuda *cu, sotto_cuda_convtr1d_w *w)
+{
+    if (!w) return;
+    sotto_cuda_free(cu, w->w);
+    memset(w, 0, sizeof *w);
+}
