@@ -42,6 +42,9 @@ static void usage(FILE *f)
             "  --bandwidth N       AdaLayerNorm bandwidth id for EnCodec models (default 0)\n"
             "  -t, --threads N     CPU threads (default 1)\n"
             "  --chunk N           frames per internal step (default 64)\n"
+            "  --f16-arithmetic    binary16 arithmetic in the model's main products where the\n"
+            "                      CPU has AVX512-FP16 (f16 models; faster, SNR about 55 dB\n"
+            "                      against f32; the summary says whether it was used)\n"
             "  -q, --quiet         no summary line\n"
             "  --json              print the summary as one JSON object on stdout\n"
             "  -h, --help          this text\n",
@@ -118,7 +121,7 @@ static int64_t load_features(const char *path, int dim, int nq, float **feat, in
 int cmd_vocode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = DEFAULT_MODEL;
-    int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0,
+    int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0, f16_math = 0,
         quiet = cli_quiet;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -144,6 +147,8 @@ int cmd_vocode(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -176,6 +181,7 @@ int cmd_vocode(int argc, char **argv)
 
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
+    mp.f16_arithmetic = f16_math;
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         return CLI_ERR_MODEL;
@@ -310,15 +316,20 @@ int cmd_vocode(int argc, char **argv)
         printf("{\"input\":\"%s\",\"output\":\"%s\",\"model\":\"%s\",\"model_rate_hz\":%d,"
                "\"output_rate_hz\":%d,\"input_seconds\":%.4f,\"output_seconds\":%.4f,"
                "\"output_samples\":%lld,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
-               "\"times_real_time\":%.2f,\"threads\":%d}\n",
+               "\"times_real_time\":%.2f,\"threads\":%d,\"f16_arithmetic\":%d}\n",
                in_path, out_path, model_path, sr, out_rate, dur_in, dur_out, (long long)written,
-               t_work, dur_out > 0 ? t_work / dur_out : 0, speed, threads);
+               t_work, dur_out > 0 ? t_work / dur_out : 0, speed, threads,
+               sotto_model_f16_arithmetic(model));
     else if (!quiet)
         fprintf(stderr,
                 "sotto vocode: %s -> %s: %.2f s at %d Hz (model %d Hz), %.3f s processing, "
-                "RTF %.4f (%.1fx real time, %d thread%s)\n",
+                "RTF %.4f (%.1fx real time, %d thread%s%s)\n",
                 in_path, out_path, dur_out, out_rate, sr, t_work,
-                dur_out > 0 ? t_work / dur_out : 0, speed, threads, threads > 1 ? "s" : "");
+                dur_out > 0 ? t_work / dur_out : 0, speed, threads, threads > 1 ? "s" : "",
+                sotto_model_f16_arithmetic(model) ? ", binary16 arithmetic"
+                : f16_math                        ? ", f32 arithmetic: no AVX512-FP16 or no f16 "
+                                                    "weights"
+                                                  : "");
 done:
     if (out.writer) (void)sotto_audio_writer_close(out.writer, NULL);
     sotto_resampler_destroy(out.rs);

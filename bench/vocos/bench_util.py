@@ -224,6 +224,10 @@ def report(args):
     d = args.dir
     f32, f16, pt = (_load(os.path.join(d, n)) for n in ("sdk-f32.json", "sdk-f16.json",
                                                         "torch.json"))
+    # f16 weights with binary16 arithmetic: only where the CPU has AVX512-FP16
+    f16a = _load(os.path.join(d, "sdk-f16a.json"))
+    if f16a and not f16a.get("f16_arithmetic"):
+        f16a = None
     m0 = _load(os.path.join(d, "machine-start.json"))
     m1 = _load(os.path.join(d, "machine-end.json"))
     ref = f32 or f16
@@ -260,7 +264,18 @@ def report(args):
         say(f"same computation: SDK f32 offline output vs PyTorch max-abs {c['max_abs_diff']:.2g} "
             f"(signal peak {c['ref_max_abs']:.2g}; {c['sdk_samples']} vs {c['torch_samples']} "
             f"samples)")
-    diffs = [s["max_abs_diff_vs_offline"] for side in (f32, f16, pt) if side
+    raws = [os.path.join(d, f"sdk-offline-{n}.raw") for n in ("f32", "f16a", "f16")]
+    if f16a and all(os.path.exists(r) for r in raws):  # (--out keeps no raw outputs)
+        import numpy as np
+        a = np.fromfile(os.path.join(d, "sdk-offline-f32.raw"), np.float32)
+        b = np.fromfile(os.path.join(d, "sdk-offline-f16a.raw"), np.float32)
+        a16 = np.fromfile(os.path.join(d, "sdk-offline-f16.raw"), np.float32)
+        snr = lambda x: 10 * np.log10(np.sum(a ** 2) / np.sum((x - a) ** 2))  # noqa: E731
+        say(f"binary16 arithmetic (f16 model, sotto_model_params.f16_arithmetic): offline output "
+            f"vs the SDK's f32 output max-abs {np.max(np.abs(b - a)):.2g}, SNR {snr(b):.1f} dB "
+            f"(f16 weights with f32 arithmetic: max-abs {np.max(np.abs(a16 - a)):.2g}, "
+            f"SNR {snr(a16):.1f} dB)")
+    diffs = [s["max_abs_diff_vs_offline"] for side in (f32, f16, f16a, pt) if side
              for r in side["runs"] for s in r["stream"]]
     say(f"streaming exactness: every stream equals its offline output within max-abs "
         f"{max(diffs):.2g}")
@@ -269,13 +284,19 @@ def report(args):
         f"{pt['stream_reps']} timed run(s); each after an untimed warm-up run")
     say()
     say("speed = x real time (audio seconds / compute seconds; higher is faster; RTF is the "
-        "inverse); ratio = SDK / PyTorch; per-call latency p50/p99 in ms")
+        "inverse); ratio = SDK / PyTorch; per-call latency p50/p99 in ms"
+        + ("; h16 = the f16 model with binary16 arithmetic" if f16a else ""))
     say()
     cf32, cf16, cpt = _cases(f32), _cases(f16), _cases(pt)
+    cf16a = _cases(f16a) if f16a else {}
     keys = sorted(cpt, key=lambda k: (k[1], k[0] != "offline",
                                       int(k[0].split()[1]) if k[0] != "offline" else 0))
     head = ["case", "threads", "SDK f32", "SDK f16", "PyTorch", "f32/PT", "f16/PT",
             "SDK f32 ms", "SDK f16 ms", "PyTorch ms"]
+    if f16a:
+        # after each f16 column: the same with binary16 arithmetic ("h16")
+        head = ["case", "threads", "SDK f32", "SDK f16", "SDK h16", "PyTorch", "f32/PT", "f16/PT",
+                "h16/PT", "SDK f32 ms", "SDK f16 ms", "SDK h16 ms", "PyTorch ms"]
 
     def fx(x):
         return f"{x:.2f}" if x is not None else "n/a"
@@ -286,8 +307,13 @@ def report(args):
     rows = []
     for k in keys:
         a, b, p = cf32.get(k), cf16.get(k), cpt.get(k)
-        rows.append([k[0], str(k[1]), fx(a and a[0]), fx(b and b[0]), fx(p[0]),
-                     fx(a and a[0] / p[0]), fx(b and b[0] / p[0]), lat(a), lat(b), lat(p)])
+        row = [k[0], str(k[1]), fx(a and a[0]), fx(b and b[0]), fx(p[0]),
+               fx(a and a[0] / p[0]), fx(b and b[0] / p[0]), lat(a), lat(b), lat(p)]
+        if f16a:
+            h = cf16a.get(k)
+            row = row[:4] + [fx(h and h[0])] + row[4:7] + [fx(h and h[0] / p[0])] + row[7:9] + \
+                [lat(h)] + row[9:]
+        rows.append(row)
     if md:
         say("| " + " | ".join(head) + " |")
         say("|" + "|".join("---" if i < 2 else "---:" for i in range(len(head))) + "|")
@@ -306,6 +332,8 @@ def report(args):
         say(f"  sotto_bench_vocos, f32 model: {_mb(f32['peak_rss_kb'])}")
     if f16:
         say(f"  sotto_bench_vocos, f16 model: {_mb(f16['peak_rss_kb'])}")
+    if f16a:
+        say(f"  sotto_bench_vocos, f16 model, binary16 arithmetic: {_mb(f16a['peak_rss_kb'])}")
     say(f"  torch_bench.py: {_mb(pt['peak_rss_kb'])} (after `import torch`: "
         f"{_mb(pt['rss_after_import_kb'])}, after loading the model: "
         f"{_mb(pt['rss_after_model_kb'])})")

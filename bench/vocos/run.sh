@@ -97,12 +97,18 @@ CKPT="$WORK/vocos-mel-24khz"
 "$PY" "$HERE/bench_util.py" machine > "$WORK/machine-start.json"
 
 # ---- the speed runs ----------------------------------------------------------------------------
-for dt in f32 f16; do
+# f16a: the f16 model with binary16 arithmetic (sotto_model_params.f16_arithmetic); the
+# report shows it only where the CPU has AVX512-FP16 (elsewhere the flag changes nothing).
+for dt in f32 f16 f16a; do
     echo "== sotto_bench_vocos $dt (threads $THREADS, chunks $CHUNKS, ${AUDIO_S} s)" >&2
-    dump=()
-    [ "$dt" = f32 ] && dump=(--dump "$WORK/sdk-offline-f32.raw")
-    "$BENCH" -m "$WORK/vocos-mel-24khz-$dt.gguf" --seconds "$AUDIO_S" --threads "$THREADS" \
-        --chunks "$CHUNKS" --reps "$REPS" --stream-reps "$STREAM_REPS" --json "${dump[@]}" \
+    extra=(--dump "$WORK/sdk-offline-$dt.raw")
+    model="$WORK/vocos-mel-24khz-$dt.gguf"
+    if [ "$dt" = f16a ]; then
+        extra+=(--f16-arithmetic)
+        model="$WORK/vocos-mel-24khz-f16.gguf"
+    fi
+    "$BENCH" -m "$model" --seconds "$AUDIO_S" --threads "$THREADS" \
+        --chunks "$CHUNKS" --reps "$REPS" --stream-reps "$STREAM_REPS" --json "${extra[@]}" \
         > "$WORK/sdk-$dt.json"
 done
 echo "== torch_bench.py (threads $THREADS, chunks $CHUNKS, ${AUDIO_S} s)" >&2

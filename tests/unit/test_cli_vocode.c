@@ -75,6 +75,23 @@ static void test_analysis_synthesis(void)
     CU_ASSERT_EQUAL(read_len(out, &rate, &n_out), SOTTO_OK);
     CU_ASSERT_EQUAL(rate, 24000);
     CU_ASSERT_EQUAL(n_out, 24000); /* 75 frames × hop 320, "same" padding */
+
+    /* --f16-arithmetic on an f16 model: used exactly when the CPU has AVX512-FP16, and the
+     * summary says which arithmetic ran; same length as without it. */
+    snprintf(out, sizeof out, "%s/d.wav", tmpdir);
+    snprintf(args, sizeof args, "vocode '%s' -o '%s' -m '%s' --f16-arithmetic --json", SAMPLE,
+             out, tu_data_path("vocos/mel-small-f16.gguf"));
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    const int have = (sotto_cpu_features() & SOTTO_CPU_AVX512FP16) != 0;
+    TU_ASSERT_HAS(r->out, have ? "\"f16_arithmetic\":1" : "\"f16_arithmetic\":0");
+    CU_ASSERT_EQUAL(read_len(out, &rate, &n_out), SOTTO_OK);
+    CU_ASSERT_EQUAL(n_out, n_in / 64 * 64);
+    snprintf(args, sizeof args, "vocode '%s' -o '%s' -m '%s' --f16-arithmetic", SAMPLE, out,
+             tu_data_path("vocos/mel-small-f16.gguf"));
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    TU_ASSERT_HAS(r->err, have ? "binary16 arithmetic" : "f32 arithmetic: no AVX512-FP16");
     free(r);
 }
 

@@ -489,6 +489,59 @@ static void test_softmax(void)
         softmax_cases(table(t));
 }
 
+/* ---- sincos -----------------------------------------------------------------------------------
+ * Against libm (the reference) on phases of every scale an ISTFT head produces, multiples of
+ * π/4 (quadrant edges), tiny values, and the libm fallback lanes (|x| > 8192, ±inf, NaN):
+ * |Δ| ≤ 2e-7 + 1e-7·|x|/π (the polynomial's error plus the rounding of the reduced angle,
+ * which grows with the number of periods removed). */
+static void test_sincos(void)
+{
+    if (!g_have_avx512) {
+        printf("  (no AVX-512: sincos is the libm reference)\n");
+        return;
+    }
+    tu_rng r;
+    tu_rng_init(&r, tu_seed() + 11);
+    const int64_t n = 100003;
+    float *x = fvec(n), *s1 = fvec(n), *c1 = fvec(n), *s2 = fvec(n), *c2 = fvec(n);
+    for (int64_t i = 0; i < n; i++) {
+        const int kind = (int)(i % 5);
+        const float scale = kind == 0 ? 4.0f : kind == 1 ? 100.0f : kind == 2 ? 8000.0f : 1e-3f;
+        x[i] =
+            kind == 3 ? (float)(i % 64) * 0.785398163397448310f : tu_rng_uniform(&r, -scale, scale);
+    }
+    x[7] = 1e6f;
+    x[8] = -INFINITY;
+    x[9] = NAN;
+    x[10] = 8192.5f;
+    g_ref.sincos(x, n, s1, c1);
+    g_simd.sincos(x, n, s2, c2);
+    double worst = 0.0;
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (isnan(s1[i]) || isnan(c1[i])) {
+            bad += !(isnan(s2[i]) && isnan(c2[i]));
+            continue;
+        }
+        const double lim = 2e-7 + 1e-7 * fabs((double)x[i]) / 3.14159265358979;
+        const double d = fmax(fabs((double)s2[i] - s1[i]), fabs((double)c2[i] - c1[i]));
+        if (d > lim) {
+            if (bad < 5)
+                printf("  sincos: x=%.9g sin %.9g vs %.9g, cos %.9g vs %.9g\n", x[i], s2[i], s1[i],
+                       c2[i], c1[i]);
+            bad++;
+        }
+        if (d / lim > worst) worst = d / lim;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    printf("  sincos: n=%lld, worst %.3f of budget\n", (long long)n, worst);
+    free(x);
+    free(s1);
+    free(c1);
+    free(s2);
+    free(c2);
+}
+
 /* ---- f16 conversion ------------------------------------------------------------------------- */
 
 static void test_f16(void)
@@ -614,6 +667,7 @@ int main(void)
                                     {"activations", test_activations},
                                     {"snake", test_snake},
                                     {"softmax", test_softmax},
+                                    {"sincos", test_sincos},
                                     {"f16", test_f16},
                                     {"forced_scalar", test_forced_scalar},
                                     {NULL, NULL}};

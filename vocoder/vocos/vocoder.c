@@ -236,14 +236,16 @@ static int64_t head_run(sotto_vocoder *v, const float *x, int n, float *out)
     for (int j = 0; j < n; j++) {
         /* [log-magnitude | phase] → complex bins, in place (bins interleave re/im). */
         float *row = v->spec + (size_t)j * W;
-        float *mag = v->h, *ph = v->h + F;
+        /* h holds at least cap2 ≥ 3 rows of W = 2F floats: room for the sine and cosine of
+         * the phase and a copy of the log-magnitude (the bins overwrite the row in place) */
+        float *sn = v->h, *cs = v->h + F, *mag = v->h + 2 * (size_t)F;
+        v->cpu.k.sincos(row + F, F, sn, cs);
         memcpy(mag, row, sizeof(float) * (size_t)F);
-        memcpy(ph, row + F, sizeof(float) * (size_t)F);
         for (int f = 0; f < F; f++) {
             float m = expf(mag[f]);
             if (m > 100.0f) m = 100.0f;
-            row[2 * f] = m * cosf(ph[f]);
-            row[2 * f + 1] = m * sinf(ph[f]);
+            row[2 * f] = m * cs[f];
+            row[2 * f + 1] = m * sn[f];
         }
         int64_t got = sotto_istft_stream_push(v->istft, row, out + total, hp->hop_length);
         if (got < 0) return got;

@@ -111,6 +111,9 @@ typedef struct sotto_cpu_kernels {
     void (*snake)(const float *x, int64_t rows, int C, const float *alpha, float *y);
     /* Numerically stable softmax of each of `rows` rows of n floats. */
     void (*softmax)(const float *x, int64_t rows, int n, float *y);
+    /* s[i] = sin(x[i]), c[i] = cos(x[i]) for n floats (the phase → complex step of an ISTFT
+     * head). s and c must not alias x or each other. */
+    void (*sincos)(const float *x, int64_t n, float *s, float *c);
 
     /* IEEE binary16 ↔ float conversion of n values (round to nearest even). */
     void (*f16_to_f32)(const uint16_t *x, int64_t n, float *y);

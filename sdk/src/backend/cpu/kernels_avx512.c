@@ -369,6 +369,64 @@ static ALWAYS_INLINE __m512 sin2_512(__m512 y)
     return _mm512_mul_ps(s, s);
 }
 
+/* sin and cos of 16 lanes: x = n·π/2 + r with |r| ≤ π/4 (Cody–Waite, π/2 in three parts, exact
+ * products for |n| < 2^16), minimax polynomials for sin r and cos r on [−π/4, π/4] (the
+ * Cephes sinf/cosf coefficients), then the quadrant n mod 4 swaps and negates them. Valid for
+ * |x| ≤ SINCOS_MAX; sincos_avx512 sends larger or non-finite lanes to libm. */
+#define SINCOS_MAX 8192.0f
+static ALWAYS_INLINE void sincos512(__m512 x, __m512 *s_out, __m512 *c_out)
+{
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.636619772367581343f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.5703125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(4.837512969970703125e-4f), r);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(7.54978995489188216e-8f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 ps = _mm512_set1_ps(-1.9515295891e-4f);
+    ps = _mm512_fmadd_ps(ps, r2, _mm512_set1_ps(8.3321608736e-3f));
+    ps = _mm512_fmadd_ps(ps, r2, _mm512_set1_ps(-1.6666654611e-1f));
+    const __m512 sr = _mm512_fmadd_ps(_mm512_mul_ps(ps, r2), r, r);
+    __m512 pc = _mm512_set1_ps(2.443315711809948e-5f);
+    pc = _mm512_fmadd_ps(pc, r2, _mm512_set1_ps(-1.388731625493765e-3f));
+    pc = _mm512_fmadd_ps(pc, r2, _mm512_set1_ps(4.166664568298827e-2f));
+    const __m512 cr =
+        _mm512_fmadd_ps(_mm512_mul_ps(pc, r2), r2,
+                        _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), r2, _mm512_set1_ps(1.0f)));
+    /* quadrant q: sin x = (sr, cr, −sr, −cr)[q], cos x = (cr, −sr, −cr, sr)[q] */
+    const __m512i q = _mm512_and_si512(_mm512_cvtps_epi32(n), _mm512_set1_epi32(3));
+    const __mmask16 odd = _mm512_test_epi32_mask(q, _mm512_set1_epi32(1));
+    const __mmask16 sneg = _mm512_test_epi32_mask(q, _mm512_set1_epi32(2));
+    const __mmask16 cneg = _mm512_kxor(odd, sneg);
+    __m512 sv = _mm512_mask_blend_ps(odd, sr, cr);
+    __m512 cv = _mm512_mask_blend_ps(odd, cr, sr);
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000u);
+    *s_out = _mm512_castsi512_ps(
+        _mm512_mask_xor_epi32(_mm512_castps_si512(sv), sneg, _mm512_castps_si512(sv), sign));
+    *c_out = _mm512_castsi512_ps(
+        _mm512_mask_xor_epi32(_mm512_castps_si512(cv), cneg, _mm512_castps_si512(cv), sign));
+}
+
+static void sincos_avx512(const float *x, int64_t n, float *s, float *c)
+{
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes((int)(n - i < 16 ? n - i : 16));
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        __m512 sv, cv;
+        sincos512(v, &sv, &cv);
+        _mm512_mask_storeu_ps(s + i, m, sv);
+        _mm512_mask_storeu_ps(c + i, m, cv);
+        /* |x| > SINCOS_MAX, inf and NaN (not ≤): libm, lane by lane */
+        const __mmask16 big =
+            _mm512_mask_cmp_ps_mask(m, abs512(v), _mm512_set1_ps(SINCOS_MAX), _CMP_NLE_UQ);
+        if (big)
+            for (int j = 0; j < 16; j++)
+                if (big & (1u << j)) {
+                    s[i + j] = sinf(x[i + j]);
+                    c[i + j] = cosf(x[i + j]);
+                }
+    }
+}
+
 /* Runs OP over n floats: two vectors per step, then single vectors, then a masked tail (never
  * reads or writes past the arrays; in-place calls stay correct). */
 #define ELEMENTWISE(name, OP)                                                                      \
@@ -708,6 +766,7 @@ void sotto_cpu_kernels_avx512(sotto_cpu_kernels *k, unsigned features)
     k->leaky_relu = leaky_relu_avx512;
     k->snake = snake_avx512;
     k->softmax = softmax_avx512;
+    k->sincos = sincos_avx512;
     if (features & SOTTO_CPU_F16C) {
         k->isa |= SOTTO_CPU_F16C;
         k->gemm_f16 = gemm_f16_avx512;

@@ -45,7 +45,7 @@
 /* Weight pair rows prefetched ahead: the first row tile of a strip reads the strip from L2 or
  * memory (a 64-frame step of a vocoder reads every weight once); the later ones find it in L1. */
 #ifndef H16_PF
-#define H16_PF 32
+#define H16_PF 64
 #endif
 
 static inline __mmask16 lanes(int n)

@@ -219,6 +219,14 @@ static void snake_ref(const float *x, int64_t rows, int C, const float *alpha, f
     }
 }
 
+static void sincos_ref(const float *x, int64_t n, float *s, float *c)
+{
+    for (int64_t i = 0; i < n; i++) {
+        s[i] = sinf(x[i]);
+        c[i] = cosf(x[i]);
+    }
+}
+
 static void softmax_ref(const float *x, int64_t rows, int n, float *y)
 {
     for (int64_t r = 0; r < rows; r++) {
@@ -269,6 +277,7 @@ void sotto_cpu_kernels_ref(sotto_cpu_kernels *k)
     k->leaky_relu = leaky_relu_ref;
     k->snake = snake_ref;
     k->softmax = softmax_ref;
+    k->sincos = sincos_ref;
     k->f16_to_f32 = f16_to_f32_ref;
     k->f32_to_f16 = f32_to_f16_ref;
 }
