@@ -32,6 +32,8 @@ static void usage(FILE *f)
                "  --float             write 32-bit float WAV\n"
                "  --segment N         decode in windows of N frames (less memory, approximate)\n"
                "  -t, --threads N     CPU threads (default 1)\n"
+               "  --f16-arithmetic    binary16 arithmetic in the decoder's matrix products where\n"
+               "                      the CPU has AVX512-FP16 (f16 models; faster, less exact)\n"
                "  -q, --quiet         no summary line\n"
                "  --json              print the summary as one JSON object on stdout\n"
                "  -h, --help          this text\n"
@@ -44,7 +46,7 @@ static void usage(FILE *f)
 int cmd_decode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
-    int threads = 1, segment = 0, want_float = 0, json = 0, quiet = cli_quiet;
+    int threads = 1, segment = 0, want_float = 0, json = 0, quiet = cli_quiet, f16_math = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -65,6 +67,8 @@ int cmd_decode(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -88,6 +92,7 @@ int cmd_decode(int argc, char **argv)
     sotto_model *model = NULL;
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
+    mp.f16_arithmetic = f16_math;
     /* the input first: a missing or foreign file is an input error whatever the model */
     sotto_codec_file_info info;
     if (sotto_codec_probe_file(in_path, NULL, &info, &st) != SOTTO_OK) {
@@ -124,6 +129,7 @@ int cmd_decode(int argc, char **argv)
             return CLI_ERR_RUNTIME;
         }
     }
+    const int h16 = sotto_model_f16_arithmetic(model);
     sotto_model_free(model);
     if (sotto_audio_write_file(out_path, pcm, n, info.sample_rate_hz,
                                sotto_audio_format_for_path(out_path, want_float),
@@ -152,19 +158,23 @@ int cmd_decode(int argc, char **argv)
         printf(",\"sample_rate_hz\":%d,\"samples\":%lld,\"seconds\":%.4f,\"groups\":%lld,"
                "\"packets\":%lld,\"processing_seconds\":%.4f,\"rtf\":%.5f,\"damaged\":%s,"
                "\"problems\":%d,\"lost_frames\":%lld,\"lost_seconds\":%.4f,\"bad_packets\":%lld,"
-               "\"lost_pages\":%lld,\"damaged_pages\":%lld,\"truncated\":%s,\"threads\":%d}\n",
+               "\"lost_pages\":%lld,\"damaged_pages\":%lld,\"truncated\":%s,\"threads\":%d,"
+               "\"f16_arithmetic\":%d}\n",
                info.sample_rate_hz, (long long)n, dur, (long long)info.groups,
                (long long)info.packets, t_work, rtf, damaged ? "true" : "false", info.n_problems,
                (long long)info.lost_frames,
                (double)info.lost_frames / (info.frame_rate_hz > 0 ? info.frame_rate_hz : 1),
                (long long)info.bad_packets, (long long)info.holes, (long long)info.damaged_pages,
-               info.truncated ? "true" : "false", threads);
+               info.truncated ? "true" : "false", threads, h16);
     } else if (!quiet) {
         fprintf(stderr,
                 "sotto decode: %s -> %s: %.2f s at %d Hz, %lld packets (%lld lost frames), "
-                "%.3f s processing, RTF %.4f (%.1fx real time)\n",
+                "%.3f s processing, RTF %.4f (%.1fx real time%s)\n",
                 in_path, out_path, dur, info.sample_rate_hz, (long long)info.packets,
-                (long long)info.lost_frames, t_work, rtf, t_work > 0 ? dur / t_work : 0.0);
+                (long long)info.lost_frames, t_work, rtf, t_work > 0 ? dur / t_work : 0.0,
+                h16        ? ", binary16 arithmetic"
+                : f16_math ? ", f32 arithmetic: no AVX512-FP16 or no f16 weights"
+                           : "");
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error(CMD, "cannot write the summary");

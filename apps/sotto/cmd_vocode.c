@@ -121,8 +121,8 @@ static int64_t load_features(const char *path, int dim, int nq, float **feat, in
 int cmd_vocode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = DEFAULT_MODEL;
-    int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0, f16_math = 0,
-        quiet = cli_quiet;
+    int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0,
+        f16_math = 0, quiet = cli_quiet;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;

@@ -41,10 +41,12 @@ typedef struct options {
     int stages;
     int json;
     int no_mmap;
+    int f16_math; /* --f16-arithmetic */
     const char *dump;
 } options;
 
 typedef struct thread_result {
+    int f16_math; /* sotto_model_f16_arithmetic of the loaded model */
     int threads;
     double load_s;   /* sotto_model_load_file */
     double create_s; /* sotto_decoder_create */
@@ -158,6 +160,8 @@ static void usage(FILE *f)
                "                        warm-up (default 5)\n"
                "  --stages N            RVQ stages per group (default 7; at most the model's)\n"
                "  --no-mmap             load the model with use_mmap = 0 (read, not mapped)\n"
+               "  --f16-arithmetic      load with f16_arithmetic = 1 (binary16 products on\n"
+               "                        CPUs with AVX512-FP16; f16 models only)\n"
                "  --json                one JSON object on stdout instead of the table\n"
                "  --dump FILE           write the decoded waveform (raw float32) of the first\n"
                "                        thread count's warm-up decode to FILE\n"
@@ -193,6 +197,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->json = 1;
         } else if (!strcmp(a, "--no-mmap")) {
             o->no_mmap = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            o->f16_math = 1;
         } else if (!strcmp(a, "--dump") && has) {
             o->dump = argv[++i];
         } else {
@@ -243,11 +249,13 @@ static int bench_threads(const options *o, const codes *c, float *out, size_t ca
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.use_mmap = !o->no_mmap;
+    mp.f16_arithmetic = o->f16_math;
     double t0 = now_s();
     if (sotto_model_load_file(o->model, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, PROG ": %s: %s\n", o->model, st.message);
         return -1;
     }
+    r->f16_math = sotto_model_f16_arithmetic(model);
     r->load_s = now_s() - t0;
     r->rss_after_load_kb = peak_rss_kb();
     sotto_decoder_params dp = sotto_decoder_default_params();
@@ -406,9 +414,11 @@ int main(int argc, char **argv)
         printf(",\"weights_dtype\":");
         json_string(dtype);
         unsigned cf = sotto_cpu_features();
-        printf(",\"cpu_features\":\"%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
+        printf(",\"cpu_features\":\"%s%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
                cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",
-               cf & SOTTO_CPU_AVX512 ? " avx512" : "");
+               cf & SOTTO_CPU_AVX512 ? " avx512" : "",
+               cf & SOTTO_CPU_AVX512FP16 ? " avx512fp16" : "");
+        printf(",\"f16_arithmetic\":%d", res[0].f16_math);
         printf(",\"sample_rate\":%d,\"hop\":%d,\"frames\":%d,\"groups\":%d,\"stages\":%d,"
                "\"model_stages\":%d,\"fsq_size\":%d,\"codebook_size\":%d,"
                "\"max_group_length\":%d,\"audio_samples\":%lld,\"audio_seconds\":%.6f,"

@@ -1,5 +1,5 @@
 """The combined table of bench/flexicodec_decode/run.sh, from the JSON files it wrote to DIR:
-sdk-f32.json (and sdk-f16.json when present) from sotto_bench_flexicodec_decode --json,
+sdk-f32.json (and sdk-f16.json, sdk-f16a.json when present) from sotto_bench_flexicodec_decode --json,
 torch.json from torch_bench.py --json, machine-start.json / machine-end.json from
 bench/vocos/bench_util.py machine. Standard library only.
 
@@ -40,6 +40,12 @@ def _machine_lines(m0, m1):
 def report(d, md):
     f32, f16, pt = (bench_util._load(os.path.join(d, n))
                     for n in ("sdk-f32.json", "sdk-f16.json", "torch.json"))
+    # the f16 model with binary16 arithmetic ("h16"), where the CPU has AVX512-FP16
+    f16a = bench_util._load(os.path.join(d, "sdk-f16a.json"))
+    if f16a and not f16a.get("f16_arithmetic"):
+        f16a = None
+    sides = [(label, side) for label, side in (("f32", f32), ("f16", f16), ("h16", f16a))
+             if side]
     m0 = bench_util._load(os.path.join(d, "machine-start.json"))
     m1 = bench_util._load(os.path.join(d, "machine-end.json"))
     ref = f32 or f16
@@ -76,32 +82,39 @@ def report(d, md):
         f"decodes per thread count, each after an untimed warm-up decode")
     loads = [f"SDK {side['weights_dtype']} " + ", ".join(
         f"{r['load_s']:.2f} s" for r in side["runs"]) for side in (f32, f16) if side]
+    if f16a:
+        loads.append("SDK f16 with binary16 arithmetic " + ", ".join(
+            f"{r['load_s']:.2f} s" for r in f16a["runs"]))
     say("model load (not timed in the table): " + "; ".join(loads)
         + f"; PyTorch {pt['load_s']:.1f} s (builds the whole official model, then "
           f"load_state_dict)")
     say()
     say("speed = x real time (audio seconds / decode seconds; higher is faster); "
-        "ratio = SDK / PyTorch; median decode time in seconds")
+        "ratio = SDK / PyTorch; median decode time in seconds"
+        + ("; h16 = the f16 model with binary16 arithmetic" if f16a else ""))
     say()
 
     def runs(side):
         return {r["threads"]: r for r in side["runs"]} if side else {}
 
-    r32, r16, rpt = runs(f32), runs(f16), runs(pt)
-    head = ["threads", "SDK f32", "SDK f16", "PyTorch", "f32/PT", "f16/PT", "SDK f32 s",
-            "SDK f16 s", "PyTorch s"]
+    rpt = runs(pt)
+    rs = [(label, runs(side)) for label, side in sides]
+    head = (["threads"] + [f"SDK {label}" for label, _ in rs] + ["PyTorch"]
+            + [f"{label}/PT" for label, _ in rs] + [f"SDK {label} s" for label, _ in rs]
+            + ["PyTorch s"])
 
     def fx(x, f="{:.2f}"):
         return f.format(x) if x is not None else "n/a"
 
     rows = []
     for nt in sorted(rpt):
-        a, b, p = r32.get(nt), r16.get(nt), rpt[nt]
-        rows.append([str(nt), fx(a and a["xrt_median"]), fx(b and b["xrt_median"]),
-                     fx(p["xrt_median"]), fx(a and a["xrt_median"] / p["xrt_median"]),
-                     fx(b and b["xrt_median"] / p["xrt_median"]),
-                     fx(a and a["median_s"], "{:.3f}"), fx(b and b["median_s"], "{:.3f}"),
-                     fx(p["median_s"], "{:.3f}")])
+        p = rpt[nt]
+        got = [r.get(nt) for _, r in rs]
+        rows.append([str(nt)] + [fx(a and a["xrt_median"]) for a in got]
+                    + [fx(p["xrt_median"])]
+                    + [fx(a and a["xrt_median"] / p["xrt_median"]) for a in got]
+                    + [fx(a and a["median_s"], "{:.3f}") for a in got]
+                    + [fx(p["median_s"], "{:.3f}")])
     if md:
         say("| " + " | ".join(head) + " |")
         say("|" + "|".join("---" if i < 1 else "---:" for i in range(len(head))) + "|")
@@ -114,9 +127,9 @@ def report(d, md):
             say("  ".join(c.ljust(w[i]) if i < 1 else c.rjust(w[i]) for i, c in enumerate(r)))
     say()
     say("peak RSS (getrusage maximum of the whole process):")
-    for side in (f32, f16):
+    for label, side in sides:
         if side:
-            say(f"  sotto_bench_flexicodec_decode, {side['weights_dtype']} model: "
+            say(f"  sotto_bench_flexicodec_decode, {label}: "
                 f"{bench_util._mb(side['peak_rss_kb'])} (after the first model load "
                 f"{bench_util._mb(side['runs'][0]['rss_after_load_kb'])})")
     say(f"  torch_bench.py: {bench_util._mb(pt['peak_rss_kb'])} (after the imports: "
@@ -130,12 +143,12 @@ def report(d, md):
         return
     say("targets:")
     if 1 in rpt:
-        for label, side in (("f32", r32), ("f16", r16)):
+        for label, side in rs:
             if 1 in side:
                 ratio = side[1]["xrt_median"] / rpt[1]["xrt_median"]
                 say(f"  decode speed at 1 thread >= {SPEED_TARGET:g}x PyTorch: SDK {label} "
                     f"{ratio:.2f}x: {'met' if ratio >= SPEED_TARGET else 'NOT met'}")
-    for label, side in (("f32", f32), ("f16", f16)):
+    for label, side in sides:
         if side:
             ok = side["peak_rss_kb"] <= pt["peak_rss_kb"]
             say(f"  peak memory <= the PyTorch process's: SDK {label} "

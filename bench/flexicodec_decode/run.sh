@@ -98,9 +98,19 @@ done
 
 # ---- the speed runs ----------------------------------------------------------------------------
 checks=()
-for dt in "${DTYPES[@]}"; do
+# f16a: the f16 model with binary16 arithmetic (sotto_model_params.f16_arithmetic); the report
+# shows it only where the CPU has AVX512-FP16 (elsewhere the flag changes nothing).
+RUNS=("${DTYPES[@]}")
+[ "$F16" = 1 ] && RUNS+=(f16a)
+for dt in "${RUNS[@]}"; do
     echo "== sotto_bench_flexicodec_decode $dt (threads $THREADS, ${AUDIO_S} s, $REPS reps)" >&2
-    "$BENCH" -m "$WORK/flexicodec-$dt.gguf" --seconds "$AUDIO_S" --threads "$THREADS" \
+    model="$WORK/flexicodec-$dt.gguf"
+    extra=()
+    if [ "$dt" = f16a ]; then
+        model="$WORK/flexicodec-f16.gguf"
+        extra=(--f16-arithmetic)
+    fi
+    "$BENCH" -m "$model" --seconds "$AUDIO_S" --threads "$THREADS" "${extra[@]}" \
         --reps "$REPS" --stages "$STAGES" --json --dump "$WORK/sdk-$dt.raw" > "$WORK/sdk-$dt.json"
     checks+=(--check-sdk "$dt=$WORK/sdk-$dt.raw")
 done

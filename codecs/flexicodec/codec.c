@@ -102,6 +102,10 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
     m->arch_free = flexicodec_model_free;
     int rc;
     if ((rc = flexicodec_decoder_weights_load(&fm->w, m->gguf, &m->alloc, st))) return rc;
+    /* Binary16 arithmetic on the decode path only: the encoder keeps f32, where a rounding
+     * could move a merge boundary or a code index (docs/architecture.md). */
+    if (m->f16_math && (rc = flexicodec_decoder_weights_use_h16(&fm->w, m->gguf, st))) return rc;
+    m->f16_math_used = fm->w.h16;
     const flexicodec_hparams *hp = &fm->w.hp;
 
     flexicodec_bottleneck_cfg cfg;

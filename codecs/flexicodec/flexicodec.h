@@ -118,6 +118,7 @@ typedef struct flexicodec_decoder_weights {
     sotto_conv1d_w dac_out;       /* [1][C_last][7] */
     const float *dac_out_b;       /* [1] */
     sotto_f32_pool owned;         /* f32 copies of tensors stored as f16/bf16 */
+    int h16;                      /* switched to binary16 arithmetic (use_h16 below) */
 } flexicodec_decoder_weights;
 
 /*
@@ -135,6 +136,12 @@ int flexicodec_decoder_weights_load(flexicodec_decoder_weights *w, const sotto_g
                                     const sotto_alloc *alloc, sotto_status *st);
 /* Releases what load made; safe on a zeroed or already-freed struct. */
 void flexicodec_decoder_weights_free(flexicodec_decoder_weights *w);
+/* Binary16 arithmetic (sotto_model_params.f16_arithmetic): when g stores the decoder's
+ * matrices in f16, switches every Linear and ungrouped conv / transposed conv of the decode
+ * path (FSQ project_out, ConvNeXt decoder, RVQ out_proj, DAC decoder) to gemm_h16 and sets
+ * w->h16; an f32 file is left as it is. Load time; errors: SOTTO_ERR_OUT_OF_MEMORY. */
+int flexicodec_decoder_weights_use_h16(flexicodec_decoder_weights *w, const sotto_gguf *g,
+                                       sotto_status *st);
 
 /*
  * Model loader hook for architecture "flexicodec" (codec.c): loads the decode-side weights

@@ -290,6 +290,38 @@ static int load_all(flexicodec_decoder_weights *w, const sotto_gguf *g, sotto_st
     return vec(w, g, name, 1, 0, &w->dac_out_b, st);
 }
 
+int flexicodec_decoder_weights_use_h16(flexicodec_decoder_weights *w, const sotto_gguf *g,
+                                       sotto_status *st)
+{
+    if (!w || !g) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    const sotto_gguf_tensor *t = sotto_gguf_find_tensor(g, "dac.decoder.model.0.weight");
+    if (!t || t->dtype != SOTTO_DTYPE_F16) return SOTTO_OK; /* an f32 model keeps f32 */
+    const flexicodec_hparams *hp = &w->hp;
+    const sotto_alloc *a = &w->alloc;
+    int rc;
+    if ((rc = sotto_linear_w_use_h16(&w->fsq_out, a, st)) ||
+        (rc = sotto_linear_w_use_h16(&w->cnx_out, a, st)) ||
+        (rc = sotto_conv1d_w_use_h16(&w->dac_in, a, st)) ||
+        (rc = sotto_conv1d_w_use_h16(&w->dac_out, a, st)))
+        return rc;
+    for (int i = 0; w->cnx && i < hp->convnext_layers; i++)
+        if ((rc = sotto_linear_w_use_h16(&w->cnx[i].pw1, a, st)) ||
+            (rc = sotto_linear_w_use_h16(&w->cnx[i].pw2, a, st)))
+            return rc;
+    for (int i = 0; i < hp->n_codebooks; i++)
+        if ((rc = sotto_linear_w_use_h16(&w->rvq[i].out_proj, a, st))) return rc;
+    for (int i = 0; i < hp->n_rates; i++) {
+        flexicodec_dac_block *b = &w->blocks[i];
+        if ((rc = sotto_convtr1d_w_use_h16(&b->up, a, st))) return rc;
+        for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
+            if ((rc = sotto_conv1d_w_use_h16(&b->ru[j].conv7, a, st)) ||
+                (rc = sotto_linear_w_use_h16(&b->ru[j].conv1, a, st)))
+                return rc;
+    }
+    w->h16 = 1;
+    return SOTTO_OK;
+}
+
 int flexicodec_decoder_weights_load(flexicodec_decoder_weights *w, const sotto_gguf *g,
                                     const sotto_alloc *alloc, sotto_status *st)
 {

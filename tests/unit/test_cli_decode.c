@@ -115,6 +115,18 @@ static void test_decode(void)
     TU_ASSERT_HAS(r->out, want);
     TU_ASSERT_HAS(r->out, "\"damaged\":false");
     TU_ASSERT_HAS(r->out, "\"groups\":90");
+    TU_ASSERT_HAS(r->out, "\"f16_arithmetic\":0");
+
+    /* --f16-arithmetic on an f32 model is ignored, and the summary says so: same samples */
+    snprintf(args, sizeof args, "decode '%s' -o '%s' -m '%s' --float --f16-arithmetic", in, out,
+             model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    TU_ASSERT_HAS(r->err, "f32 arithmetic: no AVX512-FP16 or no f16 weights");
+    x = read_wav(out, &n);
+    CU_ASSERT_EQUAL(n, length);
+    if (n == length) TU_ASSERT_CLOSE("--f16-arithmetic on an f32 model", x, ref + PRE, n, 1e-6, -1);
+    sotto_audio_free(x, NULL);
 
     /* sotto info on the stream, with and without the model */
     snprintf(args, sizeof args, "info '%s' -m '%s'", in, model_path);

@@ -149,6 +149,27 @@ static void conv1d_case(tu_rng *r, int Cin, int Cout, int K, int s, int d, int G
                  Cout, K, s, d, G, (long long)T_in, c);
         TU_ASSERT_CLOSE(what, got, want, T_out * Cout, 1e-5 * sqrt((double)K * Cin / G), -1);
     }
+    /* Binary16 arithmetic: ungrouped non-depthwise convs with an even c_in (or k = 1) switch;
+     * the others stay f32. Every context gives the same bits (the scalar reference computes
+     * the kernel's roundings); against f64, |Δ| ≤ 4e-3·sqrt(fan-in) and NMSE ≤ 1e-5. */
+    CU_ASSERT_EQUAL_FATAL(sotto_conv1d_w_use_h16(&cw, &g_a, NULL), SOTTO_OK);
+    const int h16 = !cw.depthwise && G == 1 && (K == 1 || Cin % 2 == 0);
+    CU_ASSERT_EQUAL(cw.h16 != NULL, h16);
+    CU_ASSERT_EQUAL(cw.w == NULL, h16);
+    float *first = fvec((size_t)T_out * Cout);
+    for (int c = 0; c < 3; c++) {
+        CU_ASSERT_EQUAL(sotto_conv1d(ctxs[c], &cw, b, x, T_in, got), T_out);
+        char what[120];
+        snprintf(what, sizeof what, "conv1d h16=%d Cin=%d Cout=%d K=%d s=%d d=%d G=%d ctx=%d", h16,
+                 Cin, Cout, K, s, d, G, c);
+        TU_ASSERT_CLOSE(what, got, want, T_out * Cout,
+                        (h16 ? 4e-3 : 1e-5) * sqrt((double)K * Cin / G), h16 ? 1e-5 : -1);
+        if (c == 0)
+            memcpy(first, got, sizeof(float) * (size_t)(T_out * Cout));
+        else if (h16 && T_out > 0)
+            CU_ASSERT_EQUAL(memcmp(first, got, sizeof(float) * (size_t)(T_out * Cout)), 0);
+    }
+    free(first);
     sotto_conv1d_w_free(&cw, &g_a);
     free(W);
     free(b);
@@ -176,6 +197,8 @@ static void test_conv1d(void)
         {8, 16, 3, 1, 1, 8, 20},      /* groups == c_in but multiplier 2: general path */
         {512, 512, 7, 1, 1, 512, 70}, /* Vocos dwconv, threaded */
         {5, 7, 9, 1, 1, 1, 8},        /* shorter than the kernel: no output */
+        {7, 20, 3, 1, 1, 1, 30},      /* odd c_in: stays f32 under binary16 arithmetic */
+        {96, 80, 7, 1, 9, 1, 90},     /* DAC residual unit: dilated, per tap */
     };
     for (size_t i = 0; i < SOTTO_ARRAY_LEN(cases); i++) {
         const int *c = cases[i];
@@ -260,6 +283,24 @@ static void convtr_case(tu_rng *r, int Cin, int Cout, int K, int s, int d, int G
                  Cout, K, s, d, G, (long long)T_in, c);
         TU_ASSERT_CLOSE(what, got, want, L * Cout, 1e-5 * sqrt((double)K * cig), -1);
     }
+    /* Binary16 arithmetic, as for conv1d (ungrouped, c_in even unless k = 1). */
+    CU_ASSERT_EQUAL_FATAL(sotto_convtr1d_w_use_h16(&cw, &g_a, NULL), SOTTO_OK);
+    const int h16 = G == 1 && (K == 1 || Cin % 2 == 0);
+    CU_ASSERT_EQUAL(cw.h16 != NULL, h16);
+    float *first = fvec((size_t)L * Cout);
+    for (int c = 0; c < 3; c++) {
+        CU_ASSERT_EQUAL(sotto_conv_transpose1d(ctxs[c], &cw, b, x, T_in, got), L);
+        char what[120];
+        snprintf(what, sizeof what, "convtr h16=%d Cin=%d Cout=%d K=%d s=%d d=%d G=%d ctx=%d", h16,
+                 Cin, Cout, K, s, d, G, c);
+        TU_ASSERT_CLOSE(what, got, want, L * Cout, (h16 ? 4e-3 : 1e-5) * sqrt((double)K * cig),
+                        h16 ? 1e-5 : -1);
+        if (c == 0)
+            memcpy(first, got, sizeof(float) * (size_t)(L * Cout));
+        else if (h16)
+            CU_ASSERT_EQUAL(memcmp(first, got, sizeof(float) * (size_t)(L * Cout)), 0);
+    }
+    free(first);
     sotto_convtr1d_w_free(&cw, &g_a);
     free(W);
     free(b);

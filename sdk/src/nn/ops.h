@@ -142,6 +142,8 @@ typedef struct sotto_conv1d_w {
     int depthwise;
     int ldw; /* ≥ c_out/groups, a multiple of 16; 0 when depthwise */
     float *w;
+    uint16_t *h16; /* binary16 arithmetic (sotto_conv1d_w_use_h16): the matrix w[k·c_in][·]
+                      pair-packed (backend.h, gemm_h16) in place of w, or NULL */
 } sotto_conv1d_w;
 
 /* From tensor t [c_out, c_in/groups, k]: c_in = groups · t.shape[1]. stride, dilation ≥ 1;
@@ -154,6 +156,11 @@ int sotto_conv1d_w_init_f32(sotto_conv1d_w *w, const float *W, int c_out, int c_
                             int stride, int dilation, int groups, const sotto_alloc *a,
                             sotto_status *st);
 void sotto_conv1d_w_free(sotto_conv1d_w *w, const sotto_alloc *a);
+/* Switches an ungrouped, non-depthwise conv to binary16 arithmetic like
+ * sotto_linear_w_use_h16 (the f32 matrix is replaced by pair-packed halves). Left as it is
+ * (SOTTO_OK) when depthwise, grouped, or k > 1 with an odd c_in (a tap would start inside a
+ * pair). Load time only; errors: SOTTO_ERR_OUT_OF_MEMORY, SOTTO_ERR_INVALID_ARG. */
+int sotto_conv1d_w_use_h16(sotto_conv1d_w *w, const sotto_alloc *a, sotto_status *st);
 /* Load-time shortcut as sotto_linear_w_load: tensor `name` of shape [c_out, c_in_g, k] →
  * sotto_conv1d_w_init(stride, dilation, groups), then its file pages are released. */
 int sotto_conv1d_w_load(sotto_conv1d_w *w, const sotto_gguf *g, const char *name, int64_t c_out,
@@ -190,6 +197,7 @@ typedef struct sotto_convtr1d_w {
     int c_in, c_out, k, stride, dilation, groups;
     int ldw;
     float *w;
+    uint16_t *h16; /* binary16 arithmetic (sotto_convtr1d_w_use_h16), as in sotto_conv1d_w */
 } sotto_convtr1d_w;
 
 /* From tensor t [c_in, c_out/groups, k]: c_out = groups · t.shape[1]. Errors as conv1d. */
@@ -200,6 +208,8 @@ int sotto_convtr1d_w_init_f32(sotto_convtr1d_w *w, const float *W, int c_in, int
                               int stride, int dilation, int groups, const sotto_alloc *a,
                               sotto_status *st);
 void sotto_convtr1d_w_free(sotto_convtr1d_w *w, const sotto_alloc *a);
+/* As sotto_conv1d_w_use_h16 for a transposed conv (ungrouped; c_in even unless k = 1). */
+int sotto_convtr1d_w_use_h16(sotto_convtr1d_w *w, const sotto_alloc *a, sotto_status *st);
 
 /* Full (uncropped) output length: (T_in − 1)·stride + dilation·(k − 1) + 1 (0 for T_in 0). */
 int64_t sotto_convtr1d_out_len(const sotto_convtr1d_w *w, int64_t T_in);

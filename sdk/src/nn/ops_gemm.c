@@ -28,6 +28,7 @@ typedef struct gemm_op {
     const float *w; /* f32 weights, or NULL */
     const uint16_t *w16;
     const uint16_t *h16; /* pair-packed binary16 weights (gemm_h16), or NULL */
+    int64_t h16_stride;  /* their panel stride in halves; 0: 32·round_up(K, 2) */
     int64_t ldw;
     const float *bias; /* [N] or NULL */
     float *y;
@@ -44,7 +45,8 @@ static void gemm_block(const sotto_cpu *ctx, const gemm_op *g, int64_t m0, int64
     const float *x = g->x + m0 * g->ldx;
     float *y = g->y + m0 * g->ldy;
     if (g->h16) {
-        const int64_t pstride = (int64_t)((g->K + 1) & ~1) * SOTTO_F16_PANEL;
+        const int64_t pstride =
+            g->h16_stride ? g->h16_stride : (int64_t)((g->K + 1) & ~1) * SOTTO_F16_PANEL;
         ctx->k.gemm_h16(M, g->K, n0, n1, x, g->ldx, g->h16, pstride, g->bias, y, g->ldy, g->acc);
         return;
     }
@@ -150,7 +152,7 @@ int sotto_linear_ex(const sotto_cpu *ctx, const sotto_linear_w *w, const float *
     if (M == 0) return SOTTO_OK;
     if (!x || !y) return SOTTO_ERR_INVALID_ARG;
     linear_job j = {ctx,
-                    {w->n_in, w->n_out, x, ldx, w->w, w->w16, w->h16, w->ldw, bias, y, ldy,
+                    {w->n_in, w->n_out, x, ldx, w->w, w->w16, w->h16, 0, w->ldw, bias, y, ldy,
                      accumulate},
                     M,
                     SPLIT_NONE};
@@ -203,10 +205,11 @@ static void conv1d_task(void *p, int ith, int nth)
      * conv takes one GEMM per tap instead. */
     const int fused =
         G == 1 && (w->dilation == 1 || w->k == 1) &&
-        (q.m1 - q.m0 <= SMALL_M || w->stride >= w->k || !j->ctx->blas_large);
+        (q.m1 - q.m0 <= SMALL_M || w->stride >= w->k || !j->ctx->blas_large || w->h16);
     gemm_op g = {0};
     g.ldx = (int64_t)w->stride * w->c_in;
     g.ldw = w->ldw;
+    g.h16_stride = w->h16 ? (((int64_t)w->k * w->c_in + 1) & ~1) * SOTTO_F16_PANEL : 0;
     g.ldy = w->c_out;
     g.N = cog;
     for (int gi = q.g0; gi < q.g1; gi++) {
@@ -216,6 +219,7 @@ static void conv1d_task(void *p, int ith, int nth)
             g.K = w->k * w->c_in;
             g.x = j->x;
             g.w = w->w;
+            g.h16 = w->h16;
             g.bias = j->bias;
             g.acc = 0;
             gemm_block(j->ctx, &g, q.m0, q.m1, q.n0, q.n1);
@@ -224,7 +228,9 @@ static void conv1d_task(void *p, int ith, int nth)
         for (int kk = 0; kk < w->k; kk++) {
             g.K = cig;
             g.x = j->x + (int64_t)kk * w->dilation * w->c_in + (int64_t)gi * cig;
-            g.w = w->w + (((int64_t)gi * w->k + kk) * cig) * w->ldw;
+            /* binary16 weights (ungrouped): tap kk's rows start at pair kk·c_in/2 */
+            g.w = w->w ? w->w + (((int64_t)gi * w->k + kk) * cig) * w->ldw : NULL;
+            g.h16 = w->h16 ? w->h16 + (int64_t)kk * cig / 2 * 64 : NULL;
             g.bias = kk == 0 && j->bias ? j->bias + (int64_t)gi * cog : NULL;
             g.acc = kk > 0;
             gemm_block(j->ctx, &g, q.m0, q.m1, q.n0, q.n1);
@@ -235,7 +241,7 @@ static void conv1d_task(void *p, int ith, int nth)
 int64_t sotto_conv1d(const sotto_cpu *ctx, const sotto_conv1d_w *w, const float *bias,
                      const float *x, int64_t T_in, float *y)
 {
-    if (!ctx || !w || !w->w || T_in < 0) return SOTTO_ERR_INVALID_ARG;
+    if (!ctx || !w || (!w->w && !w->h16) || T_in < 0) return SOTTO_ERR_INVALID_ARG;
     const int64_t T_out = sotto_conv1d_out_len(w, T_in);
     if (T_out == 0) return 0;
     if (!x || !y || T_out > INT32_MAX || (int64_t)w->stride * w->c_in > INT32_MAX)
@@ -298,6 +304,7 @@ static void convtr_task(void *p, int ith, int nth)
     g.ldw = w->ldw;
     g.ldy = (int64_t)w->stride * w->c_out;
     g.acc = 1;
+    g.h16_stride = w->h16 ? (((int64_t)w->k * w->c_in + 1) & ~1) * SOTTO_F16_PANEL : 0;
     for (int gi = q.g0; gi < q.g1; gi++) {
         const int64_t c0 = (int64_t)gi * cog;
         const size_t nb = sizeof(float) * (size_t)(q.n1 - q.n0);
@@ -310,7 +317,8 @@ static void convtr_task(void *p, int ith, int nth)
         }
         for (int kk = 0; kk < w->k; kk++) {
             g.x = j->x + (int64_t)gi * cig;
-            g.w = w->w + (((int64_t)gi * w->k + kk) * cig) * w->ldw;
+            g.w = w->w ? w->w + (((int64_t)gi * w->k + kk) * cig) * w->ldw : NULL;
+            g.h16 = w->h16 ? w->h16 + (int64_t)kk * cig / 2 * 64 : NULL;
             g.y = j->y + (int64_t)kk * w->dilation * w->c_out + c0;
             gemm_block(j->ctx, &g, 0, j->T_in, q.n0, q.n1);
         }
@@ -320,7 +328,7 @@ static void convtr_task(void *p, int ith, int nth)
 int64_t sotto_conv_transpose1d(const sotto_cpu *ctx, const sotto_convtr1d_w *w, const float *bias,
                                const float *x, int64_t T_in, float *y)
 {
-    if (!ctx || !w || !w->w || T_in < 0) return SOTTO_ERR_INVALID_ARG;
+    if (!ctx || !w || (!w->w && !w->h16) || T_in < 0) return SOTTO_ERR_INVALID_ARG;
     const int64_t L = sotto_convtr1d_out_len(w, T_in);
     if (L == 0) return 0;
     if (!x || !y || T_in > INT32_MAX || (int64_t)w->stride * w->c_out > INT32_MAX)

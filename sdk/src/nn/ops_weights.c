@@ -87,6 +87,22 @@ void sotto_linear_w_free(sotto_linear_w *w, const sotto_alloc *a)
     memset(w, 0, sizeof *w);
 }
 
+/* Pair-packed binary16 panels (backend.h, gemm_h16) of an f32 matrix M[rows][ld] (columns
+ * [0, cols) used, the rest zero), rows rounded up to even; NULL when out of memory. */
+static uint16_t *pack_h16(const sotto_alloc *a, const float *M, int64_t rows, int cols, int64_t ld)
+{
+    const int P = SOTTO_F16_PANEL;
+    const int64_t rp = (rows + 1) & ~(int64_t)1, panels = (cols + P - 1) / P;
+    uint16_t *h = alloc_matrix(a, rp, panels * P, sizeof(uint16_t));
+    if (!h) return NULL;
+    for (int64_t p = 0; p < panels; p++)
+        for (int64_t r = 0; r < rows; r++)
+            for (int c = 0; c < P && p * P + c < cols; c++)
+                h[p * rp * P + (r / 2) * 64 + (c / 16) * 32 + (c % 16) * 2 + r % 2] =
+                    sotto_f32_to_f16(M[r * ld + p * P + c]);
+    return h;
+}
+
 int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status *st)
 {
     if (!w || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
@@ -162,7 +178,28 @@ void sotto_conv1d_w_free(sotto_conv1d_w *w, const sotto_alloc *a)
 {
     if (!w) return;
     sotto_free(a, w->w);
+    sotto_free(a, w->h16);
     memset(w, 0, sizeof *w);
+}
+
+/* The f32 matrix w[k·c_in][ldw] of an ungrouped conv (or transposed conv) → pair-packed
+ * binary16 in *h16, freeing *w. Each tap's rows must start on a pair (c_in even, or k = 1). */
+static int conv_to_h16(float **w, uint16_t **h16, int k, int c_in, int c_out, int ldw,
+                       const sotto_alloc *a, sotto_status *st)
+{
+    uint16_t *h = pack_h16(a, *w, (int64_t)k * c_in, c_out, ldw);
+    if (!h) return oom(st);
+    sotto_free(a, *w);
+    *w = NULL;
+    *h16 = h;
+    return SOTTO_OK;
+}
+
+int sotto_conv1d_w_use_h16(sotto_conv1d_w *w, const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    if (!w->w || w->depthwise || w->groups != 1 || (w->k > 1 && (w->c_in & 1))) return SOTTO_OK;
+    return conv_to_h16(&w->w, &w->h16, w->k, w->c_in, w->c_out, w->ldw, a, st);
 }
 
 static int check_conv(const char *what, int c_a, int c_b, int k, int stride, int dilation,
@@ -239,7 +276,15 @@ void sotto_convtr1d_w_free(sotto_convtr1d_w *w, const sotto_alloc *a)
 {
     if (!w) return;
     sotto_free(a, w->w);
+    sotto_free(a, w->h16);
     memset(w, 0, sizeof *w);
+}
+
+int sotto_convtr1d_w_use_h16(sotto_convtr1d_w *w, const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    if (!w->w || w->groups != 1 || (w->k > 1 && (w->c_in & 1))) return SOTTO_OK;
+    return conv_to_h16(&w->w, &w->h16, w->k, w->c_in, w->c_out, w->ldw, a, st);
 }
 
 int sotto_convtr1d_w_init_f32(sotto_convtr1d_w *w, const float *W, int c_in, int c_out, int k,
