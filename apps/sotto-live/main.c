@@ -171,6 +171,9 @@ typedef struct engine {
     atomic_size_t tap_n;
 } engine;
 
+/* Seconds without a device callback after which a running stream counts as dead. */
+#define STALL_S 2.0
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -1040,7 +1043,7 @@ static int devices_select(devsel *d, const char *host, const char *in_dev, const
 }
 
 /* Runs the stream on the selected devices (PortAudio running, see devices_select; it is
- * terminated here). */
+ * terminated here, except after a stall: see STALL_S). */
 static int run_devices(engine *e, const devsel *d, double seconds, double algo_ms, const char *tap,
                        int quiet, int json)
 {
@@ -1075,6 +1078,7 @@ static int run_devices(engine *e, const devsel *d, double seconds, double algo_m
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     double t_start = now_s(), t_stop = t_start, dev_ms = 0, cpu = 0;
+    int stalled = 0;
     if ((err = Pa_StartStream(stream)) != paNoError) {
         fprintf(stderr, "sotto-live: cannot start the audio stream: %s\n", Pa_GetErrorText(err));
         rc = EXIT_DEVICE;
@@ -1099,8 +1103,21 @@ static int run_devices(engine *e, const devsel *d, double seconds, double algo_m
         const double t_end = seconds > 0 ? t_start + seconds : INFINITY;
         const int status_line = !quiet && isatty(2);
         double next_status = t_start + 1.0;
+        /* Watchdog: a device (or audio server) that stops calling back would leave the
+         * program silent forever, and PortAudio's stop would wait for a callback that never
+         * comes; after STALL_S without one, say so and leave the stream as it is. */
+        long seen_cb = -1;
+        double seen_t = t_start;
         while (!interrupted && now_s() < t_end && !atomic_load(&e->finished)) {
             sleep_ms(seconds > 0 && t_end - now_s() < 0.02 ? 1 : 20);
+            const long cbs = atomic_load(&e->callbacks);
+            if (cbs != seen_cb) {
+                seen_cb = cbs;
+                seen_t = now_s();
+            } else if (now_s() - seen_t > STALL_S + block_ms / 1000.0) {
+                stalled = 1;
+                break;
+            }
             if (status_line && now_s() >= next_status) {
                 next_status += 1.0;
                 /* processing-thread counters read racily: a display only */
@@ -1123,13 +1140,26 @@ static int run_devices(engine *e, const devsel *d, double seconds, double algo_m
         }
         if (status_line) fprintf(stderr, "\n");
         cpu = Pa_GetStreamCpuLoad(stream);
-        Pa_StopStream(stream);
         t_stop = now_s();
+        if (stalled) {
+            fprintf(stderr,
+                    "sotto-live: the audio device made no callback for %.1f s (%ld so far): the "
+                    "device or audio server stopped; giving up\n",
+                    t_stop - seen_t, seen_cb);
+            rc = EXIT_DEVICE;
+        } else {
+            Pa_StopStream(stream);
+            t_stop = now_s();
+        }
     }
     atomic_store(&e->stop, 1);
     pthread_join(th, NULL);
-    Pa_CloseStream(stream);
-    Pa_Terminate();
+    /* A stalled stream is not stopped or closed (PortAudio would wait for it); the process
+     * exits with its error and the OS releases the device. */
+    if (!stalled) {
+        Pa_CloseStream(stream);
+        Pa_Terminate();
+    }
     if (e->error < 0) {
         fprintf(stderr, "sotto-live: %s\n", e->errmsg);
         rc = EXIT_RUNTIME;
