@@ -107,6 +107,21 @@ void flexicodec_bottleneck_free(flexicodec_bottleneck *b)
     b->alloc = alloc;
 }
 
+int flexicodec_bottleneck_use_h16(flexicodec_bottleneck *b, sotto_status *st)
+{
+    if (!b) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    for (int i = 0; b->layers && i < b->cfg.n_layers; i++) {
+        sotto_tlayer *L = &b->layers[i];
+        int rc;
+        if ((rc = sotto_linear_w_use_h16(&L->qkv, &b->alloc, st)) ||
+            (rc = sotto_linear_w_use_h16(&L->out, &b->alloc, st)) ||
+            (rc = sotto_linear_w_use_h16(&L->ff1, &b->alloc, st)) ||
+            (rc = sotto_linear_w_use_h16(&L->ff2, &b->alloc, st)))
+            return rc;
+    }
+    return SOTTO_OK;
+}
+
 /* The ten tensors of one layer, in the order of the table in load_layer. */
 enum { T_QKV, T_OUT, T_N1W, T_N1B, T_N2W, T_N2B, T_FF1, T_FF2, T_LS1, T_LS2, T_COUNT };
 

@@ -96,6 +96,10 @@ int flexicodec_bottleneck_load(flexicodec_bottleneck *b, const sotto_gguf *g, co
                                sotto_status *st);
 /* Releases what load made; safe on a zeroed or already-freed struct. */
 void flexicodec_bottleneck_free(flexicodec_bottleneck *b);
+/* Binary16 arithmetic for every layer's four Linear weights (sotto_linear_w_use_h16), for a
+ * model loaded with f16_arithmetic whose file stores them in f16 (the caller checks). Load
+ * time; errors: SOTTO_ERR_OUT_OF_MEMORY. */
+int flexicodec_bottleneck_use_h16(flexicodec_bottleneck *b, sotto_status *st);
 
 /* Scratch floats flexicodec_bottleneck_forward needs for T frames (≥ 1 for a valid stack,
  * about 2·T·d + max(6·T·d + min(T, 64)·T, T·ffn) floats); 0 when b is not loaded or the size

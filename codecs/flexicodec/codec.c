@@ -122,6 +122,12 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
     if ((rc = flexicodec_bottleneck_load(&fm->bt, m->gguf, FLEXICODEC_BOTTLENECK_PREFIX, &cfg,
                                          &m->alloc, st)))
         return rc;
+    /* the transformer too, when its matrices are stored in f16 like the decoder's */
+    const sotto_gguf_tensor *t1 =
+        sotto_gguf_find_tensor(m->gguf, FLEXICODEC_BOTTLENECK_PREFIX "0.linear1.weight");
+    if (fm->w.h16 && t1 && t1->dtype == SOTTO_DTYPE_F16 &&
+        (rc = flexicodec_bottleneck_use_h16(&fm->bt, st)))
+        return rc;
 
     int32_t mtpg = 0;
     if ((rc = sotto_gguf_get_i32_or(m->gguf, "flexicodec.max_tokens_per_group", 0, &mtpg, st)))

@@ -315,6 +315,7 @@ static void test_f16(void)
         sotto_gguf_find_tensor(g16, FLEXICODEC_BOTTLENECK_PREFIX "0.linear1.weight")->dtype,
         SOTTO_DTYPE_F16);
     sotto_status st;
+    float *yh = NULL;
     for (int keep = 1; keep >= 0; keep--) {
         flexicodec_bottleneck_cfg c = flexicodec_bottleneck_cfg_default(3, 64, 4, 128);
         c.keep_f16 = keep;
@@ -325,8 +326,24 @@ static void test_f16(void)
             run_all(&b, x, sh[0], want, keep ? "f16 file, kept f16" : "f16 file, widened", tol);
         if (keep) TU_ASSERT_CLOSE("f16 file vs narrowed at load", y16, y, ny, 0, -1);
         free(y16);
+        /* binary16 arithmetic on the same weights (flexicodec_bottleneck_use_h16, from the f16
+         * panels or from the widened f32 copy): the same values either way, within 2e-2 of the
+         * output's scale against the official output (measured NMSE 1.1e-6) */
+        CU_ASSERT_EQUAL_FATAL(flexicodec_bottleneck_use_h16(&b, &st), SOTTO_OK);
+        CU_ASSERT_PTR_NOT_NULL(b.layers[0].ff1.h16);
+        y16 = run_all(&b, x, sh[0], want, keep ? "binary16 arithmetic (from f16)"
+                                               : "binary16 arithmetic (from f32)",
+                      1e-2 * max_abs(want, ny));
+        if (keep)
+            yh = y16;
+        else {
+            TU_ASSERT_CLOSE("binary16 arithmetic: same from f16 and f32 copies", y16, yh, ny, 0,
+                            -1);
+            free(y16);
+        }
         flexicodec_bottleneck_free(&b);
     }
+    free(yh);
     sotto_gguf_close(g16);
     free(img.p);
     free(x);

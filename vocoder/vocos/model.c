@@ -200,7 +200,8 @@ static int load_block(vocos_weights *w, const sotto_model *m, int i, sotto_statu
     if ((rc = load_linear(&b->pw2, m, name, s_pw2, st))) return rc;
     /* The ConvNeXt products carry 94 % of the work; the head stays in f32 arithmetic, since
      * exp() of its magnitude output would magnify a binary16 error (vocos.h). */
-    if (m->f16_math && ((rc = sotto_linear_w_use_h16(&b->pw1, &m->alloc, st)) ||
+    if (m->f16_math && b->pw1.w16 && b->pw2.w16 &&
+        ((rc = sotto_linear_w_use_h16(&b->pw1, &m->alloc, st)) ||
                         (rc = sotto_linear_w_use_h16(&b->pw2, &m->alloc, st))))
         return rc;
     snprintf(name, sizeof name, "backbone.convnext.%d.pwconv2.bias", i);

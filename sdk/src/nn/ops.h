@@ -84,14 +84,14 @@ int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_
                             const sotto_alloc *a, sotto_status *st);
 
 /*
- * Switches a prepared f16 Linear weight (w16) to binary16 arithmetic: repacks it into the
- * pair-packed layout of gemm_h16 (same memory) and frees the panel copy, so every later
+ * Switches a prepared Linear weight to binary16 arithmetic: repacks it (f16 panels, or f32
+ * rounded to binary16) into the pair-packed layout of gemm_h16 and frees the old copy, so every later
  * sotto_linear on it runs the context's gemm_h16 (twice the multiply-add rate of f32 on CPUs
  * with AVX512-FP16, relative error about 1e-3: docs/architecture.md, "Binary16
  * arithmetic"). Model code calls it at load time only when the model was loaded with
- * f16_arithmetic and the CPU has SOTTO_CPU_AVX512FP16 (sotto_model_f16_arithmetic). A weight
- * that is not f16 (or already switched) is left as it is. Errors: SOTTO_ERR_OUT_OF_MEMORY,
- * SOTTO_ERR_INVALID_ARG.
+ * f16_arithmetic and the CPU has SOTTO_CPU_AVX512FP16 (sotto_model_f16_arithmetic), for the
+ * weights the file stores in f16 (the caller checks: an f32 weight is rounded too). A weight
+ * already switched is left as it is. Errors: SOTTO_ERR_OUT_OF_MEMORY, SOTTO_ERR_INVALID_ARG.
  */
 int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status *st);
 void sotto_linear_w_free(sotto_linear_w *w, const sotto_alloc *a);

@@ -106,8 +106,19 @@ static uint16_t *pack_h16(const sotto_alloc *a, const float *M, int64_t rows, in
 int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status *st)
 {
     if (!w || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
-    if (!w->w16) return SOTTO_OK;
     const int P = SOTTO_F16_PANEL, K = w->n_in, Kp = (K + 1) & ~1;
+    if (w->w) {
+        /* f32 (a file's f16 weights widened at load, or f32 ones: rounded here) */
+        uint16_t *h = pack_h16(a, w->w, K, w->n_out, w->ldw);
+        if (!h) return oom(st);
+        sotto_free(a, w->w);
+        w->w = NULL;
+        w->h16 = h;
+        w->ldw = (w->n_out + P - 1) / P * P;
+        w->is_f16 = 1;
+        return SOTTO_OK;
+    }
+    if (!w->w16) return SOTTO_OK;
     const int64_t src_stride = (int64_t)K * P, dst_stride = (int64_t)Kp * P;
     /* ldw is a multiple of 32 for f16 weights, so every panel is whole and zero-padded */
     uint16_t *h = alloc_matrix(a, Kp, w->ldw, sizeof(uint16_t));
