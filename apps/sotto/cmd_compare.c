@@ -64,6 +64,9 @@ static void usage(FILE *f)
             "  --out DIR                also write the decoded audio (16-bit WAV) to DIR\n"
             "                           (one INPUT)\n"
             "  -t, --threads N          CPU threads for the codec (default 1)\n"
+            "  --f16-arithmetic         binary16 arithmetic in the codec's encoder and decoder\n"
+            "                           where the CPU has AVX512-FP16 (f16 models; faster, merge\n"
+            "                           boundaries and codes may differ from f32)\n"
             "  --json                   print the rows as one JSON object on stdout\n"
             "  --plot FILE.png          also write spectrograms (original, Sotto, each Opus\n"
             "                           rate, top to bottom; dB, 0..8 kHz) as a PNG (one\n"
@@ -493,7 +496,7 @@ int cmd_compare(int argc, char **argv)
     const char *model_path = NULL, *out_dir = NULL;
     const char *threshold_arg = NULL, *rate_arg = NULL, *quantizers_arg = NULL;
     const char *bitrates_arg = "same,6000,12000,24000", *plot_path = NULL;
-    int threads = 1, json = 0, n_inputs = 0;
+    int threads = 1, json = 0, n_inputs = 0, f16_math = 0;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     if (!inputs) {
         cli_error(CMD, "out of memory");
@@ -525,6 +528,8 @@ int cmd_compare(int argc, char **argv)
             plot_path = argv[++i];
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             goto out;
@@ -577,11 +582,17 @@ int cmd_compare(int argc, char **argv)
     sotto_model *model = NULL;
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
+    mp.f16_arithmetic = f16_math ? 2 : 0; /* encoder and decoder */
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         rc = CLI_ERR_MODEL;
         goto out;
     }
+    if (f16_math)
+        fprintf(stderr, "sotto compare: %s\n",
+                sotto_model_f16_arithmetic(model) == 2
+                    ? "binary16 arithmetic in the codec's encoder and decoder"
+                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
     const compare_opts o = {&ep, bitrates, n_opus, out_dir, plot_path};
     const int n_rows = 1 + n_opus;
     row rows[MAX_BITRATES + 1], total[MAX_BITRATES + 1];

@@ -43,6 +43,9 @@ static void usage(FILE *f)
                "                      a cut differ from a whole-file encode); 0: the whole file\n"
                "                      at once (default 30; 1..3600)\n"
                "  -t, --threads N     CPU threads (default 1)\n"
+               "  --f16-arithmetic    binary16 arithmetic in the encoder where the CPU has\n"
+               "                      AVX512-FP16 (f16 models; faster, merge boundaries and\n"
+               "                      codes may differ from f32 encoding)\n"
                "  -q, --quiet         no summary line\n"
                "  --json              print the summary as one JSON object on stdout\n"
                "  -h, --help          this text\n"
@@ -58,7 +61,7 @@ int cmd_encode(int argc, char **argv)
     const char *threshold_arg = NULL, *quantizers_arg = NULL, *rate_arg = NULL;
     const char *segment_arg = NULL;
     const char *bitrate_arg = NULL;
-    int threads = 1, json = 0, quiet = cli_quiet;
+    int threads = 1, json = 0, quiet = cli_quiet, f16_math = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -85,6 +88,8 @@ int cmd_encode(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -114,10 +119,16 @@ int cmd_encode(int argc, char **argv)
     sotto_model *model = NULL;
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
+    mp.f16_arithmetic = f16_math ? 2 : 0;
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         return CLI_ERR_MODEL;
     }
+    if (f16_math && !quiet)
+        fprintf(stderr, "sotto encode: %s\n",
+                sotto_model_f16_arithmetic(model) == 2
+                    ? "binary16 arithmetic in the encoder"
+                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
     sotto_codec_encode_info info;
     double t0 = cli_now_s();
     int rc = sotto_codec_encode_file(model, in_path, out_path, &ep, &info, &st);

@@ -90,6 +90,15 @@ static int load_encode_side(sotto_model *m, flexicodec_model *fm, sotto_status *
         return sotto_status_set(st, SOTTO_ERR_FORMAT,
                                 "encoder sample rate %d Hz (SenseVoice's front end needs 16000)",
                                 fm->enc.hp.sample_rate);
+    /* Binary16 arithmetic in the analysis path only when asked for it (f16_arithmetic 2): it
+     * can move merge boundaries and code indices. Only with an f16 file, as for decoding. */
+    const sotto_gguf_tensor *t = sotto_gguf_find_tensor(m->gguf, "dac.encoder.block.0.weight");
+    if (m->f16_math == 2 && fm->w.h16 && t && t->dtype == SOTTO_DTYPE_F16) {
+        if ((rc = flexicodec_encoder_weights_use_h16(&fm->enc, st)) ||
+            (rc = sensevoice_use_h16(&fm->sv, st)))
+            return rc;
+        m->f16_math_used = 2;
+    }
     fm->has_encoder = 1;
     return SOTTO_OK;
 }

@@ -339,6 +339,40 @@ static void free_aggregator(flexicodec_aggregator *a, const sotto_alloc *al)
     flexicodec_bottleneck_free(&a->stack);
 }
 
+int flexicodec_encoder_weights_use_h16(flexicodec_encoder_weights *w, sotto_status *st)
+{
+    if (!w) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    const flexicodec_encoder_hparams *hp = &w->hp;
+    const sotto_alloc *a = &w->alloc;
+    int rc;
+    if ((rc = sotto_conv1d_w_use_h16(&w->dac_in, a, st)) ||
+        (rc = sotto_conv1d_w_use_h16(&w->dac_out, a, st)) ||
+        (rc = sotto_linear_w_use_h16(&w->cnx_in, a, st)) ||
+        (rc = sotto_linear_w_use_h16(&w->fsq_in, a, st)))
+        return rc;
+    for (int i = 0; w->blocks && i < hp->n_rates; i++) {
+        flexicodec_enc_block *b = &w->blocks[i];
+        if ((rc = sotto_conv1d_w_use_h16(&b->down, a, st))) return rc;
+        for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
+            if ((rc = sotto_conv1d_w_use_h16(&b->ru[j].conv7, a, st)) ||
+                (rc = sotto_linear_w_use_h16(&b->ru[j].conv1, a, st)))
+                return rc;
+    }
+    for (int i = 0; w->cnx && i < hp->convnext_layers; i++)
+        if ((rc = sotto_linear_w_use_h16(&w->cnx[i].pw1, a, st)) ||
+            (rc = sotto_linear_w_use_h16(&w->cnx[i].pw2, a, st)))
+            return rc;
+    for (int i = 0; w->rvq_in && i < hp->n_codebooks; i++)
+        if ((rc = sotto_linear_w_use_h16(&w->rvq_in[i], a, st))) return rc;
+    flexicodec_aggregator *ag[2] = {&w->sem_agg, &w->ac_agg};
+    for (int i = 0; i < 2; i++)
+        if ((ag[i]->has_proj && ((rc = sotto_linear_w_use_h16(&ag[i]->in_proj, a, st)) ||
+                                 (rc = sotto_linear_w_use_h16(&ag[i]->out_proj, a, st)))) ||
+            (rc = flexicodec_bottleneck_use_h16(&ag[i]->stack, st)))
+            return rc;
+    return SOTTO_OK;
+}
+
 void flexicodec_encoder_weights_free(flexicodec_encoder_weights *w)
 {
     if (!w) return;

@@ -112,6 +112,12 @@ int flexicodec_encoder_weights_load(flexicodec_encoder_weights *w, const sotto_g
                                     sotto_status *st);
 /* Releases what load made; safe on a zeroed or already-freed struct. */
 void flexicodec_encoder_weights_free(flexicodec_encoder_weights *w);
+/* Binary16 arithmetic for the encode side's Linear weights and ungrouped convs (DAC encoder,
+ * ConvNeXt encoder, FSQ project_in, RVQ in_proj, both aggregators); the RVQ code search
+ * (cosine against the codebooks) and the merge similarities stay f32. For a model loaded with
+ * f16_arithmetic = 2 whose file stores them in f16 (the caller checks). Load time; errors:
+ * SOTTO_ERR_OUT_OF_MEMORY. */
+int flexicodec_encoder_weights_use_h16(flexicodec_encoder_weights *w, sotto_status *st);
 
 /* ---- DAC encoder ----------------------------------------------------------------------- */
 

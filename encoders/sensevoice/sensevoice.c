@@ -81,6 +81,21 @@ static void block_free(sensevoice_block *b, const sotto_alloc *a)
     sotto_conv1d_w_free(&b->fsmn, a);
 }
 
+int sensevoice_use_h16(sensevoice *sv, sotto_status *st)
+{
+    if (!sv) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    for (int i = 0; sv->blocks && i < sv->cfg.n_blocks; i++) {
+        sensevoice_block *b = &sv->blocks[i];
+        int rc;
+        if ((rc = sotto_linear_w_use_h16(&b->qkv, &sv->alloc, st)) ||
+            (rc = sotto_linear_w_use_h16(&b->out, &sv->alloc, st)) ||
+            (rc = sotto_linear_w_use_h16(&b->ff1, &sv->alloc, st)) ||
+            (rc = sotto_linear_w_use_h16(&b->ff2, &sv->alloc, st)))
+            return rc;
+    }
+    return SOTTO_OK;
+}
+
 void sensevoice_free(sensevoice *sv)
 {
     if (!sv) return;

@@ -99,6 +99,10 @@ typedef struct sensevoice {
  */
 int sensevoice_load(sensevoice *sv, const sotto_gguf *g, const char *prefix,
                     const sensevoice_cfg *cfg, const sotto_alloc *alloc, sotto_status *st);
+/* Binary16 arithmetic for every block's four Linear weights (sotto_linear_w_use_h16; the
+ * FSMN depthwise memory stays f32), for a model loaded with f16_arithmetic = 2 whose file
+ * stores them in f16 (the caller checks). Load time; errors: SOTTO_ERR_OUT_OF_MEMORY. */
+int sensevoice_use_h16(sensevoice *sv, sotto_status *st);
 void sensevoice_free(sensevoice *sv);
 
 /* LFR output frames for T fbank frames: ceil(T / n) (0 for T ≤ 0 or n < 1). */

@@ -134,10 +134,13 @@ typedef struct sotto_model_params {
     int use_mmap;               /**< map the file instead of reading it; default 1 */
     unsigned cpu_features_mask; /**< SOTTO_CPU_* bits allowed; default all (tests clear them) */
     const sotto_allocator *allocator; /**< NULL: the C library; copied at load */
-    /** 1: the matrix products of f16-stored weights run in binary16 arithmetic where the CPU
-     *  has AVX512-FP16 (SOTTO_CPU_AVX512FP16): about twice the multiply-add rate of f32, at a
+    /** Binary16 arithmetic for the matrix products of f16-stored weights where the CPU has
+     *  AVX512-FP16 (SOTTO_CPU_AVX512FP16): about twice the multiply-add rate of f32, at a
      *  relative error of about 1e-3 in each product (docs/architecture.md, "Binary16
-     *  arithmetic"). Ignored on other CPUs and for f32 models. Default 0: f32 arithmetic. */
+     *  arithmetic"). 0 (default): f32 arithmetic everywhere. 1: in the synthesis paths
+     *  (vocoders, codec decoders). 2: in the analysis paths too (codec encoders: merge
+     *  boundaries and code indices may then differ from f32 encoding). Ignored on other CPUs
+     *  and for f32 models. */
     int f16_arithmetic;
 } sotto_model_params;
 
@@ -167,8 +170,9 @@ SOTTO_API void sotto_model_free(sotto_model *model);
 /** `general.architecture` of the model ("vocos", "flexicodec", ...); never NULL. */
 SOTTO_API const char *sotto_model_architecture(const sotto_model *model);
 
-/** 1 when the model's f16 weights compute in binary16 arithmetic (it was loaded with
- *  params.f16_arithmetic on a CPU with AVX512-FP16, and its architecture uses it), else 0. */
+/** Where the model computes in binary16 arithmetic: 0 nowhere, 1 its synthesis path, 2 its
+ *  analysis path too (it was loaded with params.f16_arithmetic on a CPU with AVX512-FP16,
+ *  from f16 weights, and its architecture uses it there). */
 SOTTO_API int sotto_model_f16_arithmetic(const sotto_model *model);
 
 /** `general.name` of the model, or "" when absent; never NULL. */

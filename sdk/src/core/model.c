@@ -40,9 +40,10 @@ int sotto_model_params_check(const sotto_model_params *p, sotto_status *st)
     if (p->device < 0)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "params.device = %d, must be >= 0",
                                 p->device);
-    if (p->f16_arithmetic != 0 && p->f16_arithmetic != 1)
+    if (p->f16_arithmetic < 0 || p->f16_arithmetic > 2)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "params.f16_arithmetic = %d, must be 0 or 1", p->f16_arithmetic);
+                                "params.f16_arithmetic = %d, must be 0, 1 or 2",
+                                p->f16_arithmetic);
     if (p->allocator && (!p->allocator->alloc || !p->allocator->free))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "params.allocator needs both alloc and free");
@@ -63,7 +64,7 @@ static int model_new(const sotto_model_params *params, sotto_model **out, sotto_
     m->params = p;
     if (p.allocator) m->params.allocator = &m->alloc.hooks;
     m->cpu_features = sotto_cpu_features() & p.cpu_features_mask;
-    m->f16_math = p.f16_arithmetic && (m->cpu_features & SOTTO_CPU_AVX512FP16);
+    m->f16_math = (m->cpu_features & SOTTO_CPU_AVX512FP16) ? p.f16_arithmetic : 0;
     *out = m;
     return SOTTO_OK;
 }

@@ -19,7 +19,8 @@ struct sotto_model {
     sotto_model_params params; /* as given (defaults filled); .allocator points at alloc.hooks
                                   when one was given, so it never dangles */
     unsigned cpu_features;     /* sotto_cpu_features() & params.cpu_features_mask */
-    int f16_math;      /* params.f16_arithmetic and SOTTO_CPU_AVX512FP16 in cpu_features: model code
+    int f16_math;      /* params.f16_arithmetic (0, 1 synthesis, 2 also analysis) when
+                          SOTTO_CPU_AVX512FP16 is in cpu_features, else 0: model code
                           switches its f16 Linear weights to binary16 arithmetic at load */
     int f16_math_used; /* set by model code when it did (sotto_model_f16_arithmetic) */
     const char *arch;  /* general.architecture, owned by gguf */
