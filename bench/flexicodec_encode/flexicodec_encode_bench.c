@@ -34,11 +34,13 @@ typedef struct options {
     const char *model, *wave, *dump;
     int threads[MAX_LIST], n_threads;
     int reps, stages, json;
+    int f16_math; /* --f16-arithmetic: f16_arithmetic = 2 (encoder and decoder) */
     float threshold;
 } options;
 
 typedef struct thread_result {
     int threads;
+    int f16_math; /* sotto_model_f16_arithmetic of the loaded model */
     double load_s, warmup_s, best_s, median_s, dec_best_s, dec_median_s;
     int groups, frames;
     long rss_after_load_kb, rss_after_kb;
@@ -98,9 +100,11 @@ static int parse_args(int argc, char **argv, options *o)
         int has = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             printf("usage: " PROG " -m MODEL.gguf -w WAVE.f32 [--threads 1,2] [--reps N]\n"
-                   "       [--stages N] [--threshold T] [--json] [--dump FILE]\n"
+                   "       [--stages N] [--threshold T] [--json] [--dump FILE] [--f16-arithmetic]\n"
                    "Times sotto_encoder_encode of the whole wave (raw float32, 16 kHz) per\n"
-                   "thread count (and the decode of its groups); x RT = audio s / compute s.\n");
+                   "thread count (and the decode of its groups); x RT = audio s / compute s.\n"
+                   "--f16-arithmetic loads with f16_arithmetic = 2 (binary16 products in the\n"
+                   "encoder and decoder on CPUs with AVX512-FP16; f16 models only).\n");
             exit(0);
         } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has) {
             o->model = argv[++i];
@@ -114,6 +118,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->stages = atoi(argv[++i]);
         } else if (!strcmp(a, "--threshold") && has) {
             o->threshold = (float)atof(argv[++i]);
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            o->f16_math = 1;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "--dump") && has) {
@@ -178,6 +184,7 @@ static int bench_threads(const options *o, const float *pcm, int64_t n, int thre
 
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
+    mp.f16_arithmetic = o->f16_math ? 2 : 0;
     double t0 = now_s();
     if (sotto_model_load_file(o->model, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, PROG ": %s: %s\n", o->model, st.message);
@@ -185,6 +192,7 @@ static int bench_threads(const options *o, const float *pcm, int64_t n, int thre
     }
     r->load_s = now_s() - t0;
     r->rss_after_load_kb = peak_rss_kb();
+    r->f16_math = sotto_model_f16_arithmetic(model);
     sotto_encoder_params ep = sotto_encoder_default_params();
     ep.threshold = o->threshold;
     ep.n_stages = o->stages;
@@ -280,12 +288,13 @@ int main(int argc, char **argv)
     if (o.json) {
         unsigned cf = sotto_cpu_features();
         printf("{\"bench\":\"flexicodec_encode\",\"side\":\"sotto\",\"sotto_version\":\"%s\","
-               "\"cpu_features\":\"%s%s%s%s\",\"audio_samples\":%lld,\"audio_seconds\":%.6f,"
+               "\"cpu_features\":\"%s%s%s%s%s\",\"f16_arithmetic\":%d,\"audio_samples\":%lld,\"audio_seconds\":%.6f,"
                "\"threshold\":%.4f,\"stages\":%d,\"groups\":%d,\"frames\":%d,\"reps\":%d,"
                "\"peak_rss_kb\":%ld,\"runs\":[",
                sotto_version_string(), cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
                cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",
-               cf & SOTTO_CPU_AVX512 ? " avx512" : "", (long long)n, audio_s, (double)o.threshold, o.stages, res[0].groups,
+               cf & SOTTO_CPU_AVX512 ? " avx512" : "",
+               cf & SOTTO_CPU_AVX512FP16 ? " avx512fp16" : "", res[0].f16_math, (long long)n, audio_s, (double)o.threshold, o.stages, res[0].groups,
                res[0].frames, o.reps, rss_peak);
         for (int i = 0; i < o.n_threads; i++) {
             const thread_result *r = &res[i];

@@ -26,6 +26,9 @@ def report(d, md):
     m1 = bench_util._load(os.path.join(d, "machine-end.json"))
     if not sdk or not pt:
         sys.exit("report.py: sdk.json / torch.json missing or unreadable")
+    h16 = bench_util._load(os.path.join(d, "sdk-h16.json"))
+    if h16 and not h16.get("f16_arithmetic"):
+        h16 = None  # no AVX512-FP16 here: the run was f32 arithmetic
     out = []
     say = out.append
     say(f"FlexiCodec encode (random weights, config {pt['config']}, SenseVoice "
@@ -38,9 +41,11 @@ def report(d, md):
         f"PyTorch {v['torch']}, flexicodec {v['flexicodec']}, numpy {v['numpy']}, "
         f"python {v['python']}")
     say("PyTorch computes with: " + "; ".join(pt["blas"]))
-    c = pt.get("sdk_check")
-    if c:
-        say(f"codes: group lengths {c['lengths_equal']}/{c['lengths_total']} identical "
+    for key, label in (("sdk_check", "codes"), ("sdk_check_h16", "codes, binary16 arithmetic")):
+        c = pt.get(key)
+        if not c or (key == "sdk_check_h16" and not h16):
+            continue
+        say(f"{label}: group lengths {c['lengths_equal']}/{c['lengths_total']} identical "
             f"({c['sdk_groups']} vs {c['torch_groups']} groups), FSQ {c['fsq_equal']}/"
             f"{c['fsq_total']}, RVQ {c['rvq_equal']}/{c['rvq_total']} (stage 0: "
             f"{c['rvq_equal_stage0']}/{c['torch_groups']})")
@@ -50,17 +55,20 @@ def report(d, md):
     say("")
     head = ["threads", "SDK enc xRT", "PyTorch enc xRT", "SDK/PT", "SDK enc s", "PyTorch enc s",
             "SDK dec s", "SDK enc+dec xRT"]
+    head[0:1] = ["threads", "SDK"]
     rs = {r["threads"]: r for r in sdk["runs"]}
+    sides = [("f32", rs)] + ([("f16 h16", {r["threads"]: r for r in h16["runs"]})] if h16 else [])
     rows = []
     for p in pt["runs"]:
-        s = rs.get(p["threads"])
-        if not s:
-            continue
-        ed = s["median_s"] + s["decode_median_s"]
-        rows.append([str(p["threads"]), f"{s['xrt_median']:.2f}", f"{p['xrt_median']:.2f}",
-                     f"{s['xrt_median'] / p['xrt_median']:.2f}", f"{s['median_s']:.3f}",
-                     f"{p['median_s']:.3f}", f"{s['decode_median_s']:.3f}",
-                     f"{sdk['audio_seconds'] / ed:.2f}"])
+        for label, side in sides:
+            s = side.get(p["threads"])
+            if not s:
+                continue
+            ed = s["median_s"] + s["decode_median_s"]
+            rows.append([str(p["threads"]), label, f"{s['xrt_median']:.2f}",
+                         f"{p['xrt_median']:.2f}", f"{s['xrt_median'] / p['xrt_median']:.2f}",
+                         f"{s['median_s']:.3f}", f"{p['median_s']:.3f}",
+                         f"{s['decode_median_s']:.3f}", f"{sdk['audio_seconds'] / ed:.2f}"])
     if md:
         say("| " + " | ".join(head) + " |")
         say("|---|" + "---:|" * (len(head) - 1))
@@ -81,6 +89,11 @@ def report(d, md):
         ed = rs[1]["median_s"] + rs[1]["decode_median_s"]
         say(f"target encode >= {SPEED_TARGET:g}x PyTorch at 1 thread: {ratio:.2f}x: "
             f"{'met' if ratio >= SPEED_TARGET else 'NOT met'}")
+        if h16 and any(r["threads"] == 1 for r in h16["runs"]):
+            r1 = next(r for r in h16["runs"] if r["threads"] == 1)
+            ratio16 = r1["xrt_median"] / p1["xrt_median"]
+            say(f"  with binary16 arithmetic (f16 model, f16_arithmetic = 2): {ratio16:.2f}x: "
+                f"{'met' if ratio16 >= SPEED_TARGET else 'NOT met'}")
         say(f"target encode + decode of {sdk['audio_seconds']:.0f} s faster than real time on "
             f"one thread: {ed:.2f} s: {'met' if ed < sdk['audio_seconds'] else 'NOT met'}")
     print("\n".join(out))

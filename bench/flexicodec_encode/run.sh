@@ -73,14 +73,24 @@ echo "== audio, random-weight codec ($CONFIG) + SenseVoice, GGUF conversion" >&2
     --with-encoder --sensevoice "$WORK/sensevoice.pt" --am-mvn "$WORK/am.mvn" \
     --name "flexicodec-$CONFIG-random" >&2
 
+# The same weights in f16, run with binary16 arithmetic in the encoder and decoder
+# (f16_arithmetic = 2): the report adds it where the CPU has AVX512-FP16.
+"$PY" "$ROOT/tools/convert/flexicodec.py" "$WORK/$CONFIG.safetensors" "$WORK/model-f16.gguf" \
+    --with-encoder --sensevoice "$WORK/sensevoice.pt" --am-mvn "$WORK/am.mvn" --dtype f16 \
+    --name "flexicodec-$CONFIG-random" >&2
+
 "$PY" "$ROOT/bench/vocos/bench_util.py" machine > "$WORK/machine-start.json"
 echo "== sotto_bench_flexicodec_encode (threads $THREADS, $REPS reps)" >&2
 "$BENCH" -m "$WORK/model.gguf" -w "$WORK/wave.f32" --threads "$THREADS" --reps "$REPS" \
     --stages "$STAGES" --threshold 0.91 --json --dump "$WORK/codes.bin" > "$WORK/sdk.json"
+echo "== sotto_bench_flexicodec_encode, f16 model, binary16 arithmetic" >&2
+"$BENCH" -m "$WORK/model-f16.gguf" -w "$WORK/wave.f32" --threads "$THREADS" --reps "$REPS" \
+    --stages "$STAGES" --threshold 0.91 --json --dump "$WORK/codes-h16.bin" --f16-arithmetic \
+    > "$WORK/sdk-h16.json"
 echo "== torch_bench.py (threads $THREADS, $REPS reps)" >&2
 "$PY" "$HERE/torch_bench.py" bench "$WORK" --config "$CONFIG" --threads "$THREADS" \
     --reps "$REPS" --stages "$STAGES" --threshold 0.91 --json --check-sdk "$WORK/codes.bin" \
-    > "$WORK/torch.json"
+    --check-sdk-h16 "$WORK/codes-h16.bin" > "$WORK/torch.json"
 "$PY" "$ROOT/bench/vocos/bench_util.py" machine > "$WORK/machine-end.json"
 
 "$PY" "$HERE/report.py" "$WORK" | tee "$WORK/table.txt"

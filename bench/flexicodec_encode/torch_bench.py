@@ -184,12 +184,14 @@ def bench(args):
     rvq = ref.acoustic_codes[0, :stages].transpose(0, 1).long().numpy()  # [G][stages]
     result.update({"groups": int(len(lengths)), "frames": int(lengths.sum()),
                    "stages": stages, "model_stages": n_q})
-    if args.check_sdk:
-        d = np.fromfile(args.check_sdk, dtype=np.int32)
+    for key, path in (("sdk_check", args.check_sdk), ("sdk_check_h16", args.check_sdk_h16)):
+        if not path or not os.path.exists(path):
+            continue
+        d = np.fromfile(path, dtype=np.int32)
         G, S = int(d[0]), int(d[1])
         sl, sf_, sr_ = d[2:2 + G], d[2 + G:2 + 2 * G], d[2 + 2 * G:2 + 2 * G + G * S].reshape(G, S)
         m, s = min(G, len(lengths)), min(S, stages)
-        result["sdk_check"] = {
+        result[key] = {
             "sdk_groups": G, "torch_groups": int(len(lengths)), "sdk_stages": S,
             "lengths_equal": int((sl[:m] == lengths[:m]).sum()), "lengths_total": int(len(lengths)),
             "lengths_identical": bool(G == len(lengths) and (sl == lengths).all()),
@@ -225,6 +227,8 @@ def main():
     ap.add_argument("--threshold", type=float, default=0.91)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--check-sdk", metavar="FILE")
+    ap.add_argument("--check-sdk-h16", metavar="FILE",
+                    help="the same for the SDK's binary16-arithmetic run")
     args = ap.parse_args()
     return prepare(args) if args.mode == "prepare" else bench(args)
 
