@@ -284,26 +284,28 @@ int64_t sensevoice_lfr_cmvn(const sensevoice *sv, const float *fbank, int64_t T,
 
 /* Scratch layout for T' = T_lfr + 4 positions (floats):
  *   xin [T'][in]   cur [T'][d]   h [T'][max(in, d)]   qkv [T'][3d]
- *   vpad [T' + k − 1][d]   mem [T'][d]   att [T'][d]   ffh [T'][ffn]   row [T'] */
+ *   vpad [T' + k − 1][d]   mem [T'][d]   att [T'][d]   ffh [T'][ffn]
+ *   kt [D][r16(T')] (one head's keys, transposed)   S [QBLOCK][T'] (a block of scores) */
+#define QBLOCK 64
 typedef struct layout {
-    float *xin, *cur, *h, *qkv, *vpad, *mem, *att, *ffh, *row;
+    float *xin, *cur, *h, *qkv, *vpad, *mem, *att, *ffh, *kt, *S;
     size_t total;
 } layout;
 
 static int make_layout(const sensevoice_cfg *c, int64_t T, float *base, layout *L)
 {
     const double tp = (double)T, in = c->input_size, d = c->dim;
-    const double hw = in > d ? in : d;
-    const double sizes[9] = {tp * in, tp * d, tp * hw, tp * 3 * d, (tp + c->kernel_size - 1) * d,
-                             tp * d, tp * d, tp * c->ffn_dim, tp};
+    const double hw = in > d ? in : d, D = (double)(c->dim / c->n_heads);
+    const double sizes[10] = {tp * in, tp * d, tp * hw, tp * 3 * d, (tp + c->kernel_size - 1) * d,
+                              tp * d, tp * d, tp * c->ffn_dim, D * (tp + 16), QBLOCK * tp};
     double tot = 0;
-    for (int i = 0; i < 9; i++)
+    for (int i = 0; i < 10; i++)
         tot += sizes[i] + 16; /* keep every part 64-byte aligned */
     if (tot > (double)(SIZE_MAX / sizeof(float)) / 2) return 0;
-    float **dst[9] = {&L->xin, &L->cur, &L->h, &L->qkv, &L->vpad, &L->mem, &L->att, &L->ffh,
-                      &L->row};
+    float **dst[10] = {&L->xin, &L->cur, &L->h,   &L->qkv, &L->vpad,
+                       &L->mem, &L->att, &L->ffh, &L->kt,  &L->S};
     size_t off = 0;
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 10; i++) {
         if (base) *dst[i] = base + off;
         off += ((size_t)sizes[i] + 15) / 16 * 16;
     }
@@ -319,39 +321,40 @@ size_t sensevoice_scratch_size(const sensevoice *sv, int64_t T_lfr)
     return L.total;
 }
 
-/* Softmax attention of all T queries over all T keys, per head, into att[T][d]. q is
- * pre-scaled by 1/sqrt(D); q, k, v are column blocks of qkv[T][3d]. */
-static void attention(const float *qkv, int64_t T, int d, int H, float scale, float *row,
-                      float *att)
+/* Softmax attention of all T queries over all T keys, per head, into att[T][d]; q, k, v are
+ * column blocks of qkv[T][3d]. Both products run on the context's GEMMs: a head's keys are
+ * transposed into kt [D][r16(T)] so scores = q·kᵀ is a Linear with kᵀ as its weight, and
+ * v is read in place as the weight of o = softmax(scale·scores)·v; queries go in blocks of
+ * QBLOCK rows (S). */
+static int attention(const sotto_cpu *cpu, const float *qkv, int64_t T, int d, int H,
+                     float scale, float *kt, float *S, float *att)
 {
     const int D = d / H;
-    for (int hh = 0; hh < H; hh++)
-        for (int64_t t = 0; t < T; t++) {
-            const float *q = qkv + t * 3 * d + hh * D;
-            float mx = -INFINITY;
-            for (int64_t s = 0; s < T; s++) {
-                const float *k = qkv + s * 3 * d + d + hh * D;
-                float acc = 0;
-                for (int i = 0; i < D; i++)
-                    acc += q[i] * scale * k[i];
-                row[s] = acc;
-                if (acc > mx) mx = acc;
-            }
-            float sum = 0;
-            for (int64_t s = 0; s < T; s++) {
-                row[s] = expf(row[s] - mx);
-                sum += row[s];
-            }
-            const float inv = 1.0f / sum;
-            float *o = att + t * d + hh * D;
-            memset(o, 0, sizeof(float) * (size_t)D);
-            for (int64_t s = 0; s < T; s++) {
-                const float p = row[s] * inv;
-                const float *v = qkv + s * 3 * d + 2 * d + hh * D;
-                for (int i = 0; i < D; i++)
-                    o[i] += p * v[i];
-            }
+    const int64_t ldk = (T + 15) / 16 * 16, ld = 3 * (int64_t)d;
+    int rc = SOTTO_OK;
+    for (int hh = 0; hh < H && !rc; hh++) {
+        for (int i = 0; i < D; i++) {
+            float *kr = kt + (int64_t)i * ldk;
+            const float *k = qkv + d + (int64_t)hh * D + i;
+            for (int64_t s = 0; s < T; s++)
+                kr[s] = k[s * ld];
+            for (int64_t s = T; s < ldk; s++)
+                kr[s] = 0.0f;
         }
+        const sotto_linear_w wk = {.n_out = (int)T, .n_in = D, .ldw = (int)ldk, .w = kt};
+        const sotto_linear_w wv = {
+            .n_out = D, .n_in = (int)T, .ldw = (int)ld, .w = (float *)(qkv + 2 * d + hh * D)};
+        for (int64_t b0 = 0; b0 < T && !rc; b0 += QBLOCK) {
+            const int64_t mb = T - b0 < QBLOCK ? T - b0 : QBLOCK;
+            if ((rc = sotto_linear_ex(cpu, &wk, NULL, qkv + b0 * ld + hh * D, ld, mb, S, T, 0)))
+                break;
+            for (int64_t i = 0; i < mb * T; i++)
+                S[i] *= scale;
+            if ((rc = sotto_softmax(cpu, S, mb, (int)T, S))) break;
+            rc = sotto_linear_ex(cpu, &wv, NULL, S, T, mb, att + b0 * d + hh * D, d, 0);
+        }
+    }
+    return rc;
 }
 
 /* One block: x[T][b->in] → y[T][d] (y may be x only when in == d). */
@@ -378,7 +381,9 @@ static int block_forward(const sotto_cpu *cpu, const sensevoice *sv, const sense
         for (int i = 0; i < d; i++)
             m[i] += v[i];
     }
-    attention(L->qkv, T, d, c->n_heads, 1.0f / sqrtf((float)(d / c->n_heads)), L->row, L->att);
+    if ((rc = attention(cpu, L->qkv, T, d, c->n_heads, 1.0f / sqrtf((float)(d / c->n_heads)),
+                        L->kt, L->S, L->att)))
+        return rc;
     /* a = linear_out(att) + fsmn; block 0 (in ≠ d) has no residual */
     if (in == d) {
         if (y != x) memcpy(y, x, sizeof(float) * (size_t)(T * d));
