@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/gguf.h"
+#include "backend/cuda_probe.h"
 #include "core/model.h"
 #include "testutil.h"
 
@@ -1410,6 +1411,17 @@ static char *write_temp(const uint8_t *p, size_t n)
     return done == n ? path : NULL;
 }
 
+/* The last WARN-or-worse log line (backend selection), and how many came. */
+static int g_log_n;
+static char g_log_last[256];
+static void capture_log(sotto_log_level level, const char *message, void *user)
+{
+    (void)user;
+    if (level > SOTTO_LOG_WARN) return;
+    g_log_n++;
+    snprintf(g_log_last, sizeof g_log_last, "%s", message);
+}
+
 static void test_model_api(void)
 {
     sotto_model_params mp = sotto_model_default_params();
@@ -1512,6 +1524,41 @@ static void test_model_api(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(st.message, bad[i].msg));
         CU_ASSERT_EQUAL(sotto_model_load_file("x.gguf", &mp, &m, &st), SOTTO_ERR_INVALID_ARG);
     }
+    for (int v = -1; v <= 3; v += 4) {
+        mp = sotto_model_default_params();
+        mp.f16_arithmetic = v;
+        CU_ASSERT_EQUAL(sotto_model_load_buffer(p, n, 1, &mp, &m, &st), SOTTO_ERR_INVALID_ARG);
+        CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "params.f16_arithmetic"));
+    }
+
+    /* Backend selection: every architecture runs on the CPU today. An explicit CUDA request
+     * needs its device (SOTTO_ERR_DEVICE naming the problem), and where the device exists it
+     * runs on the CPU with a warning in the log, never silently. */
+    CU_ASSERT_EQUAL_FATAL(sotto_model_load_buffer(p, n, 1, NULL, &m, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
+    sotto_model_free(m);
+    CU_ASSERT_EQUAL(sotto_model_backend(NULL), SOTTO_BACKEND_CPU);
+    const int ncu = sotto_cuda_device_count();
+    mp = sotto_model_default_params();
+    mp.backend = SOTTO_BACKEND_CUDA;
+    mp.device = 99;
+    CU_ASSERT_EQUAL(sotto_model_load_buffer(p, n, 1, &mp, &m, &st), SOTTO_ERR_DEVICE);
+    CU_ASSERT_PTR_NULL(m);
+    CU_ASSERT_PTR_NOT_NULL(strstr(st.message, ncu ? "device 99: only" : "no CUDA device"));
+    mp.device = 0;
+    if (ncu == 0) {
+        CU_ASSERT_EQUAL(sotto_model_load_buffer(p, n, 1, &mp, &m, &st), SOTTO_ERR_DEVICE);
+        CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "no CUDA device"));
+    } else {
+        g_log_n = 0;
+        sotto_log_set_callback(capture_log, NULL);
+        CU_ASSERT_EQUAL_FATAL(sotto_model_load_buffer(p, n, 1, &mp, &m, &st), SOTTO_OK);
+        sotto_log_set_callback(NULL, NULL);
+        CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
+        CU_ASSERT_TRUE(g_log_n > 0 && strstr(g_log_last, "no CUDA path yet") != NULL);
+        sotto_model_free(m);
+    }
+
     sotto_allocator half = {NULL, NULL, NULL};
     mp = sotto_model_default_params();
     mp.allocator = &half;

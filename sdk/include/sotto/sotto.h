@@ -121,8 +121,13 @@ SOTTO_API unsigned sotto_cpu_features(void);
 
 typedef struct sotto_model sotto_model;
 
+/** Where a model runs. Today every architecture runs on the CPU: the CUDA layer library
+ *  exists but no model is wired to it yet (docs/gpu.md). AUTO then runs on the CPU (with an
+ *  info log line when a CUDA device is present); CUDA fails to load with SOTTO_ERR_DEVICE when
+ *  the device does not exist, and otherwise runs on the CPU with a warning in the log at load.
+ *  sotto_model_backend() says which backend runs a loaded model. */
 typedef enum sotto_backend_kind {
-    SOTTO_BACKEND_AUTO = 0, /**< CUDA when a device is present, else CPU */
+    SOTTO_BACKEND_AUTO = 0, /**< CUDA when a device is present and the model has a CUDA path */
     SOTTO_BACKEND_CPU = 1,
     SOTTO_BACKEND_CUDA = 2
 } sotto_backend_kind;
@@ -169,6 +174,9 @@ SOTTO_API void sotto_model_free(sotto_model *model);
 
 /** `general.architecture` of the model ("vocos", "flexicodec", ...); never NULL. */
 SOTTO_API const char *sotto_model_architecture(const sotto_model *model);
+
+/** The backend that runs the model (SOTTO_BACKEND_CPU or SOTTO_BACKEND_CUDA; never AUTO). */
+SOTTO_API sotto_backend_kind sotto_model_backend(const sotto_model *model);
 
 /** Where the model computes in binary16 arithmetic: 0 nowhere, 1 its synthesis path, 2 its
  *  analysis path too (it was loaded with params.f16_arithmetic on a CPU with AVX512-FP16,

@@ -5,6 +5,7 @@
  */
 #include "core/model.h"
 #include "core/arch.h"
+#include "backend/cuda_probe.h"
 
 #include <string.h>
 
@@ -21,6 +22,11 @@ sotto_model_params sotto_model_default_params(void)
     p.cpu_features_mask = ~0u;
     p.allocator = NULL;
     return p;
+}
+
+sotto_backend_kind sotto_model_backend(const sotto_model *model)
+{
+    return model ? model->backend_used : SOTTO_BACKEND_CPU;
 }
 
 int sotto_model_f16_arithmetic(const sotto_model *model)
@@ -69,6 +75,35 @@ static int model_new(const sotto_model_params *params, sotto_model **out, sotto_
     return SOTTO_OK;
 }
 
+/* Which backend runs the model. Every architecture runs on the CPU today: the CUDA layer
+ * library exists (backend/cuda/) but no model is wired to it yet (docs/gpu.md). An explicit
+ * CUDA request needs its device to exist (else SOTTO_ERR_DEVICE); it then runs on the CPU with
+ * one warning at load, never silently. */
+static int resolve_backend(sotto_model *m, sotto_status *st)
+{
+    const sotto_model_params *p = &m->params;
+    const int n = sotto_cuda_device_count();
+    m->backend_used = SOTTO_BACKEND_CPU;
+    if (p->backend == SOTTO_BACKEND_CUDA) {
+        if (n == 0)
+            return sotto_status_set(st, SOTTO_ERR_DEVICE,
+                                    "params.backend = CUDA, but there is no CUDA device (or "
+                                    "Sotto was built without the CUDA backend)");
+        if (p->device >= n)
+            return sotto_status_set(st, SOTTO_ERR_DEVICE,
+                                    "params.backend = CUDA, device %d: only %d CUDA device%s",
+                                    p->device, n, n > 1 ? "s" : "");
+        sotto_log(SOTTO_LOG_WARN,
+                  "%s models have no CUDA path yet: this model runs on the CPU (docs/gpu.md)",
+                  m->arch);
+    } else if (p->backend == SOTTO_BACKEND_AUTO && n > 0) {
+        sotto_log(SOTTO_LOG_INFO,
+                  "a CUDA device is present, but %s models run on the CPU (no CUDA path yet)",
+                  m->arch);
+    }
+    return SOTTO_OK;
+}
+
 /* Reads the general keys of an opened file; on failure frees m. */
 static int model_finish(sotto_model *m, sotto_model **out, sotto_status *st)
 {
@@ -91,6 +126,7 @@ static int model_finish(sotto_model *m, sotto_model **out, sotto_status *st)
     }
     /* The architecture's own loader checks and repacks its weights now, so streams made
      * later find a complete, read-only model. */
+    if (!rc) rc = resolve_backend(m, st);
     if (!rc) rc = sotto_arch_load(m, st);
     if (rc) {
         sotto_model_free(m);

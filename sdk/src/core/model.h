@@ -23,6 +23,7 @@ struct sotto_model {
                           SOTTO_CPU_AVX512FP16 is in cpu_features, else 0: model code
                           switches its f16 Linear weights to binary16 arithmetic at load */
     int f16_math_used; /* set by model code when it did (sotto_model_f16_arithmetic) */
+    sotto_backend_kind backend_used; /* the backend that runs it (model.c: resolve_backend) */
     const char *arch;  /* general.architecture, owned by gguf */
     const char *name;  /* general.name or "", owned by gguf */
 
