@@ -181,7 +181,7 @@ static void h16_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_b
     memcpy(y0, y1, sizeof(float) * (size_t)M * ldy);
     memcpy(y2, y1, sizeof(float) * (size_t)M * ldy);
     const float *bias = with_bias ? b : NULL;
-    g_ref.gemm_h16(M, K, n0, N, x, ldx, wh, pstride, bias, y1, ldy, acc);
+    g_ref.gemm_h16(M, K, K, 0, n0, N, x, ldx, wh, pstride, bias, y1, ldy, acc);
     /* the exact result in f64, written into the same untouched frame as y0 */
     double worst = 0.0;
     for (int m = 0; m < M; m++)
@@ -208,7 +208,7 @@ static void h16_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_b
         CU_FAIL("gemm_h16 reference outside its accuracy budget");
     }
     if (simd) {
-        simd->gemm_h16(M, K, n0, N, x, ldx, wh, pstride, bias, y2, ldy, acc);
+        simd->gemm_h16(M, K, K, 0, n0, N, x, ldx, wh, pstride, bias, y2, ldy, acc);
         d = tu_compare(y2, y1, (int64_t)M * ldy);
         if (d.max_abs != 0.0) {
             printf("  %s (%s vs reference): max_abs %.3g at %lld\n", what, simd->name, d.max_abs,
@@ -219,6 +219,54 @@ static void h16_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_b
     free(x);
     free(w);
     free(b);
+    free(y0);
+    free(y1);
+    free(y2);
+    free(wh);
+}
+
+/* Rows gathered from taps (a dilated conv's K = taps·seg in one product, backend.h): kernel
+ * and reference bit for bit, and the reference against f64 (NMSE ≤ 1e-5). */
+static void h16_taps_case(tu_rng *r, int M, int taps, int seg, int N, const sotto_cpu_kernels *simd)
+{
+    const int P = SOTTO_F16_PANEL, K = taps * seg, Kp = (K + 1) & ~1, np = (N + P - 1) / P;
+    const int64_t tap_step = 3 * (int64_t)seg + 2, ldx = seg + 7;
+    const int64_t xlen = (M - 1) * ldx + (taps - 1) * tap_step + seg, pstride = (int64_t)Kp * P;
+    float *x = fvec((size_t)xlen), *w = fvec((size_t)K * N), *y0 = fvec((size_t)M * N),
+          *y1 = fvec((size_t)M * N), *y2 = fvec((size_t)M * N);
+    uint16_t *wh = calloc((size_t)np * pstride, sizeof(uint16_t));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
+    tu_fill_uniform(r, x, (size_t)xlen, -1.0f, 1.0f);
+    tu_fill_uniform(r, w, (size_t)K * N, -1.0f, 1.0f);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++)
+            wh[(n / P) * pstride + (int64_t)(k / 2) * 64 + ((n % P) / 16) * 32 + (n % 16) * 2 +
+               k % 2] = sotto_f32_to_f16(w[(int64_t)k * N + n]);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++)
+                acc += (double)x[m * ldx + (k / seg) * tap_step + k % seg] * w[(int64_t)k * N + n];
+            y0[m * N + n] = (float)acc;
+        }
+    g_ref.gemm_h16(M, K, seg, tap_step, 0, N, x, ldx, wh, pstride, NULL, y1, N, 0);
+    tu_diff d = tu_compare(y1, y0, (int64_t)M * N);
+    if (d.nmse > 1e-5) {
+        printf("  gemm_h16 taps M=%d taps=%d seg=%d N=%d: reference vs f64 nmse %.3g\n", M, taps,
+               seg, N, d.nmse);
+        CU_FAIL("gemm_h16 (taps) reference outside its accuracy budget");
+    }
+    if (simd) {
+        simd->gemm_h16(M, K, seg, tap_step, 0, N, x, ldx, wh, pstride, NULL, y2, N, 0);
+        d = tu_compare(y2, y1, (int64_t)M * N);
+        if (d.max_abs != 0.0) {
+            printf("  gemm_h16 taps M=%d taps=%d seg=%d N=%d: kernel vs reference %.3g\n", M, taps,
+                   seg, N, d.max_abs);
+            CU_FAIL("gemm_h16 (taps) kernel differs from the reference");
+        }
+    }
+    free(x);
+    free(w);
     free(y0);
     free(y1);
     free(y2);
@@ -248,6 +296,11 @@ static void test_gemm_h16(void)
                 if (N > 16) h16_case(&r, Ms[a], Ks[bi], N, 16, (a + bi) & 1, 1, simd, &worst, &err);
                 cases++;
             }
+    /* taps: seg across the 16/32 boundaries and the 256-k slice, 3 and 7 taps */
+    const int segs[] = {2, 12, 34, 96, 130};
+    for (size_t i = 0; i < SOTTO_ARRAY_LEN(segs); i++)
+        for (int taps = 3; taps <= 7; taps += 4)
+            h16_taps_case(&r, 13, taps, segs[i], 40, simd);
     printf("  gemm_h16: %d shapes, reference vs f64: worst NMSE %.3g (budget 1e-5), worst "
            "|Δ|/sqrt(Σ(x·w)²) %.3g (budget 1e-2)%s\n",
            cases, worst, err, simd ? "; AVX512-FP16 kernel bit-exact with the reference" : "");

@@ -85,9 +85,13 @@ typedef struct sotto_cpu_kernels {
      * summed separately in binary16 (a fused multiply-add, rounded once per step, starting
      * from 0), the two sums are added in binary16 and the result is added in f32 to the
      * slice's f32 sum (starting from 0). The first slice's sum is stored like gemm_f32's
-     * result (plus y when acc, plus bias); each later slice's sum is then added to y. */
-    void (*gemm_h16)(int M, int K, int n0, int n1, const float *x, int64_t ldx, const uint16_t *w,
-                     int64_t ldw, const float *bias, float *y, int64_t ldy, int acc);
+     * result (plus y when acc, plus bias); each later slice's sum is then added to y.
+     * Row m of x may be gathered from taps (a dilated convolution's K = taps · seg inputs in
+     * one product): x[m][k] = x[m·ldx + (k / seg)·tap_step + k % seg]; seg = K is a plain
+     * row (tap_step unused); seg < K must be even. */
+    void (*gemm_h16)(int M, int K, int seg, int64_t tap_step, int n0, int n1, const float *x,
+                     int64_t ldx, const uint16_t *w, int64_t ldw, const float *bias, float *y,
+                     int64_t ldy, int acc);
 
     /* Depthwise conv for output rows [t0, t1): y[t][c] = bias[c] (or 0) +
      * Σ_k w[k][c]·x[t·stride + k·dilation][c]. w is tap-major [K][C]; rows of x and y have

@@ -29,6 +29,8 @@ typedef struct gemm_op {
     const uint16_t *w16;
     const uint16_t *h16; /* pair-packed binary16 weights (gemm_h16), or NULL */
     int64_t h16_stride;  /* their panel stride in halves; 0: 32·round_up(K, 2) */
+    int seg;             /* h16 only: x rows gathered from taps of seg columns (0: plain) */
+    int64_t tap_step;    /* ... tap_step floats apart (backend.h, gemm_h16) */
     int64_t ldw;
     const float *bias; /* [N] or NULL */
     float *y;
@@ -47,7 +49,8 @@ static void gemm_block(const sotto_cpu *ctx, const gemm_op *g, int64_t m0, int64
     if (g->h16) {
         const int64_t pstride =
             g->h16_stride ? g->h16_stride : (int64_t)((g->K + 1) & ~1) * SOTTO_F16_PANEL;
-        ctx->k.gemm_h16(M, g->K, n0, n1, x, g->ldx, g->h16, pstride, g->bias, y, g->ldy, g->acc);
+        ctx->k.gemm_h16(M, g->K, g->seg ? g->seg : g->K, g->tap_step, n0, n1, x, g->ldx, g->h16,
+                        pstride, g->bias, y, g->ldy, g->acc);
         return;
     }
     if (g->w16) {
@@ -152,8 +155,18 @@ int sotto_linear_ex(const sotto_cpu *ctx, const sotto_linear_w *w, const float *
     if (M == 0) return SOTTO_OK;
     if (!x || !y) return SOTTO_ERR_INVALID_ARG;
     linear_job j = {ctx,
-                    {w->n_in, w->n_out, x, ldx, w->w, w->w16, w->h16, 0, w->ldw, bias, y, ldy,
-                     accumulate},
+                    {.K = w->n_in,
+                     .N = w->n_out,
+                     .x = x,
+                     .ldx = ldx,
+                     .w = w->w,
+                     .w16 = w->w16,
+                     .h16 = w->h16,
+                     .ldw = w->ldw,
+                     .bias = bias,
+                     .y = y,
+                     .ldy = ldy,
+                     .acc = accumulate},
                     M,
                     SPLIT_NONE};
     j.s = choose_split(sotto_cpu_threads(ctx), (double)M * w->n_out * w->n_in, M, 1, w->n_out);
@@ -214,6 +227,19 @@ static void conv1d_task(void *p, int ith, int nth)
     g.N = cog;
     for (int gi = q.g0; gi < q.g1; gi++) {
         g.y = j->y + (int64_t)gi * cog;
+        if (!fused && w->h16) {
+            /* binary16 (ungrouped): the taps are gathered while x is rounded, so a dilated
+             * conv is still one product over K = k·c_in */
+            g.K = w->k * w->c_in;
+            g.seg = w->c_in;
+            g.tap_step = (int64_t)w->dilation * w->c_in;
+            g.x = j->x;
+            g.h16 = w->h16;
+            g.bias = j->bias;
+            g.acc = 0;
+            gemm_block(j->ctx, &g, q.m0, q.m1, q.n0, q.n1);
+            continue;
+        }
         if (fused) {
             /* all taps at once: k consecutive frames are k·c_in contiguous floats */
             g.K = w->k * w->c_in;

@@ -149,32 +149,45 @@ H16_TILE(1, 1)
 H16_STRIP(2)
 H16_STRIP(1)
 
-/* Rounds rows [0, M) × columns [0, kc) of x to binary16 into xs (rows ldxs halves apart),
- * with a zero half after an odd kc so the last pair is complete. */
-static void round_rows(int M, int kc, const float *x, int64_t ldx, uint16_t *xs, int ldxs)
+/* Rounds n floats of src to binary16 into dst (n ≥ 0). */
+static inline void round_run(const float *src, int n, uint16_t *dst)
+{
+    int k = 0;
+    for (; k + 16 <= n; k += 16)
+        _mm256_storeu_si256((__m256i *)(dst + k),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + k),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    if (k < n) {
+        const __mmask16 mk = lanes(n - k);
+        const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(mk, src + k),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        _mm256_mask_storeu_epi16(dst + k, mk, h);
+    }
+}
+
+/* Rounds rows [0, M) × columns [k0, k0 + kc) of x (gathered from taps of seg columns,
+ * tap_step apart: backend.h) to binary16 into xs (rows ldxs halves apart), with a zero half
+ * after an odd kc so the last pair is complete. */
+static void round_rows(int M, int k0, int kc, int seg, int64_t tap_step, const float *x,
+                       int64_t ldx, uint16_t *xs, int ldxs)
 {
     for (int m = 0; m < M; m++) {
         const float *xr = x + (int64_t)m * ldx;
         uint16_t *o = xs + m * ldxs;
-        int k = 0;
-        for (; k + 16 <= kc; k += 16)
-            _mm256_storeu_si256((__m256i *)(o + k),
-                                _mm512_cvtps_ph(_mm512_loadu_ps(xr + k),
-                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-        if (k < kc) {
-            const __mmask16 mk = lanes(kc - k);
-            const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(mk, xr + k),
-                                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            _mm256_mask_storeu_epi16(o + k, mk, h);
+        for (int k = k0; k < k0 + kc;) {
+            const int off = k % seg, run = seg - off < k0 + kc - k ? seg - off : k0 + kc - k;
+            round_run(xr + (int64_t)(k / seg) * tap_step + off, run, o + (k - k0));
+            k += run;
         }
         if (kc & 1) o[kc] = 0;
     }
 }
 
-static void gemm_h16_avx512fp16(int M, int K, int n0, int n1, const float *x, int64_t ldx,
-                                const uint16_t *w, int64_t pstride, const float *bias, float *y,
-                                int64_t ldy, int acc)
+static void gemm_h16_avx512fp16(int M, int K, int seg, int64_t tap_step, int n0, int n1,
+                                const float *x, int64_t ldx, const uint16_t *w, int64_t pstride,
+                                const float *bias, float *y, int64_t ldy, int acc)
 {
+    if (seg <= 0 || seg > K) seg = K > 0 ? K : 1;
     uint16_t xs[H16_RB * (SOTTO_H16_KC + 2)] __attribute__((aligned(64)));
     const int ldxs = SOTTO_H16_KC + 2;
     const int P = SOTTO_F16_PANEL;
@@ -193,7 +206,7 @@ static void gemm_h16_avx512fp16(int M, int K, int n0, int n1, const float *x, in
         const int a = k0 ? 1 : acc;
         for (int m0 = 0; m0 < M; m0 += H16_RB) {
             const int mb = M - m0 < H16_RB ? M - m0 : H16_RB;
-            round_rows(mb, kc, x + (int64_t)m0 * ldx + k0, ldx, xs, ldxs);
+            round_rows(mb, k0, kc, seg, tap_step, x + (int64_t)m0 * ldx, ldx, xs, ldxs);
             float *ym = y + (int64_t)m0 * ldy;
             for (int n = n0; n < n1;) {
                 const int half = n % P != 0 || n1 - n <= 16;

@@ -69,10 +69,12 @@ static double h16_value(uint16_t h)
     return (double)sotto_f16_to_f32(h);
 }
 
-static void gemm_h16_ref(int M, int K, int n0, int n1, const float *x, int64_t ldx,
-                         const uint16_t *w, int64_t ldw, const float *bias, float *y, int64_t ldy,
-                         int acc)
+static void gemm_h16_ref(int M, int K, int seg, int64_t tap_step, int n0, int n1, const float *x,
+                         int64_t ldx, const uint16_t *w, int64_t ldw, const float *bias, float *y,
+                         int64_t ldy, int acc)
 {
+    if (seg <= 0 || seg > K) seg = K > 0 ? K : 1;
+#define XK(k) xr[(int64_t)((k) / seg) * tap_step + (k) % seg]
     for (int m = 0; m < M; m++) {
         const float *xr = x + (int64_t)m * ldx;
         float *yr = y + (int64_t)m * ldy;
@@ -90,9 +92,9 @@ static void gemm_h16_ref(int M, int K, int n0, int n1, const float *x, int64_t l
                     for (int j = j0; j < j1; j++) {
                         const int k = k0 + 2 * j;
                         const int64_t at = (int64_t)(k / 2) * 64;
-                        he = round_h(he + round_h(xr[k]) * h16_value(wp[at]));
+                        he = round_h(he + round_h(XK(k)) * h16_value(wp[at]));
                         if (k + 1 < K)
-                            ho = round_h(ho + round_h(xr[k + 1]) * h16_value(wp[at + 1]));
+                            ho = round_h(ho + round_h(XK(k + 1)) * h16_value(wp[at + 1]));
                     }
                     f += (float)round_h(he + ho);
                 }
@@ -108,6 +110,7 @@ static void gemm_h16_ref(int M, int K, int n0, int n1, const float *x, int64_t l
         }
     }
 }
+#undef XK
 
 static void dwconv_ref(const float *x, int C, const float *w, int K, int stride, int dilation,
                        const float *bias, float *y, int64_t t0, int64_t t1)
