@@ -60,7 +60,7 @@ static inline __mmask16 lanes(int n)
 #define H16_TILE(MR, NV)                                                                           \
     static inline void tile_##MR##x##NV(int np, const uint16_t *xs, int ldxs, const uint16_t *w,   \
                                         const float *bias, float *y, int64_t ldy, int acc,         \
-                                        int valid)                                                 \
+                                        int valid, int pf)                                         \
     {                                                                                              \
         __m512 f[MR][NV];                                                                          \
         __m512h h[MR][NV];                                                                         \
@@ -78,8 +78,10 @@ static inline __mmask16 lanes(int n)
                 h[r][v] = _mm512_setzero_ph();                                                     \
             for (int j = j0; j < j1; j++) {                                                        \
                 __m512h wv[NV];                                                                    \
-                _mm_prefetch((const char *)(w + (int64_t)(j + H16_PF) * 64), _MM_HINT_T0);         \
-                _mm_prefetch((const char *)(w + (int64_t)(j + H16_PF) * 64 + 32), _MM_HINT_T0);    \
+                if (pf) {                                                                          \
+                    _mm_prefetch((const char *)(w + (int64_t)(j + H16_PF) * 64), _MM_HINT_T0);     \
+                    _mm_prefetch((const char *)(w + (int64_t)(j + H16_PF) * 64 + 32), _MM_HINT_T0);\
+                }                                                                                  \
                 UNROLL                                                                             \
                 for (int v = 0; v < NV; v++)                                                       \
                     wv[v] = _mm512_castsi512_ph(                                                   \
@@ -134,16 +136,17 @@ H16_TILE(1, 1)
     {                                                                                              \
         int m = 0;                                                                                 \
         for (; m + 6 <= M; m += 6)                                                                 \
-            tile_6x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd);                 \
+            tile_6x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd, m == 0);         \
         if (M - m >= 4) {                                                                          \
-            tile_4x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd);                 \
+            tile_4x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd, m == 0);         \
             m += 4;                                                                                \
         }                                                                                          \
         if (M - m >= 2) {                                                                          \
-            tile_2x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd);                 \
+            tile_2x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd, m == 0);         \
             m += 2;                                                                                \
         }                                                                                          \
-        if (M - m >= 1) tile_1x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd);     \
+        if (M - m >= 1)                                                                            \
+            tile_1x##NV(np, xs + m * ldxs, ldxs, w, b, y + m * ldy, ldy, acc, vd, m == 0);         \
     }
 
 H16_STRIP(2)
