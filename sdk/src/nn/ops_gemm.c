@@ -7,8 +7,10 @@
  * conv writes each tap's GEMM into every stride-th output row. No im2col buffer is needed.
  *
  * Each GEMM runs either the context's small-M kernel (M ≤ 16 rows, and always for f16
- * weights) or cblas_sgemm, and is split across the thread pool by output rows when there are
- * many, else by 16-column blocks of output channels, so threads never write the same float.
+ * weights), its binary16 kernel (weights switched by *_use_h16; a dilated conv's taps are
+ * then gathered into one product), or cblas_sgemm, and is split across the thread pool by
+ * output rows when there are many, else by 16-column blocks of output channels, so threads
+ * never write the same float.
  */
 #include <cblas.h>
 #include <string.h>
@@ -254,9 +256,7 @@ static void conv1d_task(void *p, int ith, int nth)
         for (int kk = 0; kk < w->k; kk++) {
             g.K = cig;
             g.x = j->x + (int64_t)kk * w->dilation * w->c_in + (int64_t)gi * cig;
-            /* binary16 weights (ungrouped): tap kk's rows start at pair kk·c_in/2 */
-            g.w = w->w ? w->w + (((int64_t)gi * w->k + kk) * cig) * w->ldw : NULL;
-            g.h16 = w->h16 ? w->h16 + (int64_t)kk * cig / 2 * 64 : NULL;
+            g.w = w->w + (((int64_t)gi * w->k + kk) * cig) * w->ldw;
             g.bias = kk == 0 && j->bias ? j->bias + (int64_t)gi * cog : NULL;
             g.acc = kk > 0;
             gemm_block(j->ctx, &g, q.m0, q.m1, q.n0, q.n1);
