@@ -8,10 +8,9 @@
  * "Binary16 arithmetic").
  *
  * Scheme (the scalar reference gemm_h16_ref in kernels_ref.c computes the same roundings in the
- * same order, so the two agree to the last bit up to f32 summation order, which is also the
- * same):
+ * same order, so the two agree bit for bit):
  *   - x is rounded to binary16 a block of H16_RB rows × one K slice at a time into a stack
- *     buffer (the kernel may not allocate);
+ *     buffer (the kernel may not allocate), gathering a dilated conv's taps on the way;
  *   - weights are pair-packed (backend.h): one 512-bit load holds 16 columns × 2 consecutive
  *     k, and a 32-bit broadcast holds x[k], x[k+1], so one FMA per 16 columns advances two k
  *     steps, the even k in even lanes and the odd k in odd lanes (no shuffle in the loop);
@@ -42,8 +41,9 @@
  * on the stack) and every 32-column weight strip of a slice (16 KiB) stays in L1 while the
  * block's row tiles pass over it. */
 #define H16_RB 64
-/* Weight pair rows prefetched ahead: the first row tile of a strip reads the strip from L2 or
- * memory (a 64-frame step of a vocoder reads every weight once); the later ones find it in L1. */
+/* Weight pair rows prefetched ahead, by the first row tile of a strip only: it reads the strip
+ * from L2 or memory (a 64-frame step of a vocoder reads every weight once); the later tiles
+ * find it in L1. */
 #ifndef H16_PF
 #define H16_PF 64
 #endif
@@ -56,7 +56,7 @@ static inline __mmask16 lanes(int n)
 /* One tile: MR rows × NV·16 columns over np k pairs. xs: binary16 rows ldxs halves apart; w:
  * the first pair row of the tile's columns (pair rows 64 halves apart, the NV vectors 32
  * halves apart). The result goes to y like the f32 GEMM's (acc, bias), masked to `valid`
- * columns. */
+ * columns; pf: prefetch the weights ahead. */
 #define H16_TILE(MR, NV)                                                                           \
     static inline void tile_##MR##x##NV(int np, const uint16_t *xs, int ldxs, const uint16_t *w,   \
                                         const float *bias, float *y, int64_t ldy, int acc,         \
