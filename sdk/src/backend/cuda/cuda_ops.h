@@ -204,6 +204,9 @@ int sotto_cuda_snake(sotto_cuda *cu, const float *x, int64_t T, int C, const flo
                      float *y);
 /* Softmax of each of `rows` rows of n floats (max-subtracted). */
 int sotto_cuda_softmax(sotto_cuda *cu, const float *x, int64_t rows, int n, float *y);
+/* y = min(exp(x), hi), exp first (a NaN stays NaN): the Vocos ISTFT head's magnitude
+ * (hi = 100), which has no layer of its own on the CPU (vocoder/vocos/vocoder.c). */
+int sotto_cuda_exp_clamp(sotto_cuda *cu, const float *x, int64_t n, float hi, float *y);
 
 /* ---- embedding ---------------------------------------------------------------------------- */
 
