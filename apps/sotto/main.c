@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backend/cuda_probe.h"
 #include "cli.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_codec.h"
@@ -134,7 +135,21 @@ int main(int argc, char **argv)
         return CLI_OK;
     }
     if (!strcmp(argv[1], "--version")) {
+        /* the version, then what this machine gives the library: the SIMD kernels it can use
+         * (binary16 arithmetic needs AVX512-FP16) and the CUDA devices it sees */
         printf("sotto %s\n", sotto_version_string());
+        const unsigned f = sotto_cpu_features();
+        printf("cpu:%s%s%s%s%s%s\n", f ? "" : " scalar only", f & SOTTO_CPU_AVX2 ? " avx2" : "",
+               f & SOTTO_CPU_FMA ? " fma" : "", f & SOTTO_CPU_F16C ? " f16c" : "",
+               f & SOTTO_CPU_AVX512 ? " avx512" : "",
+               f & SOTTO_CPU_AVX512FP16 ? " avx512fp16 (--f16-arithmetic available)" : "");
+        char name[256];
+        const int n = sotto_cuda_device_count();
+        printf("cuda: %d device%s", n, n == 1 ? "" : "s");
+        for (int d = 0; d < n; d++)
+            if (sotto_cuda_device_name(d, name, (int)sizeof name) == 0)
+                printf("%s %d: %s", d ? "," : "", d, name);
+        printf("%s\n", n ? " (models run on the CPU for now: docs/gpu.md)" : "");
         return CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -132,6 +132,15 @@ static void test_usage(void)
     CU_ASSERT_EQUAL(r->code, 0);
     HAS(r->out, "usage: sotto info");
     CU_ASSERT_STRING_EQUAL(r->err, "");
+    /* --version: the version, the CPU features the library uses, the CUDA devices it sees */
+    run("--version", r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    char want[64];
+    snprintf(want, sizeof want, "sotto %s\ncpu:", sotto_version_string());
+    HAS(r->out, want);
+    HAS(r->out, (sotto_cpu_features() & SOTTO_CPU_AVX512FP16) ? "(--f16-arithmetic available)"
+                                                                : "\ncuda: ");
+    HAS(r->out, "\ncuda: ");
     free(r);
 }
 
