@@ -97,6 +97,8 @@ static void usage(FILE *f)
             "                      and played to PREFIX.in.wav and PREFIX.out.wav\n"
             "  --json              print the final report as one JSON object on stdout\n"
             "  -t, --threads N     CPU threads (default 1)\n"
+            "  --f16-arithmetic    binary16 arithmetic where the CPU has AVX512-FP16 (f16\n"
+            "                      models; less CPU per block, codes may differ from f32)\n"
             "  -q, --quiet         no report on stderr\n"
             "  -h, --help          this text\n"
             "codec options (FlexiCodec models):\n"
@@ -1201,7 +1203,7 @@ int main(int argc, char **argv)
     double block_ms = 20, seconds = 0, threads_d = 1, device_rate = 0;
     double segment_ms = 2000, threshold = NAN, rate = NAN, bitrate = NAN, quantizers = -1, loss = 0,
            seed = 1;
-    int quiet = 0, list = 0, json = 0, codec_opts = 0;
+    int quiet = 0, list = 0, json = 0, codec_opts = 0, f16_math = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -1214,6 +1216,8 @@ int main(int argc, char **argv)
             list = 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (!strcmp(a, "--host") && has_val) {
             host = argv[++i];
         } else if (!strcmp(a, "--input") && has_val) {
@@ -1295,10 +1299,16 @@ int main(int argc, char **argv)
     sotto_decoder *dec = NULL;
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = (int)threads_d;
+    mp.f16_arithmetic = f16_math ? 2 : 0;
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, "sotto-live: %s: %s\n", model_path, st.message);
         return EXIT_MODEL;
     }
+    if (f16_math && !quiet)
+        fprintf(stderr, "sotto-live: %s\n",
+                sotto_model_f16_arithmetic(model)
+                    ? "binary16 arithmetic"
+                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
     const int is_codec = !strcmp(sotto_model_architecture(model), "flexicodec");
     int sr, hop = 0, seg = 0, rc = EXIT_OK;
     size_t win = 0;

@@ -41,6 +41,8 @@ static void usage(FILE *f)
                "  --reps N            timed runs per figure, 1..100 (default 3)\n"
                "  --chunks LIST       streaming chunk sizes in frames, each 1..4096 (default\n"
                "                      1,4,16; vocoder models)\n"
+               "  --f16-arithmetic    binary16 arithmetic where the CPU has AVX512-FP16 (f16\n"
+               "                      models; vocoders and decoders, and codec encoders)\n"
                "  --json              the results as one JSON object on stdout\n"
                "  -h, --help          this text\n"
                "\n"
@@ -295,7 +297,7 @@ int cmd_bench(int argc, char **argv)
 {
     const char *model_path = NULL, *in_path = NULL;
     int threads[MAX_LIST] = {1}, n_threads = 1, chunks[MAX_LIST] = {1, 4, 16}, n_chunks = 3;
-    int json = 0;
+    int json = 0, f16_math = 0;
     double seconds = 10;
     static bench b;
     memset(&b, 0, sizeof b);
@@ -333,6 +335,8 @@ int cmd_bench(int argc, char **argv)
                           argv[i]);
                 return CLI_ERR_USAGE;
             }
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (!strcmp(a, "--json")) {
             json = 1;
         } else if (a[0] == '-' && a[1]) {
@@ -359,6 +363,7 @@ int cmd_bench(int argc, char **argv)
         sotto_model *model = NULL;
         sotto_model_params mp = sotto_model_default_params();
         mp.n_threads = threads[t];
+        mp.f16_arithmetic = f16_math ? 2 : 0;
         if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
             cli_error(CMD, "%s: %s", model_path, st.message);
             rc = CLI_ERR_MODEL;

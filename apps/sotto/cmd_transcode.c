@@ -73,6 +73,9 @@ static void usage(FILE *f)
                "                      its own encoder, so memory grows N-fold; -t threads are\n"
                "                      per job (N x T threads in all)\n"
                "  -t, --threads N     CPU threads (default 1)\n"
+               "  --f16-arithmetic    binary16 arithmetic in the encoder and decoder where the\n"
+               "                      CPU has AVX512-FP16 (f16 models; faster, merge boundaries\n"
+               "                      and codes may differ from f32 encoding)\n"
                "  --progress          progress line on stderr even when it is not a terminal\n"
                "  -q, --quiet         no progress and no summary table (errors still printed)\n"
                "  --json              the summary as one JSON object on stdout\n"
@@ -483,7 +486,7 @@ int cmd_transcode(int argc, char **argv)
     const char *model_path = NULL, *threshold_arg = NULL, *rate_arg = NULL;
     const char *bitrate_arg = NULL, *quantizers_arg = NULL, *max_arg = NULL, *jobs_arg = NULL;
     const char *decode_rate_arg = NULL, *segment_arg = NULL;
-    int threads = 1, json = 0, quiet = cli_quiet, progress = 0;
+    int threads = 1, json = 0, quiet = cli_quiet, progress = 0, f16_math = 0;
     options o;
     memset(&o, 0, sizeof o);
     char **inputs = calloc((size_t)argc, sizeof *inputs);
@@ -525,6 +528,8 @@ int cmd_transcode(int argc, char **argv)
         } else if (!strcmp(a, "--decode-rate") && has_val) {
             decode_rate_arg = argv[++i];
             o.decode = 1;
+        } else if (!strcmp(a, "--f16-arithmetic")) {
+            f16_math = 1;
         } else if (!strcmp(a, "--progress")) {
             progress = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -585,11 +590,17 @@ int cmd_transcode(int argc, char **argv)
     sotto_model *model = NULL;
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
+    mp.f16_arithmetic = f16_math ? 2 : 0;
     if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         rc = CLI_ERR_MODEL;
         goto out;
     }
+    if (f16_math && !quiet)
+        fprintf(stderr, "sotto transcode: %s\n",
+                sotto_model_f16_arithmetic(model) == 2
+                    ? "binary16 arithmetic in the encoder and decoder"
+                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
     {
         sotto_encoder_params probe = o.ep.encoder;
         probe.max_seconds = 1.0;

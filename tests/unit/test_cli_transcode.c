@@ -188,6 +188,16 @@ static void test_decode_rate(void)
     snprintf(p, sizeof p, "%s/c.wav", out);
     CU_ASSERT_EQUAL(wav_len_at(p, 24000), sotto_audio_output_length(n16, 16000, 24000));
 
+    /* --f16-arithmetic on this f32 model changes nothing and says so; same lengths */
+    snprintf(out, sizeof out, "%s/out_r24h", tmpdir);
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode --f16-arithmetic", dir,
+             out, model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    TU_ASSERT_HAS(r->err, "f32 arithmetic: no AVX512-FP16 or no f16 weights");
+    snprintf(p, sizeof p, "%s/c.wav", out);
+    CU_ASSERT_EQUAL(wav_len_at(p, 24000), sotto_audio_output_length(n16, 16000, 24000));
+
     snprintf(out, sizeof out, "%s/out_r48", tmpdir);
     snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode-rate 48000 -q", dir,
              out, model_path);
