@@ -107,6 +107,14 @@ void flexicodec_bottleneck_free(flexicodec_bottleneck *b)
     b->alloc = alloc;
 }
 
+int flexicodec_bottleneck_file_f16(const sotto_gguf *g, const char *prefix)
+{
+    char name[256];
+    snprintf(name, sizeof name, "%s0.linear1.weight", prefix ? prefix : "");
+    const sotto_gguf_tensor *t = g ? sotto_gguf_find_tensor(g, name) : NULL;
+    return t && t->dtype == SOTTO_DTYPE_F16;
+}
+
 int flexicodec_bottleneck_use_h16(flexicodec_bottleneck *b, sotto_status *st)
 {
     if (!b) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");

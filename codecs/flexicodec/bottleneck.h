@@ -96,6 +96,9 @@ int flexicodec_bottleneck_load(flexicodec_bottleneck *b, const sotto_gguf *g, co
                                sotto_status *st);
 /* Releases what load made; safe on a zeroed or already-freed struct. */
 void flexicodec_bottleneck_free(flexicodec_bottleneck *b);
+/* 1 when layer 0's Linear weights are stored as f16 under prefix (a converter's --dtype f16
+ * file): then the caller keeps them f16 in memory (cfg.keep_f16), half the f32 size. */
+int flexicodec_bottleneck_file_f16(const sotto_gguf *g, const char *prefix);
 /* Binary16 arithmetic for every layer's four Linear weights (sotto_linear_w_use_h16), for a
  * model loaded with f16_arithmetic whose file stores them in f16 (the caller checks). Load
  * time; errors: SOTTO_ERR_OUT_OF_MEMORY. */

@@ -295,6 +295,7 @@ static int load_aggregator(flexicodec_encoder_weights *w, const sotto_gguf *g, c
         if ((rc = linear(&a->out_proj, g, &w->alloc, name, io, cfg.dim, 0, st))) return rc;
     }
     snprintf(name, sizeof name, "%s_aggregator.transformer.transformer.layers.", which);
+    cfg.keep_f16 = flexicodec_bottleneck_file_f16(g, name); /* f16 files stay f16 in memory */
     return flexicodec_bottleneck_load(&a->stack, g, name, &cfg, &w->alloc, st);
 }
 
