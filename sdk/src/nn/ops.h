@@ -146,6 +146,12 @@ typedef struct sotto_conv1d_w {
                       pair-packed (backend.h, gemm_h16) in place of w, or NULL */
 } sotto_conv1d_w;
 
+/* The geometry checks every conv weight init shares (CPU and CUDA): channel counts c_a, c_b
+ * in 1..2^24 and divisible by groups, k and dilation and stride in 1..2^16. SOTTO_OK, or
+ * SOTTO_ERR_INVALID_ARG with a message starting with `what`. */
+int sotto_conv_geom_check(const char *what, int c_a, int c_b, int k, int stride, int dilation,
+                          int groups, sotto_status *st);
+
 /* From tensor t [c_out, c_in/groups, k]: c_in = groups · t.shape[1]. stride, dilation ≥ 1;
  * groups ≥ 1 dividing both channel counts. Errors: SOTTO_ERR_MODEL, SOTTO_ERR_INVALID_ARG,
  * SOTTO_ERR_OUT_OF_MEMORY. */

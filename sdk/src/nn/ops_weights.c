@@ -213,8 +213,8 @@ int sotto_conv1d_w_use_h16(sotto_conv1d_w *w, const sotto_alloc *a, sotto_status
     return conv_to_h16(&w->w, &w->h16, w->k, w->c_in, w->c_out, w->ldw, a, st);
 }
 
-static int check_conv(const char *what, int c_a, int c_b, int k, int stride, int dilation,
-                      int groups, sotto_status *st)
+int sotto_conv_geom_check(const char *what, int c_a, int c_b, int k, int stride, int dilation,
+                          int groups, sotto_status *st)
 {
     if (c_a < 1 || c_b < 1 || k < 1 || stride < 1 || dilation < 1 || groups < 1 ||
         c_a > (1 << 24) || c_b > (1 << 24) || k > (1 << 16) || stride > (1 << 16) ||
@@ -232,7 +232,7 @@ int sotto_conv1d_w_init_f32(sotto_conv1d_w *w, const float *W, int c_out, int c_
 {
     if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
     memset(w, 0, sizeof *w);
-    int rc = check_conv("conv1d", c_out, c_in, k, stride, dilation, groups, st);
+    int rc = sotto_conv_geom_check("conv1d", c_out, c_in, k, stride, dilation, groups, st);
     if (rc) return rc;
     *w = (sotto_conv1d_w){.c_in = c_in,
                           .c_out = c_out,
@@ -304,7 +304,8 @@ int sotto_convtr1d_w_init_f32(sotto_convtr1d_w *w, const float *W, int c_in, int
 {
     if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
     memset(w, 0, sizeof *w);
-    int rc = check_conv("conv_transpose1d", c_in, c_out, k, stride, dilation, groups, st);
+    int rc =
+        sotto_conv_geom_check("conv_transpose1d", c_in, c_out, k, stride, dilation, groups, st);
     if (rc) return rc;
     const int cig = c_in / groups, cog = c_out / groups, ld = ld_for(cog);
     *w = (sotto_convtr1d_w){.c_in = c_in,
@@ -365,8 +366,9 @@ int sotto_conv2d_w_init_f32(sotto_conv2d_w *w, const float *W, int c_out, int c_
 {
     if (!w || !W || !a || !g) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
     memset(w, 0, sizeof *w);
-    int rc = check_conv("conv2d", c_out, c_in, kh, g->stride_h, g->dil_h, g->groups, st);
-    if (!rc) rc = check_conv("conv2d", c_out, c_in, kw, g->stride_w, g->dil_w, g->groups, st);
+    int rc = sotto_conv_geom_check("conv2d", c_out, c_in, kh, g->stride_h, g->dil_h, g->groups, st);
+    if (!rc)
+        rc = sotto_conv_geom_check("conv2d", c_out, c_in, kw, g->stride_w, g->dil_w, g->groups, st);
     if (rc) return rc;
     if (g->pad_h < 0 || g->pad_w < 0 || g->pad_h > (1 << 16) || g->pad_w > (1 << 16))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "conv2d: bad padding %d, %d", g->pad_h,

@@ -9,6 +9,7 @@
 
 #include "backend/cuda/cuda_ops.h"
 #include "core/core.h"
+#include "nn/ops.h"
 
 /* Device copy of n host floats into *out. */
 static int upload_floats(sotto_cuda *cu, const float *h, size_t n, float **out, const char *what,
@@ -34,19 +35,6 @@ static float *staging(size_t n)
 {
     size_t bytes;
     return sotto_mul_size(n ? n : 1, sizeof(float), &bytes) ? NULL : malloc(bytes);
-}
-
-static int check_conv(const char *what, int c_a, int c_b, int k, int stride, int dilation,
-                      int groups, sotto_status *st)
-{
-    if (c_a < 1 || c_b < 1 || k < 1 || stride < 1 || dilation < 1 || groups < 1 ||
-        c_a > (1 << 24) || c_b > (1 << 24) || k > (1 << 16) || stride > (1 << 16) ||
-        dilation > (1 << 16) || c_a % groups || c_b % groups)
-        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "%s: bad geometry (channels %d, %d, k %d, stride %d, dilation %d, "
-                                "groups %d)",
-                                what, c_a, c_b, k, stride, dilation, groups);
-    return SOTTO_OK;
 }
 
 /* ---- linear ------------------------------------------------------------------------------- */
@@ -82,7 +70,7 @@ int sotto_cuda_conv1d_w_init(sotto_cuda *cu, sotto_cuda_conv1d_w *w, const float
 {
     if (!cu || !w || !W) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
     memset(w, 0, sizeof *w);
-    int rc = check_conv("cuda conv1d", c_out, c_in, k, stride, dilation, groups, st);
+    int rc = sotto_conv_geom_check("cuda conv1d", c_out, c_in, k, stride, dilation, groups, st);
     if (rc) return rc;
     const int cig = c_in / groups;
     const size_t n = (size_t)c_out * (size_t)cig * (size_t)k;
@@ -129,7 +117,7 @@ int sotto_cuda_convtr1d_w_init(sotto_cuda *cu, sotto_cuda_convtr1d_w *w, const f
 {
     if (!cu || !w || !W) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
     memset(w, 0, sizeof *w);
-    int rc = check_conv("cuda convtr1d", c_in, c_out, k, stride, dilation, groups, st);
+    int rc = sotto_conv_geom_check("cuda convtr1d", c_in, c_out, k, stride, dilation, groups, st);
     if (rc) return rc;
     const int cig = c_in / groups, cog = c_out / groups;
     const size_t n = (size_t)c_in * (size_t)cog * (size_t)k;
