@@ -43,6 +43,9 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 
 /* Monotonic wall clock in seconds. */
 double cli_now_s(void);
+
+/* What the summaries say when --f16-arithmetic was asked for but did not take effect. */
+#define CLI_F32_FALLBACK "f32 arithmetic: no AVX512-FP16 or no f16 weights"
 /* Parses a whole string as a number; 0 on success, 1 if empty, trailing junk or NaN. */
 int cli_parse_double(const char *s, double *out);
 /* Prints s as a JSON string literal (quotes, escapes) on stdout. */

@@ -592,7 +592,7 @@ int cmd_compare(int argc, char **argv)
         fprintf(stderr, "sotto compare: %s\n",
                 sotto_model_f16_arithmetic(model) == 2
                     ? "binary16 arithmetic in the codec's encoder and decoder"
-                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
+                    : CLI_F32_FALLBACK);
     const compare_opts o = {&ep, bitrates, n_opus, out_dir, plot_path};
     const int n_rows = 1 + n_opus;
     row rows[MAX_BITRATES + 1], total[MAX_BITRATES + 1];

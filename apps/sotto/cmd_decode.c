@@ -173,7 +173,7 @@ int cmd_decode(int argc, char **argv)
                 in_path, out_path, dur, info.sample_rate_hz, (long long)info.packets,
                 (long long)info.lost_frames, t_work, rtf, t_work > 0 ? dur / t_work : 0.0,
                 h16        ? ", binary16 arithmetic"
-                : f16_math ? ", f32 arithmetic: no AVX512-FP16 or no f16 weights"
+                : f16_math ? ", " CLI_F32_FALLBACK
                            : "");
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -126,9 +126,8 @@ int cmd_encode(int argc, char **argv)
     }
     if (f16_math && !quiet)
         fprintf(stderr, "sotto encode: %s\n",
-                sotto_model_f16_arithmetic(model) == 2
-                    ? "binary16 arithmetic in the encoder"
-                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
+                sotto_model_f16_arithmetic(model) == 2 ? "binary16 arithmetic in the encoder"
+                                                       : CLI_F32_FALLBACK);
     sotto_codec_encode_info info;
     double t0 = cli_now_s();
     int rc = sotto_codec_encode_file(model, in_path, out_path, &ep, &info, &st);

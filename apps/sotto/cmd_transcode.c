@@ -319,7 +319,7 @@ static void run_item(const sotto_model *model, const options *o, item *it)
         }
         /* back to the input's own rate (or --decode-rate): the length rule of
          * sotto_audio_output_length applied to the decoded length */
-        const int want = o->decode_rate > 0        ? o->decode_rate
+        const int want = o->decode_rate > 0       ? o->decode_rate
                          : info.input_rate_hz > 0 ? info.input_rate_hz
                                                   : fi.sample_rate_hz;
         if (want != fi.sample_rate_hz) {
@@ -330,9 +330,8 @@ static void run_item(const sotto_model *model, const options *o, item *it)
             free(pcm);
             if (got != m) {
                 free(y);
-                msgf(msg, sizeof msg, "%s: cannot resample %d -> %d Hz%s%s", wav,
-                     fi.sample_rate_hz, want, got < 0 && y ? ": " : "",
-                     got < 0 && y ? st.message : "");
+                msgf(msg, sizeof msg, "%s: cannot resample %d -> %d Hz%s%s", wav, fi.sample_rate_hz,
+                     want, got < 0 && y ? ": " : "", got < 0 && y ? st.message : "");
                 set_error(it, msg);
                 return;
             }
@@ -600,7 +599,7 @@ int cmd_transcode(int argc, char **argv)
         fprintf(stderr, "sotto transcode: %s\n",
                 sotto_model_f16_arithmetic(model) == 2
                     ? "binary16 arithmetic in the encoder and decoder"
-                    : "f32 arithmetic: no AVX512-FP16 or no f16 weights");
+                    : CLI_F32_FALLBACK);
     {
         sotto_encoder_params probe = o.ep.encoder;
         probe.max_seconds = 1.0;

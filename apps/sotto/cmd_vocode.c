@@ -327,8 +327,7 @@ int cmd_vocode(int argc, char **argv)
                 in_path, out_path, dur_out, out_rate, sr, t_work,
                 dur_out > 0 ? t_work / dur_out : 0, speed, threads, threads > 1 ? "s" : "",
                 sotto_model_f16_arithmetic(model) ? ", binary16 arithmetic"
-                : f16_math                        ? ", f32 arithmetic: no AVX512-FP16 or no f16 "
-                                                    "weights"
+                : f16_math                        ? ", " CLI_F32_FALLBACK
                                                   : "");
 done:
     if (out.writer) (void)sotto_audio_writer_close(out.writer, NULL);
