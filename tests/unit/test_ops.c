@@ -594,6 +594,16 @@ static void test_bad_args(void)
     CU_ASSERT_EQUAL(sotto_linear(&g_cpu1, &lw, NULL, x, -1, y), SOTTO_ERR_INVALID_ARG);
     CU_ASSERT_EQUAL(sotto_linear(&g_cpu1, &lw, NULL, x, 0, NULL), SOTTO_OK);
     CU_ASSERT_EQUAL(sotto_linear(&g_cpu1, &lw, NULL, NULL, 1, y), SOTTO_ERR_INVALID_ARG);
+    /* sincos: aliasing refused, the result matches libm closely, n = 0 is a no-op */
+    float sn[4], cs[4];
+    const float ph[4] = {0.0f, 1.0f, -2.5f, 100.0f};
+    CU_ASSERT_EQUAL(sotto_sincos(&g_cpu1, ph, 4, sn, sn), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_sincos(&g_cpu1, x, 4, x, cs), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_sincos(NULL, ph, 4, sn, cs), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_sincos(&g_cpu1, NULL, 0, NULL, NULL), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_sincos(&g_cpu1, ph, 4, sn, cs), SOTTO_OK);
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT(fabsf(sn[i] - sinf(ph[i])) < 1e-5f && fabsf(cs[i] - cosf(ph[i])) < 1e-5f);
     CU_ASSERT_EQUAL(sotto_linear_ex(&g_cpu1, &lw, NULL, x, 1, 1, y, 2, 0), SOTTO_ERR_INVALID_ARG);
     sotto_linear_w_free(&lw, &g_a);
     sotto_conv1d_w cw;

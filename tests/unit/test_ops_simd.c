@@ -161,6 +161,17 @@ static void test_gemm(void)
  * and w to 2^-11 relative each and the runs of SOTTO_H16_GROUP sums; measured worst about
  * 5e-3), and NMSE ≤ 1e-5 over each case of 64 outputs or more (measured about 1e-6). */
 
+/* w[K][N] into pair-packed binary16 panels of stride pstride (the layout contract of
+ * gemm_h16 in backend.h, written here independently of the library's packer). */
+static void pack_pairs(const float *w, int K, int N, int64_t pstride, uint16_t *wh)
+{
+    const int P = SOTTO_F16_PANEL;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++)
+            wh[(n / P) * pstride + (int64_t)(k / 2) * 64 + ((n % P) / 16) * 32 + (n % 16) * 2 +
+               k % 2] = sotto_f32_to_f16(w[(int64_t)k * N + n]);
+}
+
 static void h16_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_bias,
                      const sotto_cpu_kernels *simd, double *nmse_worst, double *err_worst)
 {
@@ -173,10 +184,7 @@ static void h16_case(tu_rng *r, int M, int K, int N, int n0, int acc, int with_b
     tu_fill_uniform(r, x, (size_t)M * ldx, -1.0f, 1.0f);
     tu_fill_uniform(r, w, (size_t)K * N, -1.0f, 1.0f);
     tu_fill_uniform(r, b, N, -1.0f, 1.0f);
-    for (int k = 0; k < K; k++)
-        for (int n = 0; n < N; n++)
-            wh[(n / P) * pstride + (int64_t)(k / 2) * 64 + ((n % P) / 16) * 32 + (n % 16) * 2 +
-               k % 2] = sotto_f32_to_f16(w[(int64_t)k * N + n]);
+    pack_pairs(w, K, N, pstride, wh);
     tu_fill_uniform(r, y1, (size_t)M * ldy, -1.0f, 1.0f);
     memcpy(y0, y1, sizeof(float) * (size_t)M * ldy);
     memcpy(y2, y1, sizeof(float) * (size_t)M * ldy);
@@ -238,10 +246,7 @@ static void h16_taps_case(tu_rng *r, int M, int taps, int seg, int N, const sott
     CU_ASSERT_PTR_NOT_NULL_FATAL(wh);
     tu_fill_uniform(r, x, (size_t)xlen, -1.0f, 1.0f);
     tu_fill_uniform(r, w, (size_t)K * N, -1.0f, 1.0f);
-    for (int k = 0; k < K; k++)
-        for (int n = 0; n < N; n++)
-            wh[(n / P) * pstride + (int64_t)(k / 2) * 64 + ((n % P) / 16) * 32 + (n % 16) * 2 +
-               k % 2] = sotto_f32_to_f16(w[(int64_t)k * N + n]);
+    pack_pairs(w, K, N, pstride, wh);
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
             double acc = 0.0;

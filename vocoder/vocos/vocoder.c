@@ -239,7 +239,7 @@ static int64_t head_run(sotto_vocoder *v, const float *x, int n, float *out)
         /* h holds at least cap2 ≥ 3 rows of W = 2F floats: room for the sine and cosine of
          * the phase and a copy of the log-magnitude (the bins overwrite the row in place) */
         float *sn = v->h, *cs = v->h + F, *mag = v->h + 2 * (size_t)F;
-        v->cpu.k.sincos(row + F, F, sn, cs);
+        if ((rc = sotto_sincos(&v->cpu, row + F, F, sn, cs))) return op_failed(v, rc);
         memcpy(mag, row, sizeof(float) * (size_t)F);
         for (int f = 0; f < F; f++) {
             float m = expf(mag[f]);

@@ -298,6 +298,9 @@ int sotto_snake(const sotto_cpu *ctx, const float *x, int64_t T, int C, const fl
                 float *y);
 /* Softmax of each of `rows` rows of n floats (max-subtracted). */
 int sotto_softmax(const sotto_cpu *ctx, const float *x, int64_t rows, int n, float *y);
+/* s = sin(x), c = cos(x) for n floats (the phase → complex step of an ISTFT head); s and c
+ * must not alias x or each other. SIMD within 2e-7 + 1e-7·|x|/π of libm. */
+int sotto_sincos(const sotto_cpu *ctx, const float *x, int64_t n, float *s, float *c);
 
 /* ---- embedding ---------------------------------------------------------------------------- */
 

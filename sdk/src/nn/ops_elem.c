@@ -251,6 +251,15 @@ int sotto_softmax(const sotto_cpu *ctx, const float *x, int64_t rows, int n, flo
     return SOTTO_OK;
 }
 
+int sotto_sincos(const sotto_cpu *ctx, const float *x, int64_t n, float *s, float *c)
+{
+    if (!ctx || n < 0) return SOTTO_ERR_INVALID_ARG;
+    if (n == 0) return SOTTO_OK;
+    if (!x || !s || !c || s == c || s == x || c == x) return SOTTO_ERR_INVALID_ARG;
+    ctx->k.sincos(x, n, s, c);
+    return SOTTO_OK;
+}
+
 /* ---- embedding ---------------------------------------------------------------------------- */
 
 int sotto_embedding(const float *table, int64_t n_rows, int dim, const int32_t *ids, int64_t n_ids,
