@@ -507,6 +507,9 @@ static void test_file_round_trip(void)
     free(wave);
     sotto_gguf_close(io);
     sotto_model_free(m);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
 static void test_errors(void)
