@@ -1212,6 +1212,72 @@ static void test_f16(void)
     if (bad) fprintf(stderr, "f16: %d mismatches\n", bad);
 }
 
+/* The array conversions (F16C where the CPU has it) equal the scalar ones bit for bit: every
+ * half widened; narrowing of every half's value, the midpoints and their neighbours, the
+ * float specials, and a million random bit patterns; odd lengths and offsets for the tails. */
+static void test_f16_arrays(void)
+{
+    const size_t nh = 0x10000;
+    uint16_t *h = malloc(nh * sizeof *h), *h2 = malloc(4 * nh * sizeof *h2);
+    float *f = malloc(4 * nh * sizeof *f);
+    CU_ASSERT_FATAL(h && h2 && f);
+    for (size_t i = 0; i < nh; i++)
+        h[i] = (uint16_t)i;
+    sotto_f16_to_f32_n(h, f, nh);
+    int bad = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (fbits(f[i]) != fbits(sotto_f16_to_f32(h[i]))) bad++;
+    CU_ASSERT_EQUAL(bad, 0);
+    /* narrowing: values, midpoints to the next half, and the floats beside each midpoint */
+    size_t n = 0;
+    for (uint32_t i = 0; i < 0x10000u; i++) {
+        const float v = sotto_f16_to_f32((uint16_t)i);
+        f[n++] = v;
+        if ((i & 0x7fffu) < 0x7bffu) {
+            const float mid = (v + sotto_f16_to_f32((uint16_t)(i + 1))) / 2;
+            f[n++] = mid;
+            f[n++] = nextafterf(mid, 0.0f);
+            f[n++] = nextafterf(mid, (i & 0x8000u) ? -INFINITY : INFINITY);
+        }
+    }
+    f[n++] = 65520.0f;
+    f[n++] = 65519.996f;
+    f[n++] = 1e10f;
+    f[n++] = -INFINITY;
+    f[n++] = -0.0f;
+    f[n++] = ldexpf(1.0f, -25);
+    f[n++] = bitsf(0x80000001u); /* f32 subnormal */
+    f[n++] = bitsf(0x7f800001u); /* signalling NaN */
+    f[n++] = bitsf(0xffc00000u);
+    f[n++] = NAN;
+    for (size_t off = 0; off < 3; off++) {
+        sotto_f32_to_f16_n(f + off, h2 + off, n - off);
+        for (size_t i = off; i < n; i++)
+            if (h2[i] != sotto_f32_to_f16(f[i])) bad++;
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    uint32_t x = 12345u;
+    for (size_t i = 0; i < 4 * nh; i++) {
+        x = x * 1664525u + 1013904223u;
+        f[i] = bitsf(x ^ (x >> 13));
+    }
+    for (int rep = 0; rep < 4; rep++) {
+        sotto_f32_to_f16_n(f, h2, 4 * nh - (size_t)rep);
+        for (size_t i = 0; i + rep < 4 * nh; i++)
+            if (h2[i] != sotto_f32_to_f16(f[i])) bad++;
+        for (size_t i = 0; i < 4 * nh; i++) {
+            x = x * 1664525u + 1013904223u;
+            f[i] = bitsf(x ^ (x >> 11));
+        }
+    }
+    CU_ASSERT_EQUAL(bad, 0);
+    if (bad) fprintf(stderr, "f16 arrays: %d mismatches\n", bad);
+    sotto_f16_to_f32_n(h, f, 0); /* empty: nothing to do */
+    free(h);
+    free(h2);
+    free(f);
+}
+
 static void test_bf16(void)
 {
     CU_ASSERT_EQUAL(sotto_bf16_to_f32(0x3f80), 1.0f);
@@ -1684,6 +1750,7 @@ int main(void)
         {"value formatting", test_kv_format},
         {"tensor_check", test_tensor_check},
         {"f16 conversions", test_f16},
+        {"f16 array conversions", test_f16_arrays},
         {"bf16 conversions", test_bf16},
         {"file from Python gguf", test_python_sample},
         {"f32 views", test_f32_view},

@@ -190,5 +190,9 @@ float sotto_f16_to_f32(uint16_t h);
 uint16_t sotto_f32_to_f16(float f);
 float sotto_bf16_to_f32(uint16_t h);
 uint16_t sotto_f32_to_bf16(float f);
+/* The same for n elements, bit for bit the scalar results, with the CPU's F16C conversions
+ * where it has them (model loading widens and narrows whole weight matrices). */
+void sotto_f16_to_f32_n(const uint16_t *h, float *f, size_t n);
+void sotto_f32_to_f16_n(const float *f, uint16_t *h, size_t n);
 
 #endif

@@ -95,11 +95,18 @@ static uint16_t *pack_h16(const sotto_alloc *a, const float *M, int64_t rows, in
     const int64_t rp = (rows + 1) & ~(int64_t)1, panels = (cols + P - 1) / P;
     uint16_t *h = alloc_matrix(a, rp, panels * P, sizeof(uint16_t));
     if (!h) return NULL;
-    for (int64_t p = 0; p < panels; p++)
-        for (int64_t r = 0; r < rows; r++)
-            for (int c = 0; c < P && p * P + c < cols; c++)
-                h[p * rp * P + (r / 2) * 64 + (c / 16) * 32 + (c % 16) * 2 + r % 2] =
-                    sotto_f32_to_f16(M[r * ld + p * P + c]);
+    uint16_t run[256];
+    for (int64_t r = 0; r < rows; r++) {
+        uint16_t *hr = h + (r / 2) * 64 + r % 2;
+        for (int c0 = 0; c0 < cols; c0 += 256) {
+            const int cc = cols - c0 < 256 ? cols - c0 : 256;
+            sotto_f32_to_f16_n(M + r * ld + c0, run, (size_t)cc);
+            for (int j = 0; j < cc; j++) {
+                const int c = c0 + j;
+                hr[(c / P) * rp * P + ((c % P) / 16) * 32 + (c % 16) * 2] = run[j];
+            }
+        }
+    }
     return h;
 }
 
@@ -134,28 +141,47 @@ int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status
     return SOTTO_OK;
 }
 
-int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_in, int keep_f16,
-                            const sotto_alloc *a, sotto_status *st)
+/* Binary16 bits as the f32 round trip leaves them: a NaN quieted, every other value as it is
+ * (so weights kept from an f16 file equal those widened and narrowed again). */
+static uint16_t f16_kept(uint16_t h)
 {
-    if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    return (h & 0x7c00u) == 0x7c00u && (h & 0x3ffu) ? (uint16_t)(h | 0x200u) : h;
+}
+
+/* Shared by the f32 and the f16-tensor inits: exactly one of W (f32, [n_out][n_in]) and H
+ * (binary16 bits, same layout; keep_f16 only) is set. */
+static int linear_init(sotto_linear_w *w, const float *W, const uint16_t *H, int n_out, int n_in,
+                       int keep_f16, const sotto_alloc *a, sotto_status *st)
+{
     memset(w, 0, sizeof *w);
     if (n_out < 1 || n_in < 1 || n_out > (1 << 28) || n_in > (1 << 28))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "linear: bad shape [%d, %d]", n_out,
                                 n_in);
-    const int ld = keep_f16 ? (n_out + SOTTO_F16_PANEL - 1) / SOTTO_F16_PANEL * SOTTO_F16_PANEL
-                            : ld_for(n_out);
+    const int P = SOTTO_F16_PANEL;
+    const int ld = keep_f16 ? (n_out + P - 1) / P * P : ld_for(n_out);
     w->n_out = n_out;
     w->n_in = n_in;
     w->ldw = ld;
     w->is_f16 = keep_f16 != 0;
     if (w->is_f16) {
         /* Panel-major (backend.h, gemm_f16): 32-column panels, each n_in rows of 32 halves. */
-        const int64_t pstride = (int64_t)n_in * SOTTO_F16_PANEL;
+        const int64_t pstride = (int64_t)n_in * P;
         if (!(w->w16 = alloc_matrix(a, n_in, ld, sizeof(uint16_t)))) return oom(st);
-        for (int n = 0; n < n_out; n++)
-            for (int k = 0; k < n_in; k++)
-                w->w16[(n / SOTTO_F16_PANEL) * pstride + (int64_t)k * SOTTO_F16_PANEL +
-                       n % SOTTO_F16_PANEL] = sotto_f32_to_f16(W[(int64_t)n * n_in + k]);
+        uint16_t run[256];
+        for (int n = 0; n < n_out; n++) {
+            uint16_t *dst = w->w16 + (n / P) * pstride + n % P;
+            for (int k0 = 0; k0 < n_in; k0 += 256) {
+                const int kc = n_in - k0 < 256 ? n_in - k0 : 256;
+                const int64_t src = (int64_t)n * n_in + k0;
+                if (H)
+                    for (int k = 0; k < kc; k++)
+                        run[k] = f16_kept(H[src + k]);
+                else
+                    sotto_f32_to_f16_n(W + src, run, (size_t)kc);
+                for (int k = 0; k < kc; k++)
+                    dst[(int64_t)(k0 + k) * P] = run[k];
+            }
+        }
     } else {
         if (!(w->w = alloc_matrix(a, n_in, ld, sizeof(float)))) return oom(st);
         for (int n = 0; n < n_out; n++)
@@ -163,6 +189,13 @@ int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_
                 w->w[(int64_t)k * ld + n] = W[(int64_t)n * n_in + k];
     }
     return SOTTO_OK;
+}
+
+int sotto_linear_w_init_f32(sotto_linear_w *w, const float *W, int n_out, int n_in, int keep_f16,
+                            const sotto_alloc *a, sotto_status *st)
+{
+    if (!w || !W || !a) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    return linear_init(w, W, NULL, n_out, n_in, keep_f16, a, st);
 }
 
 int sotto_linear_w_init(sotto_linear_w *w, const sotto_gguf_tensor *t, int keep_f16,
@@ -175,6 +208,13 @@ int sotto_linear_w_init(sotto_linear_w *w, const sotto_gguf_tensor *t, int keep_
         return sotto_status_set(st, SOTTO_ERR_MODEL,
                                 "tensor '%s': %d dims, expected a linear weight [out, in]",
                                 t->name.data, t->n_dims);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* f16 kept as f16: the file's bits go straight into the panels (no float copy) */
+    if (keep_f16 && t->dtype == SOTTO_DTYPE_F16 && t->data && ((uintptr_t)t->data & 1) == 0 &&
+        t->n_elems == t->shape[0] * t->shape[1])
+        return linear_init(w, NULL, (const uint16_t *)(const void *)t->data, (int)t->shape[0],
+                           (int)t->shape[1], 1, a, st);
+#endif
     float *f;
     int rc = tensor_floats(t, a, &f, st);
     if (rc) return rc;
