@@ -42,6 +42,26 @@ static int tensor_floats(const sotto_gguf_tensor *t, const sotto_alloc *a, float
     return SOTTO_OK;
 }
 
+/* The tensor's floats for a repack that only reads them: an f32 tensor of the (little-endian)
+ * file in place, else a converted copy; *owned says whether to free it. Reading in place
+ * skips a copy of every f32 weight (fresh pages the kernel must clear, for a few ms each). */
+static int tensor_view(const sotto_gguf_tensor *t, const sotto_alloc *a, const float **out,
+                       int *owned, sotto_status *st)
+{
+    *owned = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (t->dtype == SOTTO_DTYPE_F32 && t->data && ((uintptr_t)t->data & 3) == 0 && t->n_elems > 0) {
+        *out = (const float *)(const void *)t->data;
+        return SOTTO_OK;
+    }
+#endif
+    float *f;
+    int rc = tensor_floats(t, a, &f, st);
+    *out = f;
+    *owned = rc == SOTTO_OK;
+    return rc;
+}
+
 /* Allocates rows × cols floats (or halves), zeroed; NULL on overflow or failure. */
 static void *alloc_matrix(const sotto_alloc *a, int64_t rows, int64_t cols, size_t elem)
 {
@@ -130,11 +150,18 @@ int sotto_linear_w_use_h16(sotto_linear_w *w, const sotto_alloc *a, sotto_status
     /* ldw is a multiple of 32 for f16 weights, so every panel is whole and zero-padded */
     uint16_t *h = alloc_matrix(a, Kp, w->ldw, sizeof(uint16_t));
     if (!h) return oom(st);
+    static const uint16_t zeros[SOTTO_F16_PANEL];
     for (int p = 0; p < w->ldw / P; p++)
-        for (int k = 0; k < Kp; k++)
-            for (int c = 0; c < P; c++)
-                h[p * dst_stride + (int64_t)(k / 2) * 64 + (c / 16) * 32 + (c % 16) * 2 + k % 2] =
-                    k < K ? w->w16[p * src_stride + (int64_t)k * P + c] : 0;
+        for (int k = 0; k < Kp; k += 2) {
+            /* rows k and k + 1 of the panel, interleaved per 16 columns */
+            const uint16_t *r0 = w->w16 + p * src_stride + (int64_t)k * P;
+            const uint16_t *r1 = k + 1 < K ? r0 + P : zeros;
+            uint16_t *o = h + p * dst_stride + (int64_t)(k / 2) * 64;
+            for (int c = 0; c < P; c++) {
+                o[(c / 16) * 32 + (c % 16) * 2] = r0[c];
+                o[(c / 16) * 32 + (c % 16) * 2 + 1] = r1[c];
+            }
+        }
     sotto_free(a, w->w16);
     w->w16 = NULL;
     w->h16 = h;
@@ -163,30 +190,49 @@ static int linear_init(sotto_linear_w *w, const float *W, const uint16_t *H, int
     w->n_in = n_in;
     w->ldw = ld;
     w->is_f16 = keep_f16 != 0;
+    /* Both layouts transpose W: blocks of 32 outputs × 64 inputs go through a small buffer so
+     * that the writes run along whole rows of the packed matrix (a row at a time wrote one
+     * element per cache line). */
+    enum { BN = 32, BK = 64 };
     if (w->is_f16) {
         /* Panel-major (backend.h, gemm_f16): 32-column panels, each n_in rows of 32 halves. */
         const int64_t pstride = (int64_t)n_in * P;
         if (!(w->w16 = alloc_matrix(a, n_in, ld, sizeof(uint16_t)))) return oom(st);
-        uint16_t run[256];
-        for (int n = 0; n < n_out; n++) {
-            uint16_t *dst = w->w16 + (n / P) * pstride + n % P;
-            for (int k0 = 0; k0 < n_in; k0 += 256) {
-                const int kc = n_in - k0 < 256 ? n_in - k0 : 256;
-                const int64_t src = (int64_t)n * n_in + k0;
-                if (H)
-                    for (int k = 0; k < kc; k++)
-                        run[k] = f16_kept(H[src + k]);
-                else
-                    sotto_f32_to_f16_n(W + src, run, (size_t)kc);
-                for (int k = 0; k < kc; k++)
-                    dst[(int64_t)(k0 + k) * P] = run[k];
+        uint16_t blk[BN][BK];
+        for (int n0 = 0; n0 < n_out; n0 += BN) {
+            const int nb = n_out - n0 < BN ? n_out - n0 : BN;
+            uint16_t *panel = w->w16 + (n0 / P) * pstride; /* BN == P: one panel */
+            for (int k0 = 0; k0 < n_in; k0 += BK) {
+                const int kb = n_in - k0 < BK ? n_in - k0 : BK;
+                for (int i = 0; i < nb; i++) {
+                    const int64_t src = (int64_t)(n0 + i) * n_in + k0;
+                    if (H)
+                        for (int k = 0; k < kb; k++)
+                            blk[i][k] = f16_kept(H[src + k]);
+                    else
+                        sotto_f32_to_f16_n(W + src, blk[i], (size_t)kb);
+                }
+                for (int k = 0; k < kb; k++) {
+                    uint16_t *row = panel + (int64_t)(k0 + k) * P;
+                    for (int i = 0; i < nb; i++)
+                        row[i] = blk[i][k];
+                }
             }
         }
     } else {
         if (!(w->w = alloc_matrix(a, n_in, ld, sizeof(float)))) return oom(st);
-        for (int n = 0; n < n_out; n++)
-            for (int k = 0; k < n_in; k++)
-                w->w[(int64_t)k * ld + n] = W[(int64_t)n * n_in + k];
+        for (int n0 = 0; n0 < n_out; n0 += BN) {
+            const int nb = n_out - n0 < BN ? n_out - n0 : BN;
+            for (int k0 = 0; k0 < n_in; k0 += BK) {
+                const int kb = n_in - k0 < BK ? n_in - k0 : BK;
+                for (int k = 0; k < kb; k++) {
+                    float *row = w->w + (int64_t)(k0 + k) * ld + n0;
+                    const float *col = W + (int64_t)n0 * n_in + k0 + k;
+                    for (int i = 0; i < nb; i++)
+                        row[i] = col[(int64_t)i * n_in];
+                }
+            }
+        }
     }
     return SOTTO_OK;
 }
@@ -215,11 +261,12 @@ int sotto_linear_w_init(sotto_linear_w *w, const sotto_gguf_tensor *t, int keep_
         return linear_init(w, NULL, (const uint16_t *)(const void *)t->data, (int)t->shape[0],
                            (int)t->shape[1], 1, a, st);
 #endif
-    float *f;
-    int rc = tensor_floats(t, a, &f, st);
+    const float *f;
+    int owned;
+    int rc = tensor_view(t, a, &f, &owned, st);
     if (rc) return rc;
     rc = sotto_linear_w_init_f32(w, f, (int)t->shape[0], (int)t->shape[1], keep_f16, a, st);
-    sotto_free(a, f);
+    if (owned) sotto_free(a, (void *)f);
     return rc;
 }
 
@@ -293,12 +340,18 @@ int sotto_conv1d_w_init_f32(sotto_conv1d_w *w, const float *W, int c_out, int c_
     w->ldw = ld;
     /* W[g·cog + n][ci][j] → w[g][j][ci][n] */
     if (!(w->w = alloc_matrix(a, (int64_t)groups * k * cig, ld, sizeof(float)))) return oom(st);
+    /* 64 outputs at a time, so the writes run along rows of w and the reads stay in cache */
     for (int g = 0; g < groups; g++)
-        for (int n = 0; n < cog; n++)
+        for (int n0 = 0; n0 < cog; n0 += 64) {
+            const int n1 = cog - n0 < 64 ? cog : n0 + 64;
             for (int ci = 0; ci < cig; ci++)
-                for (int j = 0; j < k; j++)
-                    w->w[(((int64_t)g * k + j) * cig + ci) * ld + n] =
-                        W[(((int64_t)g * cog + n) * cig + ci) * k + j];
+                for (int j = 0; j < k; j++) {
+                    float *row = w->w + (((int64_t)g * k + j) * cig + ci) * ld;
+                    const float *src = W + ((int64_t)g * cog * cig + ci) * k + j;
+                    for (int n = n0; n < n1; n++)
+                        row[n] = src[(int64_t)n * cig * k];
+                }
+        }
     return SOTTO_OK;
 }
 
@@ -312,12 +365,13 @@ int sotto_conv1d_w_init(sotto_conv1d_w *w, const sotto_gguf_tensor *t, int strid
         return sotto_status_set(st, SOTTO_ERR_MODEL,
                                 "tensor '%s': expected a conv1d weight [out, in/groups, k]",
                                 t->name.data);
-    float *f;
-    int rc = tensor_floats(t, a, &f, st);
+    const float *f;
+    int owned;
+    int rc = tensor_view(t, a, &f, &owned, st);
     if (rc) return rc;
     rc = sotto_conv1d_w_init_f32(w, f, (int)t->shape[0], (int)(t->shape[1] * groups),
                                  (int)t->shape[2], stride, dilation, groups, a, st);
-    sotto_free(a, f);
+    if (owned) sotto_free(a, (void *)f);
     return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
 }
 
@@ -377,12 +431,13 @@ int sotto_convtr1d_w_init(sotto_convtr1d_w *w, const sotto_gguf_tensor *t, int s
                                 "tensor '%s': expected a conv_transpose1d weight "
                                 "[in, out/groups, k]",
                                 t->name.data);
-    float *f;
-    int rc = tensor_floats(t, a, &f, st);
+    const float *f;
+    int owned;
+    int rc = tensor_view(t, a, &f, &owned, st);
     if (rc) return rc;
     rc = sotto_convtr1d_w_init_f32(w, f, (int)t->shape[0], (int)(t->shape[1] * groups),
                                    (int)t->shape[2], stride, dilation, groups, a, st);
-    sotto_free(a, f);
+    if (owned) sotto_free(a, (void *)f);
     return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
 }
 
@@ -430,12 +485,13 @@ int sotto_conv2d_w_init(sotto_conv2d_w *w, const sotto_gguf_tensor *t, const sot
         return sotto_status_set(st, SOTTO_ERR_MODEL,
                                 "tensor '%s': expected a conv2d weight [out, in/groups, kh, kw]",
                                 t->name.data);
-    float *f;
-    int rc = tensor_floats(t, a, &f, st);
+    const float *f;
+    int owned;
+    int rc = tensor_view(t, a, &f, &owned, st);
     if (rc) return rc;
     rc = sotto_conv2d_w_init_f32(w, f, (int)t->shape[0], (int)(t->shape[1] * g->groups),
                                  (int)t->shape[2], (int)t->shape[3], g, a, st);
-    sotto_free(a, f);
+    if (owned) sotto_free(a, (void *)f);
     return rc == SOTTO_ERR_INVALID_ARG ? blame_tensor(t, st) : rc;
 }
 
