@@ -14,6 +14,8 @@
  *   GEMM-based f32 without TF32 (linear, conv1d, transposed conv1d)   1e-8
  *   the same with TF32 allowed                                        1e-5
  *   inverse STFT (cuFFT C2R against KissFFT)                          1e-9
+ *   RoPE f32 (angles and their sines in double on both sides)         1e-10
+ *   attention, transformer layer f32 (GEMMs around a softmax)         1e-8
  *   embedding (a copy)                                                exact (0)
  * The expected errors are orders of magnitude below these (a few ulp per value, √K·ulp for a
  * K-long dot product, 2⁻¹¹ relative per TF32 product); the budgets catch wrong indexing or a
@@ -32,6 +34,7 @@
 
 #include "backend/cuda/cuda_ops.h"
 #include "dsp/stft.h"
+#include "nn/attn.h"
 #include "nn/ops.h"
 
 #define NMSE_ELEM 1e-10
@@ -40,6 +43,8 @@
 #define NMSE_GEMM 1e-8
 #define NMSE_TF32 1e-5
 #define NMSE_ISTFT 1e-9
+#define NMSE_ROPE 1e-10
+#define NMSE_ATTN 1e-8
 
 #define SCRATCH_BYTES ((size_t)64 << 20)
 
@@ -584,6 +589,365 @@ static void test_istft(void)
     CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
 }
 
+/* ---- transformer layers ------------------------------------------------------------------ */
+
+/* Columns [0, cols) of rows [0, T) of a device matrix with rows ld apart, packed on the host. */
+static float *download_cols(const float *d, int64_t T, int64_t ld, int64_t cols)
+{
+    float *full = malloc(sizeof(float) * (size_t)(T * ld));
+    float *out = malloc(sizeof(float) * (size_t)(T * cols));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(full);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(out);
+    const int rc = sotto_cuda_download(g_cu, full, d, sizeof(float) * (size_t)(T * ld));
+    report_device(rc, "download");
+    CU_ASSERT_EQUAL(rc, SOTTO_OK);
+    for (int64_t t = 0; t < T; t++)
+        memcpy(out + t * cols, full + t * ld, sizeof(float) * (size_t)cols);
+    free(full);
+    return out;
+}
+
+static void rope_case(sotto_rope_kind kind, int64_t pos0)
+{
+    const int H = 3, D = 16;
+    const int64_t T = 45, ld = (int64_t)H * D + 5;
+    tu_rng r = rng_for(9000u + (uint64_t)kind * 7u + (uint64_t)pos0);
+    float *x = host_random(&r, (size_t)(T * ld), -1.0f, 1.0f);
+    float *want = malloc(sizeof(float) * (size_t)(T * ld));
+    float cs[16];
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    memcpy(want, x, sizeof(float) * (size_t)(T * ld));
+    sotto_rope cr;
+    sotto_status st;
+    CU_ASSERT_EQUAL_FATAL(sotto_rope_init(&cr, kind, D, 10000.0, &g_alloc, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_rope_apply(&cr, want, ld, T, H, pos0, cs), SOTTO_OK);
+
+    sotto_cuda_rope gr;
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_rope_init(g_cu, &gr, &cr, &st), SOTTO_OK);
+    float *dx = dev_from(x, (size_t)(T * ld));
+    CU_ASSERT_EQUAL(sotto_cuda_rope_apply(g_cu, &gr, dx, ld, T, H, pos0), SOTTO_OK);
+    char what[96];
+    snprintf(what, sizeof what, "rope kind=%d T=%lld H=%d D=%d pos0=%lld", (int)kind, (long long)T,
+             H, D, (long long)pos0);
+    expect_close(what, dx, want, T * ld, NMSE_ROPE); /* the pad columns must stay as they were */
+
+    sotto_cuda_free(g_cu, dx);
+    sotto_cuda_rope_free(g_cu, &gr);
+    sotto_rope_free(&cr, &g_alloc);
+    free(x);
+    free(want);
+}
+
+static void test_rope(void)
+{
+    rope_case(SOTTO_ROPE_INTERLEAVED, 0); /* Mimi, FlexiCodec */
+    rope_case(SOTTO_ROPE_INTERLEAVED, 5000);
+    rope_case(SOTTO_ROPE_HALF, 0); /* Llama */
+    rope_case(SOTTO_ROPE_HALF, 123);
+    rope_case(SOTTO_ROPE_NONE, 7); /* leaves x alone */
+    sotto_cuda_rope gr = {.kind = 1, .head_dim = 16, .freq = NULL};
+    CU_ASSERT_EQUAL(sotto_cuda_rope_apply(g_cu, &gr, NULL, 8, 1, 1, 0), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+}
+
+/* o[t][h·D + i] of multi-head attention under nn/attn.h's masks, in double. */
+static void attention_ref(const float *qkv, int64_t ld, int64_t T, int H, int D, int causal, int W,
+                          float *o)
+{
+    const int64_t d = (int64_t)H * D;
+    double *p = malloc(sizeof(double) * (size_t)T);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    for (int h = 0; h < H; h++)
+        for (int64_t t = 0; t < T; t++) {
+            double mx = -INFINITY, sum = 0.0;
+            for (int64_t s = 0; s < T; s++) {
+                const int ok = (W <= 0 || t - s < W) && (causal ? s <= t : W <= 0 || s - t < W);
+                double dot = 0.0;
+                for (int i = 0; i < D; i++)
+                    dot += (double)qkv[t * ld + h * D + i] * qkv[s * ld + d + h * D + i];
+                p[s] = ok ? dot / sqrt((double)D) : -INFINITY;
+                if (p[s] > mx) mx = p[s];
+            }
+            for (int64_t s = 0; s < T; s++)
+                sum += p[s] = exp(p[s] - mx);
+            for (int i = 0; i < D; i++) {
+                double acc = 0.0;
+                for (int64_t s = 0; s < T; s++)
+                    acc += p[s] / sum * qkv[s * ld + 2 * d + h * D + i];
+                o[t * d + h * D + i] = (float)acc;
+            }
+        }
+    free(p);
+}
+
+/* squeeze: leave only this many bytes of scratch free (0: all of it), to force query blocks */
+static void attention_case(int64_t T, int H, int D, int causal, int W, size_t squeeze)
+{
+    const int64_t d = (int64_t)H * D, ld = 3 * d + 3, ldo = d + 2;
+    tu_rng r = rng_for(10000u + (uint64_t)T * 31u + (uint64_t)causal * 7u + (uint64_t)W);
+    float *qkv = host_random(&r, (size_t)(T * ld), -2.0f, 2.0f);
+    float *want = malloc(sizeof(float) * (size_t)(T * d));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    attention_ref(qkv, ld, T, H, D, causal, W, want);
+
+    float *dq = dev_from(qkv, (size_t)(T * ld)), *dout = dev_nan((size_t)(T * ldo));
+    if (squeeze) {
+        void *hog;
+        CU_ASSERT_EQUAL_FATAL(
+            sotto_cuda_scratch_alloc(g_cu, sotto_cuda_scratch_size(g_cu) - squeeze - 256, &hog),
+            SOTTO_OK);
+    }
+    const size_t used = sotto_cuda_scratch_used(g_cu);
+    const int rc =
+        sotto_cuda_attention(g_cu, dq, dq + d, dq + 2 * d, ld, T, H, D, causal, W, dout, ldo);
+    report_device(rc, "attention");
+    CU_ASSERT_EQUAL(rc, SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_cuda_scratch_used(g_cu), used); /* temporaries given back */
+    sotto_cuda_scratch_reset(g_cu);
+
+    float *got = download_cols(dout, T, ldo, d);
+    char what[128];
+    snprintf(what, sizeof what, "attention T=%lld H=%d D=%d causal=%d window=%d%s", (long long)T, H,
+             D, causal, W, squeeze ? " (query blocks)" : "");
+    TU_ASSERT_CLOSE(what, got, want, T * d, -1.0, NMSE_ATTN);
+
+    sotto_cuda_free(g_cu, dq);
+    sotto_cuda_free(g_cu, dout);
+    free(qkv);
+    free(want);
+    free(got);
+}
+
+static void test_attention(void)
+{
+    attention_case(50, 4, 16, 0, 0, 0);  /* full (FlexiCodec's bottleneck) */
+    attention_case(50, 4, 16, 1, 0, 0);  /* causal */
+    attention_case(50, 4, 16, 1, 16, 0); /* causal, window 16 (Mimi streaming) */
+    attention_case(50, 4, 16, 0, 5, 0);  /* local window both ways */
+    attention_case(1, 2, 8, 0, 0, 0);    /* one frame */
+    /* scores of 3 queries fit: blocks of 3 (or fewer) queries against their key ranges */
+    attention_case(300, 2, 8, 0, 0, 2 * 3 * 300 * sizeof(float) + 256);
+    attention_case(300, 2, 8, 1, 0, 2 * 3 * 300 * sizeof(float) + 256);
+    attention_case(300, 2, 8, 0, 9, 2 * 3 * (3 + 16) * sizeof(float) + 256);
+    /* a bad row stride is refused and does not fail the context */
+    float *d = dev_nan(64);
+    CU_ASSERT_EQUAL(sotto_cuda_attention(g_cu, d, d, d, 7, 2, 2, 4, 0, 0, d, 8),
+                    SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_cuda_attention(g_cu, NULL, NULL, NULL, 8, 0, 2, 4, 0, 0, NULL, 8),
+                    SOTTO_OK);
+    sotto_cuda_free(g_cu, d);
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+}
+
+static void test_residual(void)
+{
+    tu_rng r = rng_for(11000u);
+    const int64_t T = 77;
+    const int C = 40;
+    const size_t n = (size_t)(T * C);
+    float *x = host_random(&r, n, -2.0f, 2.0f), *a = host_random(&r, n, -2.0f, 2.0f);
+    float *ls = host_random(&r, (size_t)C, -0.3f, 0.3f);
+    float *want = malloc(sizeof(float) * n);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(want);
+    float *dx = dev_from(x, n), *da = dev_from(a, n), *dl = dev_from(ls, (size_t)C);
+    float *dy = dev_nan(n);
+    for (size_t i = 0; i < n; i++)
+        want[i] = x[i] + ls[i % C] * a[i];
+    CU_ASSERT_EQUAL(sotto_cuda_residual(g_cu, dx, da, dl, T, C, dy), SOTTO_OK);
+    expect_close("residual with LayerScale", dy, want, (int64_t)n, NMSE_ELEM);
+    for (size_t i = 0; i < n; i++)
+        want[i] = x[i] + a[i];
+    CU_ASSERT_EQUAL(sotto_cuda_residual(g_cu, dx, da, NULL, T, C, dx), SOTTO_OK); /* in place */
+    expect_close("residual in place", dx, want, (int64_t)n, NMSE_ELEM);
+    sotto_cuda_free(g_cu, dx);
+    sotto_cuda_free(g_cu, da);
+    sotto_cuda_free(g_cu, dl);
+    sotto_cuda_free(g_cu, dy);
+    free(x);
+    free(a);
+    free(ls);
+    free(want);
+}
+
+/* Random weights of a layer; which optional tensors exist follows the flags. */
+typedef struct tl_weights {
+    float *v[20];
+    int n;
+    sotto_tlayer_f32 w;
+} tl_weights;
+
+static float *tl_rand(tl_weights *t, tu_rng *r, int64_t n, float lo, float hi)
+{
+    float *p = host_random(r, (size_t)n, lo, hi);
+    t->v[t->n++] = p;
+    return p;
+}
+
+static void tl_make(tl_weights *t, tu_rng *r, const sotto_tlayer_cfg *c, int norm_affine,
+                    int biases, int scales)
+{
+    const int64_t d = c->dim, f = c->ffn_dim;
+    const float wd = 1.0f / sqrtf((float)d), wf = 1.0f / sqrtf((float)f);
+    memset(t, 0, sizeof *t);
+    t->w.qkv_w = tl_rand(t, r, 3 * d * d, -wd, wd);
+    t->w.out_w = tl_rand(t, r, d * d, -wd, wd);
+    t->w.ff1_w = tl_rand(t, r, f * d, -wd, wd);
+    t->w.ff2_w = tl_rand(t, r, d * f, -wf, wf);
+    if (norm_affine) {
+        t->w.norm1_w = tl_rand(t, r, d, 0.5f, 1.5f);
+        t->w.norm2_w = tl_rand(t, r, d, 0.5f, 1.5f);
+        if (c->norm == SOTTO_NORM_LAYER) {
+            t->w.norm1_b = tl_rand(t, r, d, -0.2f, 0.2f);
+            t->w.norm2_b = tl_rand(t, r, d, -0.2f, 0.2f);
+        }
+    }
+    if (biases) {
+        t->w.qkv_b = tl_rand(t, r, 3 * d, -0.1f, 0.1f);
+        t->w.out_b = tl_rand(t, r, d, -0.1f, 0.1f);
+        t->w.ff1_b = tl_rand(t, r, f, -0.1f, 0.1f);
+        t->w.ff2_b = tl_rand(t, r, d, -0.1f, 0.1f);
+    }
+    if (scales) {
+        t->w.ls1 = tl_rand(t, r, d, 0.05f, 0.3f);
+        t->w.ls2 = tl_rand(t, r, d, -0.3f, -0.05f);
+    }
+}
+
+static void tl_free(tl_weights *t)
+{
+    for (int i = 0; i < t->n; i++)
+        free(t->v[i]);
+}
+
+/*
+ * A layer on both backends: forward (out of place, in place, squeezed pool), and the two
+ * sublayers. h16: the device layer is made from the CPU layer switched to binary16
+ * (sotto_linear_w_use_h16), the reference stays the f16-panel layer (same values, f32
+ * arithmetic). squeeze: bytes of the pool left free besides the scores of 2 queries.
+ */
+static void tlayer_case(const char *name, const sotto_tlayer_cfg *cfg, int norm_affine, int biases,
+                        int scales, int64_t T, int64_t pos0, int h16)
+{
+    tu_rng r = rng_for(12000u + (uint64_t)T * 13u + (uint64_t)cfg->dim * 3u + (uint64_t)h16);
+    tl_weights tw;
+    tl_make(&tw, &r, cfg, norm_affine, biases, scales);
+    sotto_status st;
+    sotto_tlayer cl, hl;
+    CU_ASSERT_EQUAL_FATAL(sotto_tlayer_init_f32(&cl, cfg, &tw.w, &g_alloc, &st), SOTTO_OK);
+    const sotto_tlayer *src = &cl;
+    if (h16) {
+        CU_ASSERT_EQUAL_FATAL(sotto_tlayer_init_f32(&hl, cfg, &tw.w, &g_alloc, &st), SOTTO_OK);
+        CU_ASSERT_EQUAL_FATAL(sotto_linear_w_use_h16(&hl.qkv, &g_alloc, &st), SOTTO_OK);
+        CU_ASSERT_EQUAL_FATAL(sotto_linear_w_use_h16(&hl.out, &g_alloc, &st), SOTTO_OK);
+        CU_ASSERT_EQUAL_FATAL(sotto_linear_w_use_h16(&hl.ff1, &g_alloc, &st), SOTTO_OK);
+        CU_ASSERT_EQUAL_FATAL(sotto_linear_w_use_h16(&hl.ff2, &g_alloc, &st), SOTTO_OK);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(hl.qkv.h16);
+        src = &hl;
+    }
+    const int64_t d = cfg->dim, n = T * d;
+    float *x = host_random(&r, (size_t)n, -2.0f, 2.0f);
+    float *want = malloc(sizeof(float) * (size_t)n), *want_a = malloc(sizeof(float) * (size_t)n);
+    float *want_f = malloc(sizeof(float) * (size_t)n);
+    float *scratch = malloc(sizeof(float) * sotto_tlayer_scratch_size(&cl, T));
+    CU_ASSERT_TRUE_FATAL(want && want_a && want_f && scratch);
+    CU_ASSERT_EQUAL(sotto_tlayer_forward(&g_cpu, &cl, x, T, pos0, want, scratch), SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_tlayer_self_attn(&g_cpu, &cl, NULL, x, T, pos0, want_a, scratch),
+                    SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_tlayer_ffn(&g_cpu, &cl, x, T, want_f, scratch), SOTTO_OK);
+
+    sotto_cuda_tlayer gl;
+    int rc = sotto_cuda_tlayer_init(g_cu, &gl, src, &st);
+    if (rc) fprintf(stderr, "tlayer init: %s\n", st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    const size_t need = sotto_cuda_tlayer_scratch(&gl, T);
+    CU_ASSERT_TRUE(need > 0 && need <= sotto_cuda_scratch_size(g_cu));
+    float *dx = dev_from(x, (size_t)n), *dy = dev_nan((size_t)n);
+    char what[160];
+
+    size_t used = sotto_cuda_scratch_used(g_cu);
+    rc = sotto_cuda_tlayer_forward(g_cu, &gl, dx, T, pos0, dy);
+    report_device(rc, "tlayer forward");
+    CU_ASSERT_EQUAL(rc, SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_cuda_scratch_used(g_cu), used); /* temporaries given back */
+    snprintf(what, sizeof what, "tlayer %s T=%lld pos0=%lld", name, (long long)T, (long long)pos0);
+    expect_close(what, dy, want, n, NMSE_ATTN);
+
+    CU_ASSERT_EQUAL(sotto_cuda_tlayer_self_attn(g_cu, &gl, dx, T, pos0, dy), SOTTO_OK);
+    snprintf(what, sizeof what, "tlayer %s self_attn", name);
+    expect_close(what, dy, want_a, n, NMSE_ATTN);
+    CU_ASSERT_EQUAL(sotto_cuda_tlayer_ffn(g_cu, &gl, dx, T, dy), SOTTO_OK);
+    snprintf(what, sizeof what, "tlayer %s ffn", name);
+    expect_close(what, dy, want_f, n, NMSE_ATTN);
+
+    /* the pool squeezed to the layer's other temporaries and the scores of 2 queries */
+    const size_t scores = sotto_cuda_attention_scratch(T, cfg->n_heads, cfg->causal, cfg->window);
+    const int64_t mb = T < SOTTO_CUDA_ATTN_QBLOCK ? T : SOTTO_CUDA_ATTN_QBLOCK;
+    const size_t keep = need - scores + (scores - 256) / (size_t)mb * 2 + 256;
+    void *hog;
+    CU_ASSERT_EQUAL_FATAL(
+        sotto_cuda_scratch_alloc(g_cu, sotto_cuda_scratch_size(g_cu) - keep - 256, &hog), SOTTO_OK);
+    used = sotto_cuda_scratch_used(g_cu);
+    CU_ASSERT_EQUAL(sotto_cuda_tlayer_forward(g_cu, &gl, dx, T, pos0, dx), SOTTO_OK); /* in place */
+    CU_ASSERT_EQUAL(sotto_cuda_scratch_used(g_cu), used);
+    sotto_cuda_scratch_reset(g_cu);
+    report_device(sotto_cuda_error(g_cu), "tlayer forward, short pool");
+    snprintf(what, sizeof what, "tlayer %s in place, query blocks", name);
+    expect_close(what, dx, want, n, NMSE_ATTN);
+
+    /* overlapping x and y are refused and do not fail the context */
+    CU_ASSERT_EQUAL(sotto_cuda_tlayer_forward(g_cu, &gl, dx, T, pos0, dx + 1),
+                    SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+
+    sotto_cuda_free(g_cu, dx);
+    sotto_cuda_free(g_cu, dy);
+    sotto_cuda_tlayer_free(g_cu, &gl);
+    sotto_tlayer_free(&cl, &g_alloc);
+    if (h16) sotto_tlayer_free(&hl, &g_alloc);
+    tl_free(&tw);
+    free(x);
+    free(want);
+    free(want_a);
+    free(want_f);
+    free(scratch);
+}
+
+static void test_tlayer(void)
+{
+    /* FlexiCodec's bottleneck layer (Mimi): LayerNorm, GELU, interleaved RoPE, LayerScale,
+     * no biases, full attention */
+    sotto_tlayer_cfg c = sotto_tlayer_cfg_default(64, 4, 128);
+    c.rope = SOTTO_ROPE_INTERLEAVED;
+    c.rope_theta = 10000.0f;
+    tlayer_case("mimi", &c, 1, 0, 1, 37, 0, 0);
+    /* causal with a window of 16 (the streaming Mimi setting), from position 3 */
+    c.causal = 1;
+    c.window = 16;
+    tlayer_case("mimi causal window 16", &c, 1, 0, 1, 40, 3, 0);
+    /* f16 weights (keep_f16 panels), then the same layer in the binary16 layout */
+    c.causal = 0;
+    c.window = 0;
+    c.keep_f16 = 1;
+    tlayer_case("mimi f16 panels", &c, 1, 0, 1, 37, 0, 0);
+    tlayer_case("mimi binary16 layout", &c, 1, 0, 1, 37, 0, 1);
+    /* RMSNorm, half-split RoPE, SiLU, every bias, a local window both ways, no LayerScale */
+    sotto_tlayer_cfg e = sotto_tlayer_cfg_default(48, 3, 96);
+    e.norm = SOTTO_NORM_RMS;
+    e.norm_eps = 1e-6f;
+    e.act = SOTTO_ACT_SILU;
+    e.rope = SOTTO_ROPE_HALF;
+    e.rope_theta = 500.0f;
+    e.window = 5;
+    tlayer_case("rms half-rope silu window 5", &e, 1, 1, 0, 33, 7, 0);
+    /* no RoPE, no norm affine, ReLU and the tanh GELU */
+    sotto_tlayer_cfg g = sotto_tlayer_cfg_default(32, 2, 64);
+    g.act = SOTTO_ACT_RELU;
+    tlayer_case("plain relu", &g, 0, 1, 0, 20, 0, 0);
+    g.act = SOTTO_ACT_GELU_TANH;
+    tlayer_case("plain gelu tanh", &g, 0, 0, 0, 300, 0, 0);
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+}
+
 /* ---- errors ------------------------------------------------------------------------------- */
 
 static void test_errors(void)
@@ -655,12 +1019,20 @@ int main(void)
         fprintf(stderr, "cuda context: %s\n", st.message);
         return 1;
     }
-    static const tu_test tests[] = {
-        {"linear", test_linear},           {"conv1d", test_conv1d},
-        {"convtr1d", test_convtr1d},       {"norms", test_norms},
-        {"activations", test_activations}, {"snake_softmax", test_snake_softmax},
-        {"embedding", test_embedding},     {"istft", test_istft},
-        {"errors", test_errors},           {NULL, NULL}};
+    static const tu_test tests[] = {{"linear", test_linear},
+                                    {"conv1d", test_conv1d},
+                                    {"convtr1d", test_convtr1d},
+                                    {"norms", test_norms},
+                                    {"activations", test_activations},
+                                    {"snake_softmax", test_snake_softmax},
+                                    {"embedding", test_embedding},
+                                    {"istft", test_istft},
+                                    {"rope", test_rope},
+                                    {"attention", test_attention},
+                                    {"residual", test_residual},
+                                    {"tlayer", test_tlayer},
+                                    {"errors", test_errors},
+                                    {NULL, NULL}};
     const int rc = tu_run_suite("cuda_ops", tests);
     sotto_cuda_destroy(g_cu);
     return rc;

@@ -241,6 +241,124 @@ size_t sotto_cuda_istft_scratch(const sotto_cuda_istft *p);
 int64_t sotto_cuda_istft_polar(sotto_cuda *cu, sotto_cuda_istft *p, const float *mag,
                                const float *phase, int64_t n_frames, float *y);
 
+/* ---- transformer layers (nn/attn.h) ------------------------------------------------------ */
+
+/* The CPU's prepared weights and layers, which the *_from_cpu calls below convert (the types
+ * are nn/ops.h's and nn/attn.h's; only pointers to them appear here). */
+struct sotto_linear_w;
+struct sotto_conv1d_w;
+struct sotto_convtr1d_w;
+struct sotto_rope;
+struct sotto_tlayer;
+
+/*
+ * A prepared CPU weight back in PyTorch layout, f32, on the host, whichever form the CPU
+ * loader left it in: f32, f16 panels (keep_f16) or pair-packed binary16 (the *_use_h16 calls);
+ * binary16 values widen exactly. W receives a Linear's [n_out][n_in], a conv's
+ * [c_out][c_in/groups][k], a transposed conv's [c_in][c_out/groups][k]. Host only: no device
+ * is needed. Returns SOTTO_OK, or SOTTO_ERR_INVALID_ARG (NULL, or a weight holding none of the
+ * forms).
+ */
+int sotto_cuda_linear_to_f32(const struct sotto_linear_w *src, float *W);
+int sotto_cuda_conv1d_to_f32(const struct sotto_conv1d_w *src, float *W);
+int sotto_cuda_convtr1d_to_f32(const struct sotto_convtr1d_w *src, float *W);
+/* The same converted weight uploaded as the device layer's weight (load time). Errors:
+ * SOTTO_ERR_INVALID_ARG, SOTTO_ERR_OUT_OF_MEMORY (host staging), SOTTO_ERR_DEVICE. */
+int sotto_cuda_linear_w_from_cpu(sotto_cuda *cu, sotto_cuda_linear_w *w,
+                                 const struct sotto_linear_w *src, sotto_status *st);
+int sotto_cuda_conv1d_w_from_cpu(sotto_cuda *cu, sotto_cuda_conv1d_w *w,
+                                 const struct sotto_conv1d_w *src, sotto_status *st);
+int sotto_cuda_convtr1d_w_from_cpu(sotto_cuda *cu, sotto_cuda_convtr1d_w *w,
+                                   const struct sotto_convtr1d_w *src, sotto_status *st);
+
+/* Gives back the scratch taken since sotto_cuda_scratch_used returned `used` (a composite
+ * layer built from other layers releases its temporaries this way); a larger value than the
+ * pool's use now is ignored. */
+void sotto_cuda_scratch_rewind(sotto_cuda *cu, size_t used);
+
+/* Rotary embedding on the device: a CPU sotto_rope's convention and frequency table f_i
+ * (the same doubles, so both backends rotate by the same angles). */
+typedef struct sotto_cuda_rope {
+    int kind;     /* sotto_rope_kind: 0 none, 1 interleaved pairs (2i, 2i+1), 2 half (i, i + D/2) */
+    int head_dim; /* D */
+    double *freq; /* device [D/2]; NULL for none */
+} sotto_cuda_rope;
+
+/* Copies src's table to the device (load time). Errors: SOTTO_ERR_INVALID_ARG,
+ * SOTTO_ERR_DEVICE. */
+int sotto_cuda_rope_init(sotto_cuda *cu, sotto_cuda_rope *r, const struct sotto_rope *src,
+                         sotto_status *st);
+void sotto_cuda_rope_free(sotto_cuda *cu, sotto_cuda_rope *r);
+/* As sotto_rope_apply (no cs scratch): rotates in place n_heads heads of D channels in each
+ * of T rows of x (row r at x + r·ldx, position pos0 + r), angles and their cosines and sines
+ * in double, rounded to float. Kind none leaves x alone. */
+int sotto_cuda_rope_apply(sotto_cuda *cu, const sotto_cuda_rope *r, float *x, int64_t ldx,
+                          int64_t T, int n_heads, int64_t pos0);
+
+/* Queries per block the scratch estimate below assumes. */
+#define SOTTO_CUDA_ATTN_QBLOCK 256
+/* Scratch bytes sotto_cuda_attention needs to run its queries in blocks of
+ * min(T, SOTTO_CUDA_ATTN_QBLOCK): the scores of every head for one block. */
+size_t sotto_cuda_attention_scratch(int64_t T, int n_heads, int causal, int window);
+/*
+ * Multi-head attention over one whole sequence, the core of sotto_tlayer_self_attn between
+ * its QKV and output Linears: for every head h (channels [h·D, (h+1)·D) of each row) and
+ * frame t, o[t] = softmax_s(q[t]·k[s] / sqrt(D), masked) · v[s], with nn/attn.h's masks
+ * (causal: s ≤ t; window W > 0: t − s < W, and when not causal also s − t < W; every mask
+ * keeps s = t). q, k, v rows are ld floats apart (a fused QKV output [T][3d]: q = qkv,
+ * k = qkv + d, v = qkv + 2d, ld = 3d); o[T][·] rows ldo apart; ld, ldo ≥ n_heads·head_dim.
+ * The queries run in blocks whose scores fit the free scratch (all of them when it holds
+ * them), each block against only the keys its masks can reach: two strided-batched GEMMs over
+ * the heads around a masked softmax. o must not overlap q, k, v. Returns SOTTO_OK,
+ * SOTTO_ERR_INVALID_ARG, SOTTO_ERR_OUT_OF_MEMORY (not even one query's scores fit: fails the
+ * context) or the sticky error.
+ */
+int sotto_cuda_attention(sotto_cuda *cu, const float *q, const float *k, const float *v, int64_t ld,
+                         int64_t T, int n_heads, int head_dim, int causal, int window, float *o,
+                         int64_t ldo);
+/* y = x + ls ⊙ a over T rows of C (ls[C] may be NULL: scale 1), the pre-norm residual with
+ * LayerScale of nn/attn.c. y may equal x. */
+int sotto_cuda_residual(sotto_cuda *cu, const float *x, const float *a, const float *ls, int64_t T,
+                        int C, float *y);
+
+/* A transformer layer (sotto_tlayer) on the device: the CPU layer's configuration and its
+ * weights, converted back to f32 (see sotto_cuda_linear_to_f32). */
+typedef struct sotto_cuda_tlayer {
+    int dim, n_heads, head_dim, ffn_dim;
+    int norm; /* sotto_norm_kind: 0 LayerNorm, 1 RMSNorm */
+    float norm_eps;
+    int act; /* sotto_act_kind: 0 GELU erf, 1 GELU tanh, 2 ReLU, 3 SiLU */
+    int causal, window;
+    sotto_cuda_rope rope;
+    sotto_cuda_linear_w qkv, out, ff1, ff2; /* [3d][d], [d][d], [ffn][d], [d][ffn] */
+    /* device vectors, NULL where the CPU layer has none */
+    float *norm1_w, *norm1_b, *norm2_w, *norm2_b;
+    float *qkv_b, *out_b, *ff1_b, *ff2_b;
+    float *ls1, *ls2;
+} sotto_cuda_tlayer;
+
+/* Uploads CPU layer src (load time). Errors: SOTTO_ERR_INVALID_ARG (NULL, a layer not
+ * prepared), SOTTO_ERR_OUT_OF_MEMORY, SOTTO_ERR_DEVICE; on error nothing stays allocated. */
+int sotto_cuda_tlayer_init(sotto_cuda *cu, sotto_cuda_tlayer *L, const struct sotto_tlayer *src,
+                           sotto_status *st);
+void sotto_cuda_tlayer_free(sotto_cuda *cu, sotto_cuda_tlayer *L);
+/* Scratch bytes sotto_cuda_tlayer_forward (or a sublayer) takes from the pool for T frames
+ * with attention in blocks of SOTTO_CUDA_ATTN_QBLOCK queries (0 on bad arguments). With less,
+ * the blocks shrink; the call fails only when not even one query's scores fit. Reads only the
+ * geometry (dim, n_heads, head_dim, ffn_dim, causal, window), so a pool can be sized before
+ * the weights are uploaded. */
+size_t sotto_cuda_tlayer_scratch(const sotto_cuda_tlayer *L, int64_t T);
+/* As sotto_tlayer_forward: y[T][d] from x[T][d], frame t at position pos0 + t; y may equal x,
+ * else must not overlap it. The temporaries are given back before it returns. */
+int sotto_cuda_tlayer_forward(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
+                              int64_t pos0, float *y);
+/* As sotto_tlayer_self_attn without a cache, and sotto_tlayer_ffn: the sublayers on already
+ * normalised x, without LayerScale or residual; y must not overlap x. */
+int sotto_cuda_tlayer_self_attn(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x,
+                                int64_t T, int64_t pos0, float *y);
+int sotto_cuda_tlayer_ffn(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
+                          float *y);
+
 #ifdef __cplusplus
 }
 #endif

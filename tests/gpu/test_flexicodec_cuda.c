@@ -1,0 +1,354 @@
+/*
+ * The offline FlexiCodec decode forward on the CUDA layers (codecs/flexicodec/flexicodec_cuda.h)
+ * against the CPU forward of the same stages, flexicodec_bottleneck_forward and then
+ * flexicodec_dac_decode (what the CPU decoder's flush runs), on the small fixture models of
+ * tests/data/flexicodec: decode-small (a 3-layer bottleneck transformer), small (2 layers) and
+ * small-f16 (f16 weights: kept as f16 panels, and switched to pair-packed binary16). The
+ * input is the expanded latent the CPU decoder builds from each fixture's codes (FSQ and
+ * ConvNeXt decoder, RVQ decode, per-group sum, expansion by the token lengths). Also: the CPU
+ * reference against the public decoder's flush of the same codes (so the reference is the
+ * decoder's own output), a second, shorter call on the same context (the zero frames around
+ * the latent must be zero again), and the argument errors. Where no device exists, or Sotto
+ * was built without its CUDA backend, the test reports SKIP (exit code 77), never a pass.
+ *
+ * Tolerances (all activations f32, TF32 off on the GPU):
+ *   f32 weights: max-abs ≤ 2e-4 and NMSE ≤ 1e-8 (NMSE = Σ(gpu − cpu)² / Σ cpu²; the output
+ *     is a tanh, |y| < 1). The two sides run the same formulas in different summation orders
+ *     (cuBLAS against the CPU GEMMs, each residual unit's 1×1 conv accumulated in one GEMM,
+ *     float softmax sums), which this small random-weight model's deep Snake stack magnifies:
+ *     the CPU's own SIMD and scalar kernels differ by max-abs 4.3e-6, NMSE 1.1e-12 on it, and a
+ *     host run of the GPU's step sequence with double sums in place of the CUDA layers by
+ *     9.4e-6, 2.7e-12. A wrong index, padding or crop gives NMSE near 1.
+ *   f16 weights: the same budget against the CPU's f32 arithmetic on the same f16 file: both
+ *     sides compute in f32 on the same (exactly widened) weight values. The binary16 layout
+ *     (the CPU's f16 arithmetic, whose own activations are rounded) converts to the same f32
+ *     weights, so its GPU output is held to the same budget against the same reference.
+ * Each comparison prints its max-abs and NMSE, so the log records the achieved error.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cuda_probe.h"
+#include "testutil.h"
+
+#ifdef SOTTO_HAVE_CUDA
+
+#include "codecs/flexicodec/codec_internal.h"
+#include "codecs/flexicodec/flexicodec_cuda.h"
+#include "core/model.h"
+#include "sotto/sotto.h"
+#include "sotto/sotto_codec.h"
+
+#define MAX_ABS_F32 2e-4
+#define NMSE_F32 1e-8
+#define MAX_ABS_DECODER 1e-5 /* CPU reference vs the public decoder: same CPU calls */
+
+/* A fixture: model, codes file and the names of its tensors. */
+typedef struct fixture {
+    const char *model, *golden;
+    const char *fsq, *rvq, *lengths;
+} fixture;
+
+static const fixture DECODE_SMALL = {
+    "flexicodec/decode-small.gguf", "flexicodec/decode-small_golden.gguf", "fsq", "rvq", "lengths"};
+static const fixture SMALL = {"flexicodec/small.gguf", "flexicodec/small_golden.gguf", "fsq_index",
+                              "rvq_codes", "token_lengths"};
+static const fixture SMALL_F16 = {"flexicodec/small-f16.gguf", "flexicodec/small_golden.gguf",
+                                  "fsq_index", "rvq_codes", "token_lengths"};
+
+static sotto_cpu g_cpu;
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    return p;
+}
+
+static sotto_model *load(const char *rel)
+{
+    sotto_model *m = NULL;
+    sotto_status st;
+    int rc = sotto_model_load_file(tu_data_path(rel), NULL, &m, &st);
+    if (rc) fprintf(stderr, "load %s: %s\n", rel, st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(flexicodec_model_get(m));
+    return m;
+}
+
+static const int32_t *ints(const sotto_gguf *g, const char *name, int64_t *n0, int64_t *n1)
+{
+    const sotto_gguf_tensor *t = sotto_gguf_find_tensor(g, name);
+    if (!t) fprintf(stderr, "fixture has no tensor '%s'\n", name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL_FATAL(t->dtype, SOTTO_DTYPE_I32);
+    if (n0) *n0 = t->shape[0];
+    if (n1) *n1 = t->n_dims > 1 ? t->shape[1] : 1;
+    return t->data;
+}
+
+/* The codes of a fixture: G groups, nq stages each. */
+typedef struct codes {
+    sotto_gguf *g;
+    const int32_t *fsq, *rvq, *len;
+    int G, nq;
+} codes;
+
+static void codes_open(codes *c, const fixture *f)
+{
+    memset(c, 0, sizeof *c);
+    c->g = tu_golden_open(f->golden);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->g);
+    int64_t G, nq;
+    c->fsq = ints(c->g, f->fsq, &G, NULL);
+    c->rvq = ints(c->g, f->rvq, NULL, &nq);
+    c->len = ints(c->g, f->lengths, NULL, NULL);
+    c->G = (int)G;
+    c->nq = (int)nq;
+}
+
+/* The expanded latent x[T][latent] of every group with all nq stages, as the CPU decoder
+ * builds it before its bottleneck transformer. */
+static float *latent(const flexicodec_model *fm, const codes *c, int64_t *T_out)
+{
+    const flexicodec_decoder_weights *w = &fm->w;
+    const flexicodec_hparams *hp = &w->hp;
+    const int lat = hp->latent_dim, G = c->G;
+    CU_ASSERT_TRUE_FATAL(c->nq <= hp->n_codebooks);
+    const int64_t T = flexicodec_expanded_len(c->len, G);
+    CU_ASSERT_TRUE_FATAL(T > 0);
+    float *sem = xmalloc(sizeof(float) * (size_t)G * lat), *ac = xmalloc(sizeof(float) * G * lat);
+    size_t ns = flexicodec_semantic_scratch(hp, G);
+    if (flexicodec_rvq_scratch(hp, G) > ns) ns = flexicodec_rvq_scratch(hp, G);
+    float *s = xmalloc(sizeof(float) * ns);
+    float *x = xmalloc(sizeof(float) * (size_t)T * lat);
+    CU_ASSERT_EQUAL_FATAL(flexicodec_semantic_decode(&g_cpu, w, c->fsq, G, sem, s), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(flexicodec_rvq_decode(&g_cpu, w, c->rvq, G, c->nq, c->nq, ac, s),
+                          SOTTO_OK);
+    for (int64_t i = 0; i < (int64_t)G * lat; i++)
+        sem[i] += ac[i];
+    CU_ASSERT_EQUAL_FATAL(flexicodec_expand(sem, G, lat, c->len, x), T);
+    free(sem);
+    free(ac);
+    free(s);
+    *T_out = T;
+    return x;
+}
+
+/* The CPU forward of the stages the GPU runs: transformer, then DAC decoder. */
+static float *cpu_forward(const flexicodec_model *fm, const float *x_in, int64_t T, int64_t *n)
+{
+    const flexicodec_hparams *hp = &fm->w.hp;
+    const size_t lat = (size_t)hp->latent_dim;
+    size_t ns = flexicodec_bottleneck_scratch_size(&fm->bt, T);
+    if (flexicodec_dac_scratch(hp, T) > ns) ns = flexicodec_dac_scratch(hp, T);
+    float *s = xmalloc(sizeof(float) * ns), *x = xmalloc(sizeof(float) * (size_t)T * lat);
+    memcpy(x, x_in, sizeof(float) * (size_t)T * lat);
+    *n = flexicodec_dac_out_len(hp, T);
+    float *y = xmalloc(sizeof(float) * (size_t)*n);
+    CU_ASSERT_EQUAL_FATAL(flexicodec_bottleneck_forward(&g_cpu, &fm->bt, x, T, x, s), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(flexicodec_dac_decode(&g_cpu, &fm->w, x, T, y, s), *n);
+    free(s);
+    free(x);
+    return y;
+}
+
+/* The public decoder's flush of every group with all stages. */
+static float *decoder_flush(const sotto_model *m, const codes *c, int64_t *n)
+{
+    sotto_decoder *d = NULL;
+    sotto_status st;
+    int rc = sotto_decoder_create(m, NULL, &d, &st);
+    if (rc) fprintf(stderr, "decoder: %s\n", st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    rc = sotto_decoder_push(d, c->len, c->fsq, c->rvq, c->G, c->nq);
+    if (rc) fprintf(stderr, "push: %s\n", sotto_decoder_last_error(d));
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    const size_t cap = sotto_decoder_output_samples(d);
+    float *y = xmalloc(sizeof(float) * cap);
+    const int got = sotto_decoder_flush(d, y, cap);
+    if (got < 0) fprintf(stderr, "flush: %s\n", sotto_decoder_last_error(d));
+    *n = got;
+    sotto_decoder_free(d);
+    return y;
+}
+
+static flexicodec_cuda *gpu_create(const flexicodec_model *fm, int max_frames)
+{
+    flexicodec_cuda *c = NULL;
+    sotto_status st;
+    int rc = flexicodec_cuda_create(&fm->w, &fm->bt, 0, max_frames, &c, &st);
+    if (rc) fprintf(stderr, "flexicodec_cuda_create: %s\n", st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    return c;
+}
+
+/* The GPU forward of T frames into a fresh buffer; *n gets the count (or the error). */
+static float *gpu_forward(flexicodec_cuda *c, const float *x, int64_t T, int64_t *n)
+{
+    const int64_t len = flexicodec_cuda_output_length(c, T);
+    CU_ASSERT_TRUE_FATAL(len > 0);
+    float *y = xmalloc(sizeof(float) * (size_t)len);
+    *n = flexicodec_cuda_decode(c, x, (int)T, y, len);
+    if (*n < 0) fprintf(stderr, "flexicodec_cuda_decode: %s\n", flexicodec_cuda_last_error(c));
+    return y;
+}
+
+/* GPU vs CPU on the whole latent, then on its first T/2 + 1 frames on the same context. */
+static void compare(const flexicodec_model *fm, flexicodec_cuda *c, const float *x, int64_t T,
+                    const char *what)
+{
+    const int64_t lengths[2] = {T, T / 2 + 1};
+    for (int i = 0; i < 2; i++) {
+        int64_t n_cpu, n_gpu;
+        float *want = cpu_forward(fm, x, lengths[i], &n_cpu);
+        float *got = gpu_forward(c, x, lengths[i], &n_gpu);
+        CU_ASSERT_EQUAL(n_gpu, n_cpu);
+        CU_ASSERT_EQUAL(n_gpu, flexicodec_dac_out_len(&fm->w.hp, lengths[i]));
+        char label[160];
+        snprintf(label, sizeof label, "%s, %lld frames: GPU vs CPU", what, (long long)lengths[i]);
+        if (n_gpu == n_cpu) TU_ASSERT_CLOSE(label, got, want, n_cpu, MAX_ABS_F32, NMSE_F32);
+        free(want);
+        free(got);
+    }
+}
+
+static void run_fixture(const fixture *f, int check_decoder)
+{
+    sotto_model *m = load(f->model);
+    const flexicodec_model *fm = flexicodec_model_get(m);
+    codes cd;
+    codes_open(&cd, f);
+    int64_t T;
+    float *x = latent(fm, &cd, &T);
+    printf("  %s: %d groups, %lld frames, %d transformer layers\n", f->model, cd.G, (long long)T,
+           fm->bt.cfg.n_layers);
+
+    if (check_decoder) {
+        /* the reference is what the CPU decoder itself outputs for these codes */
+        int64_t n_ref, n_dec;
+        float *ref = cpu_forward(fm, x, T, &n_ref);
+        float *dec = decoder_flush(m, &cd, &n_dec);
+        CU_ASSERT_EQUAL(n_dec, n_ref);
+        if (n_dec == n_ref)
+            TU_ASSERT_CLOSE("CPU reference vs the decoder's flush", ref, dec, n_ref,
+                            MAX_ABS_DECODER, -1);
+        free(ref);
+        free(dec);
+    }
+
+    flexicodec_cuda *c = gpu_create(fm, (int)T);
+    compare(fm, c, x, T, f->model);
+
+    /* argument errors leave the context working */
+    const int64_t len = flexicodec_cuda_output_length(c, T);
+    CU_ASSERT_EQUAL(len, flexicodec_dac_out_len(&fm->w.hp, T));
+    CU_ASSERT_EQUAL(flexicodec_cuda_output_length(c, 0), 0);
+    float *y = xmalloc(sizeof(float) * (size_t)len);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, (int)T + 1, y, len), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, 0, y, len), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, NULL, (int)T, y, len), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, (int)T, y, len - 1), SOTTO_ERR_BUFFER_TOO_SMALL);
+    const float keep = x[5];
+    x[5] = NAN;
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, (int)T, y, len), SOTTO_ERR_INVALID_ARG);
+    x[5] = keep;
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, (int)T, y, len), len);
+    free(y);
+
+    flexicodec_cuda_free(c);
+    free(x);
+    sotto_gguf_close(cd.g);
+    sotto_model_free(m);
+}
+
+static void test_decode_small(void)
+{
+    run_fixture(&DECODE_SMALL, 1);
+}
+
+static void test_small(void)
+{
+    run_fixture(&SMALL, 0);
+}
+
+static void test_small_f16(void)
+{
+    run_fixture(&SMALL_F16, 0);
+}
+
+/* The binary16 layout of the same f16 file: the GPU output against the CPU's f32 arithmetic
+ * on the f16 panels (both are the same f32 weight values once widened). */
+static void test_small_f16_h16(void)
+{
+    sotto_model *m16 = load(SMALL_F16.model), *mh = load(SMALL_F16.model);
+    const flexicodec_model *f16 = flexicodec_model_get(m16);
+    flexicodec_model *fh = mh->arch_data;
+    sotto_status st;
+    CU_ASSERT_EQUAL_FATAL(flexicodec_decoder_weights_use_h16(&fh->w, mh->gguf, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(fh->w.h16, 1);
+    CU_ASSERT_EQUAL_FATAL(flexicodec_bottleneck_use_h16(&fh->bt, &st), SOTTO_OK);
+    CU_ASSERT_PTR_NOT_NULL(fh->w.blocks[0].up.h16);
+    CU_ASSERT_PTR_NOT_NULL(fh->w.dac_in.h16);
+    if (fh->bt.cfg.n_layers > 0) CU_ASSERT_PTR_NOT_NULL(fh->bt.layers[0].qkv.h16);
+
+    codes cd;
+    codes_open(&cd, &SMALL_F16);
+    int64_t T, n_cpu, n_gpu;
+    float *x = latent(f16, &cd, &T);
+    float *want = cpu_forward(f16, x, T, &n_cpu);
+    flexicodec_cuda *c = gpu_create(fh, (int)T);
+    float *got = gpu_forward(c, x, T, &n_gpu);
+    CU_ASSERT_EQUAL(n_gpu, n_cpu);
+    if (n_gpu == n_cpu)
+        TU_ASSERT_CLOSE("small-f16, binary16 layout: GPU vs CPU (f32 arithmetic)", got, want, n_cpu,
+                        MAX_ABS_F32, NMSE_F32);
+    flexicodec_cuda_free(c);
+    free(want);
+    free(got);
+    free(x);
+    sotto_gguf_close(cd.g);
+    sotto_model_free(m16);
+    sotto_model_free(mh);
+}
+
+static void test_create_errors(void)
+{
+    sotto_model *m = load(SMALL.model);
+    const flexicodec_model *fm = flexicodec_model_get(m);
+    flexicodec_cuda *c = NULL;
+    sotto_status st;
+    CU_ASSERT_EQUAL(flexicodec_cuda_create(&fm->w, &fm->bt, 0, 0, &c, &st), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_create(NULL, &fm->bt, 0, 8, &c, &st), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_create(&fm->w, &fm->bt, -1, 8, &c, &st), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_create(&fm->w, &fm->bt, 1 << 20, 8, &c, &st), SOTTO_ERR_DEVICE);
+    printf("  (%s)\n", st.message);
+    CU_ASSERT_PTR_NULL(c);
+    CU_ASSERT_EQUAL(flexicodec_cuda_create(&fm->w, &fm->bt, 0, 8, NULL, &st),
+                    SOTTO_ERR_INVALID_ARG);
+    flexicodec_cuda_free(NULL);
+    sotto_model_free(m);
+}
+
+#endif /* SOTTO_HAVE_CUDA */
+
+int main(void)
+{
+#ifndef SOTTO_HAVE_CUDA
+    printf("SKIP: Sotto built without the CUDA backend\n");
+    return TU_SKIP;
+#else
+    if (sotto_cuda_device_count() == 0) {
+        printf("SKIP: no CUDA device\n");
+        return TU_SKIP;
+    }
+    sotto_cpu_init(&g_cpu, sotto_cpu_features(), NULL);
+    static const tu_test tests[] = {
+        {"decode_small", test_decode_small},   {"small", test_small},
+        {"small_f16", test_small_f16},         {"small_f16_h16", test_small_f16_h16},
+        {"create_errors", test_create_errors}, {NULL, NULL}};
+    return tu_run_suite("flexicodec_cuda", tests);
+#endif
+}
