@@ -1,14 +1,34 @@
 /*
- * The offline Vocos forward on the CUDA layer library (vocos_cuda.h). Load time converts the
- * CPU loader's repacked weights back to PyTorch layout and uploads them; the forward is a
- * fixed sequence of cuda_ops.h layers on buffers allocated at creation.
+ * Vocos on the CUDA layer library (vocos_cuda.h): offline, batched and streaming forwards.
+ * Load time converts the CPU loader's repacked weights back to PyTorch layout and uploads
+ * them; every forward is one fixed sequence of cuda_ops.h layers (forward() below) on buffers
+ * allocated at creation, over a packed layout of one or more sequences.
  *
- * Padding: the CPU vocoder streams every k = 7 conv with 3 zero frames of history at the start
- * and 3 zero frames pushed at flush, which is zero padding 3 on each side of the whole
- * sequence. Here the features sit between 3 zero frames in `feat`, and the residual stream
- * lives in rows [3, 3 + T) of `xp` between 3 zero frames that no layer writes, so each block's
- * depthwise conv reads its padded input in place and its pwconv2 adds onto the residual in one
- * accumulating GEMM (γ folded into its rows and bias at load).
+ * Packing and padding: the CPU vocoder streams every k = 7 conv with 3 zero frames of history
+ * at the start and 3 zero frames pushed at flush, which is zero padding 3 on each side of the
+ * whole sequence. Here the features of every sequence sit in `feat` between 3 zero frames,
+ * and the residual stream lives in rows [3, 3 + n) of `xp` laid out the same way: 3 zero
+ * rows, sequence 0, 3 zero rows, sequence 1, ..., 3 zero rows. The outer 3 + 3 rows of xp are
+ * never written; the gaps between sequences are, by every layer that runs over all n rows,
+ * so they are zeroed again (one launch, offsets on the device) before each depthwise conv
+ * reads them. Each block's depthwise conv then reads its padded input in place and its
+ * pwconv2 adds onto the residual in one accumulating GEMM (γ folded into its rows and bias at
+ * load). The ISTFT runs per sequence on its rows of the head's output.
+ *
+ * Streaming: a stream keeps the last max_step + 2R + K frames on the device (R = 3·(L + 1)
+ * frames of receptive field per side, K = ⌊(n_fft − 1)/hop⌋ frames of ISTFT overlap),
+ * right-aligned between zero frames and shifted by each push. After n frames the CPU vocoder
+ * has released the output samples before (n − R)·hop − trim (vocoder.c, released_after); a
+ * push releases the samples [s0, s1) between two such marks. Those depend on backbone frames
+ * [⌈(s0 + trim − n_fft + 1)/hop⌉, n − R), and those on features from R frames earlier, so the
+ * step runs the offline forward on the window of frames [a, n) with a = max(0, that − R) as
+ * if it were a whole sequence, and copies out samples [s0 − a·hop, s1 − a·hop) of its
+ * output. Frames of the window within R of its edges differ from the true ones (the window's
+ * zero padding stands in for frames outside it), but none of them reaches those samples: the
+ * overlap-add and the envelope at each of them sum exactly the frames of the whole signal
+ * that cover it (at a = 0 the window's left padding is the signal's own). Flush is the same
+ * with the signal's true right edge. A push of n frames in steady state always has the same
+ * window size and buffer addresses, so it can be captured as a CUDA graph and replayed.
  *
  * Built only with the CUDA backend: sdk/CMakeLists.txt compiles every .c of the model folders and
  * defines SOTTO_HAVE_CUDA when the backend is built.
@@ -22,15 +42,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_rows.h"
 #include "dsp/stft.h"
 
 /* The ISTFT plan transforms at most this many frames per cuFFT call (longer inputs run in
- * blocks), which bounds its scratch. */
-#define ISTFT_BATCH 256
+ * blocks), which bounds its scratch (about 8 MB at n_fft 1024). */
+#define ISTFT_BATCH 1024
 /* The head's magnitude clip (vocos.spectral_ops: torch.clip(mag, max=1e2)). */
 #define MAG_MAX 100.0f
 #define LN_EPS 1e-6f
+/* Most frames one stream push may take. */
+#define MAX_STEP 4096
+/* Graphs a stream keeps (one per push size): a steady size and the last, shorter push of a
+ * signal both stay captured. */
+#define GRAPH_SLOTS 4
 
 typedef struct vocos_cuda_block {
     sotto_cuda_conv1d_w dw;
@@ -38,11 +65,22 @@ typedef struct vocos_cuda_block {
     float *dw_b, *ln_w, *ln_b, *pw1_b, *pw2_b; /* device; pw2_b = γ·b */
 } vocos_cuda_block;
 
+/* Where one sequence of a packed forward lives: its first frame's row in the residual stream
+ * (x = xp + 3 rows), its frame count, and where its samples start in `out`. */
+typedef struct vocos_cuda_seg {
+    int64_t row;
+    int T;
+    int64_t out_off;
+} vocos_cuda_seg;
+
 struct vocos_cuda {
     sotto_cuda *cu;
     vocos_hparams hp;
     int max_frames;
-    int n_bins; /* F = n_fft/2 + 1 */
+    int max_seqs; /* sequences one batch can hold: each ≥ 1 frame, 3 zero frames apart */
+    int n_bins;   /* F = n_fft/2 + 1 */
+    int trim;     /* ISTFT samples cut at each end (dsp/stft.h) */
+    int tf32;
     sotto_cuda_conv1d_w embed;
     float *embed_b, *norm_w, *norm_b, *final_w, *final_b;
     vocos_cuda_block *blocks;
@@ -50,13 +88,36 @@ struct vocos_cuda {
     float *head_b;                            /* [2F]: magnitude bias, then phase bias */
     sotto_cuda_istft *istft;
     /* activations (device) */
-    float *feat;        /* [(max_frames + 6)][input_channels], zero frames around the input */
+    float *feat;        /* [(max_frames + 6)][input_channels], zero frames around each input */
     float *xp;          /* [(max_frames + 6)][dim], the residual stream between zero frames */
     float *y;           /* [max_frames][dim] */
     float *h;           /* [max_frames][intermediate_dim] */
     float *mag, *phase; /* [max_frames][F] */
-    float *out;         /* [output_length(max_frames)] */
+    float *out;         /* [out_cap] */
+    int64_t out_cap;
+    int32_t *gaps; /* [max_seqs] device: first x row of each gap between sequences */
+    /* host staging for a batch's layout (sized at creation) */
+    vocos_cuda_seg *segs;
+    int32_t *gaps_host;
+    float *window_host; /* [n_fft] the ISTFT window, for the streams' plans */
     char msg[256];      /* what the last failed call found */
+};
+
+struct vocos_cuda_stream {
+    vocos_cuda *c;
+    int max_step;
+    int window;  /* Wcap = max_step + 2R + K frames kept */
+    float *feat; /* [(window + 6)][input_channels]: 3 zero rows, the frames, 3 zero rows */
+    float *tmp;  /* [window][input_channels], for the shift */
+    float *in;   /* [max_step][input_channels]: the pushed frames, uploaded */
+    sotto_cuda_istft *istft; /* plan for up to `window` frames */
+    /* With use_graph: one graph per push size (and TF32 setting) in use, least recently used
+     * replaced first; graph[0] is NULL without use_graph. */
+    sotto_cuda_graph *graph[GRAPH_SLOTS];
+    int64_t graph_used[GRAPH_SLOTS]; /* step number of the last replay, for the replacement */
+    int64_t steps;
+    int64_t n_in; /* frames since reset */
+    int flushed;
 };
 
 /* ---- weights back to PyTorch layout (host) ----------------------------------------------- */
@@ -228,6 +289,24 @@ done:
     return rc;
 }
 
+/* Samples the ISTFT gives for T frames: (T − 1)·hop + n_fft − 2·trim (0 for T < 1). */
+static int64_t istft_len(const vocos_cuda *c, int64_t T)
+{
+    return T > 0 ? (T - 1) * c->hp.hop_length + c->hp.n_fft - 2 * (int64_t)c->trim : 0;
+}
+
+/* Frames of receptive field per side: 3 per k = 7 conv (the embedding and each block). */
+static int receptive(const vocos_cuda *c)
+{
+    return VOCOS_HALF * (c->hp.num_layers + 1);
+}
+
+/* Frames before a sample's frame that still overlap it in the ISTFT: ⌊(n_fft − 1)/hop⌋. */
+static int ola_frames(const vocos_cuda *c)
+{
+    return (c->hp.n_fft - 1) / c->hp.hop_length;
+}
+
 int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_cuda **out,
                       sotto_status *st)
 {
@@ -262,11 +341,18 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
     }
     c->hp = *hp;
     c->max_frames = max_frames;
+    c->max_seqs = (max_frames + VOCOS_HALF) / (1 + VOCOS_HALF);
     c->n_bins = hp->n_fft / 2 + 1;
+    c->trim = sotto_istft_trim(plan);
     const int C = hp->dim, Cin = hp->input_channels, I = hp->intermediate_dim, F = c->n_bins;
     const int L = hp->num_layers;
     const size_t rows = (size_t)max_frames + 2 * VOCOS_HALF;
     const int batch = max_frames < ISTFT_BATCH ? max_frames : ISTFT_BATCH;
+    /* A batch's outputs together: Σ((T_i − 1)·hop + n_fft − 2·trim) with Σ T_i ≤ max_frames −
+     * 3·(n − 1) is at most istft_len(max_frames) for both paddings (n_fft − 2·trim is 0 or
+     * hop); the call checks it anyway. One hop more keeps the buffer non-empty when a single
+     * frame gives no sample ("center"). */
+    c->out_cap = istft_len(c, max_frames) + hp->hop_length;
 
     /* Scratch: the larger of the embedding conv's im2col matrix and the ISTFT's spectra and
      * frames (each layer gives its scratch back before the next runs). */
@@ -279,12 +365,17 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
     scratch += 4096;
 
     if ((rc = sotto_cuda_create(&c->cu, device, scratch, st))) goto fail;
-    if (!(c->blocks = calloc((size_t)(L ? L : 1), sizeof *c->blocks))) {
+    c->blocks = calloc((size_t)(L ? L : 1), sizeof *c->blocks);
+    c->segs = calloc((size_t)c->max_seqs, sizeof *c->segs);
+    c->gaps_host = calloc((size_t)c->max_seqs, sizeof *c->gaps_host);
+    c->window_host = malloc(sizeof(float) * (size_t)hp->n_fft);
+    if (!c->blocks || !c->segs || !c->gaps_host || !c->window_host) {
         rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
         goto fail;
     }
+    memcpy(c->window_host, sotto_stft_window(plan), sizeof(float) * (size_t)hp->n_fft);
     if ((rc = upload_weights(c, w, st)) ||
-        (rc = sotto_cuda_istft_create(c->cu, hp->n_fft, hp->hop_length, sotto_istft_trim(plan),
+        (rc = sotto_cuda_istft_create(c->cu, hp->n_fft, hp->hop_length, c->trim,
                                       sotto_stft_window(plan), batch, &c->istft, st)))
         goto fail;
     if (sotto_cuda_istft_scratch(c->istft) + 512 > sotto_cuda_scratch_size(c->cu)) {
@@ -297,8 +388,12 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
         (rc = dev_buffer(c, (size_t)max_frames * I, &c->h, st)) ||
         (rc = dev_buffer(c, (size_t)max_frames * F, &c->mag, st)) ||
         (rc = dev_buffer(c, (size_t)max_frames * F, &c->phase, st)) ||
-        (rc = dev_buffer(c, (size_t)sotto_cuda_istft_length(c->istft, max_frames), &c->out, st)))
+        (rc = dev_buffer(c, (size_t)c->out_cap, &c->out, st)))
         goto fail;
+    if ((rc = sotto_cuda_alloc(c->cu, sizeof(int32_t) * (size_t)c->max_seqs, (void **)&c->gaps))) {
+        rc = device_status(c, rc, "buffer", st);
+        goto fail;
+    }
     sotto_stft_destroy(plan);
     *out = c;
     return SOTTO_OK;
@@ -333,18 +428,34 @@ void vocos_cuda_free(vocos_cuda *c)
                          c->mag,     c->phase,  c->out};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
+        sotto_cuda_free(cu, c->gaps);
         sotto_cuda_istft_destroy(cu, c->istft);
         sotto_cuda_destroy(cu);
     }
     free(c->blocks);
+    free(c->segs);
+    free(c->gaps_host);
+    free(c->window_host);
     free(c);
+}
+
+void vocos_cuda_set_tf32(vocos_cuda *c, int allow)
+{
+    if (!c) return;
+    c->tf32 = allow != 0;
+    sotto_cuda_set_tf32(c->cu, c->tf32);
+}
+
+int vocos_cuda_max_frames(const vocos_cuda *c)
+{
+    return c ? c->max_frames : 0;
 }
 
 /* ---- forward ------------------------------------------------------------------------------ */
 
 int64_t vocos_cuda_output_length(const vocos_cuda *c, int64_t T)
 {
-    return c && T > 0 ? sotto_cuda_istft_length(c->istft, T) : 0;
+    return c ? istft_len(c, T) : 0;
 }
 
 const char *vocos_cuda_last_error(const vocos_cuda *c)
@@ -373,64 +484,407 @@ static int64_t layer_failed(vocos_cuda *c, int64_t r, const char *layer)
     return r < 0 ? r : SOTTO_ERR_INTERNAL;
 }
 
-int64_t vocos_cuda_offline(vocos_cuda *c, const float *features_host, int T, float *out_host,
-                           int64_t capacity)
+static int all_finite(const float *x, int64_t n)
 {
-    if (!c) return SOTTO_ERR_INVALID_ARG;
-    c->msg[0] = '\0';
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(x[i])) return 0;
+    return 1;
+}
+
+/*
+ * The forward over a packed layout: feat holds n + 6 rows (3 zero rows, the sequences with 3
+ * zero rows between neighbours, 3 zero rows); gaps (device) holds the first x row of each of
+ * the n_gaps gaps; segs says where each sequence's frames are and where its samples go in
+ * out. Only enqueues work (no upload, download or sync), so a CUDA graph can capture it.
+ * Returns the samples written to out, or an error.
+ */
+static int64_t forward(vocos_cuda *c, const float *feat, int64_t n, int n_gaps,
+                       sotto_cuda_istft *plan, const vocos_cuda_seg *segs, int n_segs, float *out)
+{
     sotto_cuda *cu = c->cu;
     const vocos_hparams *hp = &c->hp;
-    const int C = hp->dim, Cin = hp->input_channels, I = hp->intermediate_dim, F = c->n_bins;
-    if (!features_host || !out_host || T < 1 || T > c->max_frames)
-        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
-                        "vocos cuda: NULL buffer or frame count outside 1..max_frames");
-    for (int64_t i = 0; i < (int64_t)T * Cin; i++)
-        if (!isfinite(features_host[i]))
-            return fail_msg(c, SOTTO_ERR_BAD_AUDIO, "vocos cuda: non-finite feature value");
-    const int64_t len = sotto_cuda_istft_length(c->istft, T);
-    if (capacity < len)
-        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
-                        "vocos cuda: output capacity below the "
-                        "samples of the forward");
-    int64_t r = sotto_cuda_error(cu);
-    if (r) return layer_failed(c, r, "context");
-    sotto_cuda_scratch_reset(cu);
-
-    /* Zero padding 3 on both sides of every k 7 conv: the features between zero frames, and
-     * the residual stream x = xp + 3 rows between zero frames that stay zero. */
-    const int64_t rows = (int64_t)T + 2 * VOCOS_HALF;
+    const int C = hp->dim, I = hp->intermediate_dim, F = c->n_bins;
+    const int64_t rows = n + 2 * VOCOS_HALF;
     float *x = c->xp + (size_t)VOCOS_HALF * C;
-    if ((r = sotto_cuda_memset0(cu, c->feat, sizeof(float) * (size_t)rows * Cin)) ||
-        (r = sotto_cuda_upload(cu, c->feat + (size_t)VOCOS_HALF * Cin, features_host,
-                               sizeof(float) * (size_t)T * Cin)) ||
-        (r = sotto_cuda_memset0(cu, c->xp, sizeof(float) * (size_t)rows * C)))
-        return layer_failed(c, r, "features upload");
-    if ((r = sotto_cuda_conv1d(cu, &c->embed, c->embed_b, c->feat, rows, x)) != T)
+    int64_t r;
+    sotto_cuda_scratch_reset(cu);
+    if ((r = sotto_cuda_memset0(cu, c->xp, sizeof(float) * (size_t)rows * C)))
+        return layer_failed(c, r, "residual buffer");
+    if ((r = sotto_cuda_conv1d(cu, &c->embed, c->embed_b, feat, rows, x)) != n)
         return layer_failed(c, r, "embed conv");
-    if ((r = sotto_cuda_layernorm(cu, x, T, C, c->norm_w, c->norm_b, LN_EPS, x)))
+    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->norm_w, c->norm_b, LN_EPS, x)) ||
+        (r = sotto_cuda_zero_row_groups(cu, x, C, c->gaps, n_gaps, VOCOS_HALF)))
         return layer_failed(c, r, "backbone norm");
 
     for (int i = 0; i < hp->num_layers; i++) {
         const vocos_cuda_block *b = &c->blocks[i];
-        if ((r = sotto_cuda_conv1d(cu, &b->dw, b->dw_b, c->xp, rows, c->y)) != T)
+        if ((r = sotto_cuda_conv1d(cu, &b->dw, b->dw_b, c->xp, rows, c->y)) != n)
             return layer_failed(c, r, "dwconv");
-        if ((r = sotto_cuda_layernorm(cu, c->y, T, C, b->ln_w, b->ln_b, LN_EPS, c->y)) ||
-            (r = sotto_cuda_linear(cu, &b->pw1, b->pw1_b, c->y, T, c->h)) ||
-            (r = sotto_cuda_gelu_erf(cu, c->h, (int64_t)T * I, c->h)) ||
-            (r = sotto_cuda_linear_ex(cu, &b->pw2, b->pw2_b, c->h, I, T, x, C, 1)))
+        if ((r = sotto_cuda_layernorm(cu, c->y, n, C, b->ln_w, b->ln_b, LN_EPS, c->y)) ||
+            (r = sotto_cuda_linear(cu, &b->pw1, b->pw1_b, c->y, n, c->h)) ||
+            (r = sotto_cuda_gelu_erf(cu, c->h, n * I, c->h)) ||
+            (r = sotto_cuda_linear_ex(cu, &b->pw2, b->pw2_b, c->h, I, n, x, C, 1)) ||
+            (r = sotto_cuda_zero_row_groups(cu, x, C, c->gaps, n_gaps, VOCOS_HALF)))
             return layer_failed(c, r, "ConvNeXt block");
     }
 
-    if ((r = sotto_cuda_layernorm(cu, x, T, C, c->final_w, c->final_b, LN_EPS, c->y)) ||
-        (r = sotto_cuda_linear(cu, &c->head_mag, c->head_b, c->y, T, c->mag)) ||
-        (r = sotto_cuda_linear(cu, &c->head_phase, c->head_b + F, c->y, T, c->phase)) ||
-        (r = sotto_cuda_exp_clamp(cu, c->mag, (int64_t)T * F, MAG_MAX, c->mag)))
+    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->final_w, c->final_b, LN_EPS, c->y)) ||
+        (r = sotto_cuda_linear(cu, &c->head_mag, c->head_b, c->y, n, c->mag)) ||
+        (r = sotto_cuda_linear(cu, &c->head_phase, c->head_b + F, c->y, n, c->phase)) ||
+        (r = sotto_cuda_exp_clamp(cu, c->mag, n * F, MAG_MAX, c->mag)))
         return layer_failed(c, r, "head");
-    if ((r = sotto_cuda_istft_polar(cu, c->istft, c->mag, c->phase, T, c->out)) != len)
-        return layer_failed(c, r, "istft");
-    if ((r = sotto_cuda_download(cu, out_host, c->out, sizeof(float) * (size_t)len)))
-        return layer_failed(c, r, "download");
-    return len;
+    int64_t total = 0;
+    for (int s = 0; s < n_segs; s++) {
+        const vocos_cuda_seg *g = &segs[s];
+        const int64_t len = istft_len(c, g->T);
+        if ((r = sotto_cuda_istft_polar(cu, plan, c->mag + (size_t)g->row * F,
+                                        c->phase + (size_t)g->row * F, g->T, out + g->out_off)) !=
+            len)
+            return layer_failed(c, r, "istft");
+        total += len;
+    }
+    return total;
+}
+
+int64_t vocos_cuda_offline_batch(vocos_cuda *c, int n_seq, const float *const *features_host,
+                                 const int *frames, float *const *out_host, const int64_t *capacity)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    sotto_cuda *cu = c->cu;
+    const int Cin = c->hp.input_channels;
+    if (n_seq < 1 || !features_host || !frames || !out_host || !capacity)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG, "vocos cuda: NULL array or no sequence");
+    if (n_seq > c->max_seqs)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "vocos cuda: more sequences than the context's max_frames can hold");
+    /* The packed layout: sequence i at x rows [row_i, row_i + T_i), 3 zero rows between. */
+    int64_t row = 0, out_off = 0;
+    for (int i = 0; i < n_seq; i++) {
+        if (!features_host[i] || !out_host[i] || frames[i] < 1)
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                            "vocos cuda: NULL buffer or frame count below 1");
+        c->segs[i].row = row;
+        c->segs[i].T = frames[i];
+        c->segs[i].out_off = out_off;
+        row += frames[i];
+        if (i + 1 < n_seq) {
+            c->gaps_host[i] = (int32_t)row; /* row ≤ max_frames once checked below */
+            row += VOCOS_HALF;
+        }
+        out_off += istft_len(c, frames[i]);
+        if (row > c->max_frames)
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                            "vocos cuda: frames (with 3 between sequences) beyond max_frames");
+    }
+    if (out_off > c->out_cap)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG, "vocos cuda: batch output beyond the buffer");
+    for (int i = 0; i < n_seq; i++)
+        if (capacity[i] < istft_len(c, frames[i]))
+            return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                            "vocos cuda: output capacity below the samples of the forward");
+    for (int i = 0; i < n_seq; i++)
+        if (!all_finite(features_host[i], (int64_t)frames[i] * Cin))
+            return fail_msg(c, SOTTO_ERR_BAD_AUDIO, "vocos cuda: non-finite feature value");
+    int64_t r = sotto_cuda_error(cu);
+    if (r) return layer_failed(c, r, "context");
+
+    const int64_t n = row;
+    if ((r = sotto_cuda_memset0(cu, c->feat, sizeof(float) * (size_t)(n + 2 * VOCOS_HALF) * Cin)))
+        return layer_failed(c, r, "features upload");
+    for (int i = 0; i < n_seq; i++)
+        if ((r = sotto_cuda_upload(cu, c->feat + (size_t)(VOCOS_HALF + c->segs[i].row) * Cin,
+                                   features_host[i], sizeof(float) * (size_t)frames[i] * Cin)))
+            return layer_failed(c, r, "features upload");
+    if (n_seq > 1 &&
+        (r = sotto_cuda_upload(cu, c->gaps, c->gaps_host, sizeof(int32_t) * (size_t)(n_seq - 1))))
+        return layer_failed(c, r, "gap upload");
+    if ((r = forward(c, c->feat, n, n_seq - 1, c->istft, c->segs, n_seq, c->out)) != out_off)
+        return r < 0 ? r : layer_failed(c, r, "forward");
+    for (int i = 0; i < n_seq; i++)
+        if ((r = sotto_cuda_download(cu, out_host[i], c->out + c->segs[i].out_off,
+                                     sizeof(float) * (size_t)istft_len(c, frames[i]))))
+            return layer_failed(c, r, "download");
+    return out_off;
+}
+
+int64_t vocos_cuda_offline(vocos_cuda *c, const float *features_host, int T, float *out_host,
+                           int64_t capacity)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    if (!features_host || !out_host || T < 1 || T > c->max_frames)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "vocos cuda: NULL buffer or frame count outside 1..max_frames");
+    return vocos_cuda_offline_batch(c, 1, &features_host, &T, &out_host, &capacity);
+}
+
+/* ---- streaming ---------------------------------------------------------------------------- */
+
+static int window_frames(const vocos_hparams *hp, int max_step)
+{
+    return max_step + 2 * VOCOS_HALF * (hp->num_layers + 1) + (hp->n_fft - 1) / hp->hop_length;
+}
+
+int vocos_cuda_stream_window_frames(const vocos_weights *w, int max_step_frames)
+{
+    return w && max_step_frames > 0 ? window_frames(&w->hp, max_step_frames) : 0;
+}
+
+int vocos_cuda_stream_create(vocos_cuda *c, int max_step_frames, int use_graph,
+                             vocos_cuda_stream **out, sotto_status *st)
+{
+    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: out is NULL");
+    *out = NULL;
+    if (!c || max_step_frames < 1 || max_step_frames > MAX_STEP)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "vocos cuda: NULL context or max_step_frames %d outside 1..%d",
+                                max_step_frames, MAX_STEP);
+    const int window = window_frames(&c->hp, max_step_frames);
+    if (window > c->max_frames)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "vocos cuda: a stream of %d-frame steps needs a %d-frame window, "
+                                "beyond the context's max_frames %d",
+                                max_step_frames, window, c->max_frames);
+    int rc = sotto_cuda_error(c->cu);
+    if (rc) return device_status(c, rc, "context", st);
+    vocos_cuda_stream *s = calloc(1, sizeof *s);
+    if (!s) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    s->c = c;
+    s->max_step = max_step_frames;
+    s->window = window;
+    const size_t Cin = (size_t)c->hp.input_channels;
+    const int batch = window < ISTFT_BATCH ? window : ISTFT_BATCH;
+    if ((rc = dev_buffer(c, ((size_t)window + 2 * VOCOS_HALF) * Cin, &s->feat, st)) ||
+        (rc = dev_buffer(c, (size_t)window * Cin, &s->tmp, st)) ||
+        (rc = dev_buffer(c, (size_t)max_step_frames * Cin, &s->in, st)))
+        goto fail;
+    /* The stream's own ISTFT plan: the context's window and trim, sized for its window. */
+    if ((rc = sotto_cuda_istft_create(c->cu, c->hp.n_fft, c->hp.hop_length, c->trim, c->window_host,
+                                      batch, &s->istft, st)))
+        goto fail;
+    for (int i = 0; use_graph && i < GRAPH_SLOTS; i++)
+        if ((rc = sotto_cuda_graph_create(c->cu, &s->graph[i]))) {
+            rc = device_status(c, rc, "graph", st);
+            goto fail;
+        }
+    if ((rc = vocos_cuda_stream_reset(s))) {
+        rc = device_status(c, rc, "reset", st);
+        goto fail;
+    }
+    *out = s;
+    return SOTTO_OK;
+fail:
+    vocos_cuda_stream_free(s);
+    return rc;
+}
+
+void vocos_cuda_stream_free(vocos_cuda_stream *s)
+{
+    if (!s) return;
+    sotto_cuda *cu = s->c->cu;
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        sotto_cuda_graph_destroy(s->graph[i]);
+    sotto_cuda_istft_destroy(cu, s->istft);
+    sotto_cuda_free(cu, s->feat);
+    sotto_cuda_free(cu, s->tmp);
+    sotto_cuda_free(cu, s->in);
+    free(s);
+}
+
+int vocos_cuda_stream_reset(vocos_cuda_stream *s)
+{
+    if (!s) return SOTTO_ERR_INVALID_ARG;
+    s->n_in = 0;
+    s->flushed = 0;
+    /* Frames before the first are the signal's left zero padding. */
+    const size_t bytes =
+        sizeof(float) * ((size_t)s->window + 2 * VOCOS_HALF) * (size_t)s->c->hp.input_channels;
+    return sotto_cuda_memset0(s->c->cu, s->feat, bytes);
+}
+
+/* Samples the CPU vocoder has released once n frames are in (vocoder.c, released_after):
+ * backbone frame t is final once t + R frames are in, and the overlap-add then releases up to
+ * OLA position (t + 1)·hop, less the trim. */
+static int64_t released_after(const vocos_cuda *c, int64_t n)
+{
+    const int64_t h = n - receptive(c);
+    const int64_t r = h * c->hp.hop_length - c->trim;
+    return h > 0 && r > 0 ? r : 0;
+}
+
+/* First frame of the window whose forward gives samples from s0 on: the first frame whose
+ * ISTFT frame covers OLA position s0 + trim, less the receptive field, clipped at 0. */
+static int64_t window_start(const vocos_cuda *c, int64_t s0)
+{
+    const int64_t hop = c->hp.hop_length;
+    const int64_t q = s0 + c->trim - c->hp.n_fft + 1;
+    const int64_t t_lo = q > 0 ? (q + hop - 1) / hop : 0;
+    const int64_t a = t_lo - receptive(c);
+    return a > 0 ? a : 0;
+}
+
+int64_t vocos_cuda_stream_max_output(const vocos_cuda_stream *s, int n)
+{
+    if (!s || n < 0) return 0;
+    const vocos_cuda *c = s->c;
+    if (n == 0) /* flush: the frames still inside the receptive field plus the overlap tail */
+        return (int64_t)(receptive(c) + 1) * c->hp.hop_length + c->hp.n_fft;
+    return (int64_t)n * c->hp.hop_length;
+}
+
+int64_t vocos_cuda_stream_frames(const vocos_cuda_stream *s)
+{
+    return s ? s->n_in : 0;
+}
+
+int64_t vocos_cuda_stream_graph_captures(const vocos_cuda_stream *s)
+{
+    int64_t n = 0;
+    for (int i = 0; s && i < GRAPH_SLOTS; i++)
+        n += sotto_cuda_graph_captures(s->graph[i]);
+    return n;
+}
+
+int64_t vocos_cuda_stream_graph_launches(const vocos_cuda_stream *s)
+{
+    int64_t n = 0;
+    for (int i = 0; s && i < GRAPH_SLOTS; i++)
+        n += sotto_cuda_graph_launches(s->graph[i]);
+    return n;
+}
+
+/*
+ * The device work of one step, enqueued only: the n pushed frames (already in s->in) shifted
+ * into the window of recent frames, then, with W > 0, the forward of its last W frames into
+ * c->out. Fixed addresses and sizes for given (n, W), so a graph can record it.
+ */
+static int64_t enqueue_step(vocos_cuda_stream *s, int n, int64_t W)
+{
+    vocos_cuda *c = s->c;
+    sotto_cuda *cu = c->cu;
+    const size_t Cin = (size_t)c->hp.input_channels;
+    /* Frame rows of s->feat are [3, 3 + window); the newest frame is the last. */
+    float *rows0 = s->feat + (size_t)VOCOS_HALF * Cin;
+    const size_t keep = (size_t)(s->window - n) * Cin;
+    int64_t r;
+    if (n > 0 &&
+        ((r = sotto_cuda_copy(cu, s->tmp, rows0 + (size_t)n * Cin, sizeof(float) * keep)) ||
+         (r = sotto_cuda_copy(cu, rows0, s->tmp, sizeof(float) * keep)) ||
+         (r = sotto_cuda_copy(cu, rows0 + keep, s->in, sizeof(float) * (size_t)n * Cin))))
+        return layer_failed(c, r, "stream window");
+    if (W == 0) return 0;
+    /* The window's frames [n_in − W, n_in) are rows [3 + window − W, 3 + window); its padded
+     * input starts 3 rows earlier. Rows before the first frame ever pushed are zero. */
+    const vocos_cuda_seg seg = {.row = 0, .T = (int)W, .out_off = 0};
+    return forward(c, s->feat + (size_t)(s->window - W) * Cin, W, 0, s->istft, &seg, 1, c->out);
+}
+
+/* Runs the step for n new frames and window W (0: no forward), as a graph replay when the
+ * stream has graphs and the window has its steady size for n. */
+static int64_t run_step(vocos_cuda_stream *s, int n, int64_t W)
+{
+    vocos_cuda *c = s->c;
+    const int64_t steady = (int64_t)n + 2 * receptive(c) + ola_frames(c);
+    if (!s->graph[0] || n == 0 || W != steady) return enqueue_step(s, n, W);
+    /* What a capture depends on besides fixed buffers: n (and with it W) and TF32. */
+    const int64_t key = (int64_t)n * 2 + c->tf32;
+    int slot = -1;
+    for (int i = 0; i < GRAPH_SLOTS && slot < 0; i++)
+        if (sotto_cuda_graph_ready(s->graph[i], key)) slot = i;
+    int64_t r;
+    if (slot < 0) {
+        slot = 0;
+        for (int i = 1; i < GRAPH_SLOTS; i++)
+            if (s->graph_used[i] < s->graph_used[slot]) slot = i;
+        sotto_cuda_graph *g = s->graph[slot];
+        if ((r = sotto_cuda_graph_begin(g, key))) return layer_failed(c, r, "graph begin");
+        const int64_t got = enqueue_step(s, n, W);
+        r = sotto_cuda_graph_end(g); /* ends the capture even after a failure */
+        if (got < 0) return got;
+        if (r) return layer_failed(c, r, "graph end");
+        if (got != istft_len(c, W)) return layer_failed(c, got, "graph capture");
+    }
+    s->graph_used[slot] = ++s->steps;
+    if ((r = sotto_cuda_graph_launch(s->graph[slot]))) return layer_failed(c, r, "graph launch");
+    return istft_len(c, W);
+}
+
+/* Common checks of push and flush; 0 when the call may go on. */
+static int64_t stream_check(vocos_cuda_stream *s, const float *out_host)
+{
+    vocos_cuda *c = s->c;
+    c->msg[0] = '\0';
+    if (!out_host) return fail_msg(c, SOTTO_ERR_INVALID_ARG, "vocos cuda: NULL output buffer");
+    if (s->flushed)
+        return fail_msg(c, SOTTO_ERR_STATE, "vocos cuda: stream was flushed: reset it first");
+    const int64_t r = sotto_cuda_error(c->cu);
+    return r ? layer_failed(c, r, "context") : 0;
+}
+
+/* Forward of window [n_in − W, n_in) done (W = n_in − a): copies samples [s0, s1) out. */
+static int64_t emit(vocos_cuda_stream *s, int64_t a, int64_t s0, int64_t s1, float *out_host)
+{
+    vocos_cuda *c = s->c;
+    const int64_t off = s0 - a * c->hp.hop_length;
+    if (off < 0 || s1 - a * c->hp.hop_length > istft_len(c, s->n_in - a))
+        return fail_msg(c, SOTTO_ERR_INTERNAL, "vocos cuda: internal error: stream slice");
+    const int64_t r =
+        sotto_cuda_download(c->cu, out_host, c->out + off, sizeof(float) * (size_t)(s1 - s0));
+    return r ? layer_failed(c, r, "download") : s1 - s0;
+}
+
+int64_t vocos_cuda_stream_push(vocos_cuda_stream *s, const float *features_host, int n,
+                               float *out_host, int64_t capacity)
+{
+    if (!s) return SOTTO_ERR_INVALID_ARG;
+    vocos_cuda *c = s->c;
+    int64_t r = stream_check(s, out_host);
+    if (r) return r;
+    const int Cin = c->hp.input_channels;
+    if (n < 0 || n > s->max_step || (n > 0 && !features_host))
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "vocos cuda: NULL features or frame count outside 0..max_step_frames");
+    if (!all_finite(features_host, (int64_t)n * Cin))
+        return fail_msg(c, SOTTO_ERR_BAD_AUDIO, "vocos cuda: non-finite feature value");
+    const int64_t s0 = released_after(c, s->n_in), s1 = released_after(c, s->n_in + n);
+    if (capacity < s1 - s0)
+        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                        "vocos cuda: output capacity below the samples released");
+    if (n == 0) return 0;
+    if ((r = sotto_cuda_upload(c->cu, s->in, features_host, sizeof(float) * (size_t)n * Cin)))
+        return layer_failed(c, r, "features upload");
+    const int64_t total = s->n_in + n;
+    const int64_t a = s1 > s0 ? window_start(c, s0) : total;
+    if (total - a > s->window)
+        return fail_msg(c, SOTTO_ERR_INTERNAL, "vocos cuda: internal error: stream window");
+    s->n_in = total; /* the window now holds the new frames, whatever follows */
+    if ((r = run_step(s, n, total - a)) < 0) return r;
+    if (s1 == s0) return 0;
+    return emit(s, a, s0, s1, out_host);
+}
+
+int64_t vocos_cuda_stream_flush(vocos_cuda_stream *s, float *out_host, int64_t capacity)
+{
+    if (!s) return SOTTO_ERR_INVALID_ARG;
+    vocos_cuda *c = s->c;
+    int64_t r = stream_check(s, out_host);
+    if (r) return r;
+    const int64_t n = s->n_in;
+    const int64_t s0 = released_after(c, n), s1 = istft_len(c, n);
+    if (capacity < s1 - s0)
+        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                        "vocos cuda: output capacity below the samples released");
+    if (s1 <= s0) {
+        s->flushed = 1;
+        return 0;
+    }
+    const int64_t a = window_start(c, s0);
+    if (n - a > s->window)
+        return fail_msg(c, SOTTO_ERR_INTERNAL, "vocos cuda: internal error: stream window");
+    if ((r = enqueue_step(s, 0, n - a)) < 0) return r;
+    if ((r = emit(s, a, s0, s1, out_host)) < 0) return r;
+    s->flushed = 1;
+    return r;
 }
 
 #endif /* SOTTO_HAVE_CUDA */
