@@ -34,19 +34,23 @@ static void usage(FILE *f)
                "  -t, --threads N     CPU threads (default 1)\n"
                "  --f16-arithmetic    binary16 arithmetic in the decoder's matrix products where\n"
                "                      the CPU has AVX512-FP16 (f16 models; faster, less exact)\n"
+               "  --gpu N             run the decoder's transformer and DAC decoder on CUDA\n"
+               "                      device N (not yet validated on a GPU: docs/gpu.md)\n"
                "  -q, --quiet         no summary line\n"
                "  --json              print the summary as one JSON object on stdout\n"
                "  -h, --help          this text\n"
                "\n"
                "Exit codes: 0 ok, 2 usage, 3 input missing or not a .sotto file, 4 model\n"
                "(cannot load, or not the file's model), 5 output, 6 runtime, 7 the input was\n"
-               "damaged: OUTPUT was written with the losses concealed.\n");
+               "damaged: OUTPUT was written with the losses concealed, 8 --gpu without that\n"
+               "CUDA device.\n");
 }
 
 int cmd_decode(int argc, char **argv)
 {
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
     int threads = 1, segment = 0, want_float = 0, json = 0, quiet = cli_quiet, f16_math = 0;
+    const char *gpu_arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -69,6 +73,8 @@ int cmd_decode(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--f16-arithmetic")) {
             f16_math = 1;
+        } else if (!strcmp(a, "--gpu") && has_val) {
+            gpu_arg = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -93,15 +99,17 @@ int cmd_decode(int argc, char **argv)
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = f16_math;
+    if (cli_gpu_option(CMD, gpu_arg, &mp)) return CLI_ERR_USAGE;
     /* the input first: a missing or foreign file is an input error whatever the model */
     sotto_codec_file_info info;
     if (sotto_codec_probe_file(in_path, NULL, &info, &st) != SOTTO_OK) {
         cli_error(CMD, "%s", st.message);
         return st.code == SOTTO_ERR_OUT_OF_MEMORY ? CLI_ERR_RUNTIME : CLI_ERR_INPUT;
     }
-    if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
+    int lrc = sotto_model_load_file(model_path, &mp, &model, &st);
+    if (lrc != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
-        return CLI_ERR_MODEL;
+        return cli_load_error_code(lrc);
     }
     sotto_decoder_params dp = sotto_decoder_default_params();
     dp.max_frames = (int)(MAX_MINUTES * 60 * (info.frame_rate_hz > 0 ? info.frame_rate_hz : 1));
@@ -130,6 +138,9 @@ int cmd_decode(int argc, char **argv)
         }
     }
     const int h16 = sotto_model_f16_arithmetic(model);
+    const int on_cuda = sotto_model_backend(model) == SOTTO_BACKEND_CUDA;
+    char backend_note[48];
+    snprintf(backend_note, sizeof backend_note, "%s", cli_backend_note(model, mp.device));
     sotto_model_free(model);
     if (sotto_audio_write_file(out_path, pcm, n, info.sample_rate_hz,
                                sotto_audio_format_for_path(out_path, want_float),
@@ -159,22 +170,23 @@ int cmd_decode(int argc, char **argv)
                "\"packets\":%lld,\"processing_seconds\":%.4f,\"rtf\":%.5f,\"damaged\":%s,"
                "\"problems\":%d,\"lost_frames\":%lld,\"lost_seconds\":%.4f,\"bad_packets\":%lld,"
                "\"lost_pages\":%lld,\"damaged_pages\":%lld,\"truncated\":%s,\"threads\":%d,"
-               "\"f16_arithmetic\":%d}\n",
+               "\"f16_arithmetic\":%d,\"backend\":\"%s\"}\n",
                info.sample_rate_hz, (long long)n, dur, (long long)info.groups,
                (long long)info.packets, t_work, rtf, damaged ? "true" : "false", info.n_problems,
                (long long)info.lost_frames,
                (double)info.lost_frames / (info.frame_rate_hz > 0 ? info.frame_rate_hz : 1),
                (long long)info.bad_packets, (long long)info.holes, (long long)info.damaged_pages,
-               info.truncated ? "true" : "false", threads, h16);
+               info.truncated ? "true" : "false", threads, h16, on_cuda ? "cuda" : "cpu");
     } else if (!quiet) {
         fprintf(stderr,
                 "sotto decode: %s -> %s: %.2f s at %d Hz, %lld packets (%lld lost frames), "
-                "%.3f s processing, RTF %.4f (%.1fx real time%s)\n",
+                "%.3f s processing, RTF %.4f (%.1fx real time%s%s)\n",
                 in_path, out_path, dur, info.sample_rate_hz, (long long)info.packets,
                 (long long)info.lost_frames, t_work, rtf, t_work > 0 ? dur / t_work : 0.0,
                 h16        ? ", binary16 arithmetic"
                 : f16_math ? ", " CLI_F32_FALLBACK
-                           : "");
+                           : "",
+                backend_note);
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         cli_error(CMD, "cannot write the summary");

@@ -45,6 +45,8 @@ static void usage(FILE *f)
             "  --f16-arithmetic    binary16 arithmetic in the model's main products where the\n"
             "                      CPU has AVX512-FP16 (f16 models; faster, SNR about 55 dB\n"
             "                      against f32; the summary says whether it was used)\n"
+            "  --gpu N             run the vocoder on CUDA device N (mel models; not yet\n"
+            "                      validated on a GPU: docs/gpu.md); exit 8 without the device\n"
             "  -q, --quiet         no summary line\n"
             "  --json              print the summary as one JSON object on stdout\n"
             "  -h, --help          this text\n",
@@ -123,6 +125,7 @@ int cmd_vocode(int argc, char **argv)
     const char *in_path = NULL, *out_path = NULL, *model_path = DEFAULT_MODEL;
     int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0,
         f16_math = 0, quiet = cli_quiet;
+    const char *gpu_arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -149,6 +152,8 @@ int cmd_vocode(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--f16-arithmetic")) {
             f16_math = 1;
+        } else if (!strcmp(a, "--gpu") && has_val) {
+            gpu_arg = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -182,9 +187,10 @@ int cmd_vocode(int argc, char **argv)
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = f16_math;
-    if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
+    if (cli_gpu_option(CMD, gpu_arg, &mp)) return CLI_ERR_USAGE;
+    if ((rc = sotto_model_load_file(model_path, &mp, &model, &st)) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
-        return CLI_ERR_MODEL;
+        return cli_load_error_code(rc);
     }
     sotto_vocoder_params vp = sotto_vocoder_default_params();
     vp.max_chunk_frames = chunk;
@@ -316,16 +322,19 @@ int cmd_vocode(int argc, char **argv)
         printf("{\"input\":\"%s\",\"output\":\"%s\",\"model\":\"%s\",\"model_rate_hz\":%d,"
                "\"output_rate_hz\":%d,\"input_seconds\":%.4f,\"output_seconds\":%.4f,"
                "\"output_samples\":%lld,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
-               "\"times_real_time\":%.2f,\"threads\":%d,\"f16_arithmetic\":%d}\n",
+               "\"times_real_time\":%.2f,\"threads\":%d,\"f16_arithmetic\":%d,"
+               "\"backend\":\"%s\"}\n",
                in_path, out_path, model_path, sr, out_rate, dur_in, dur_out, (long long)written,
                t_work, dur_out > 0 ? t_work / dur_out : 0, speed, threads,
-               sotto_model_f16_arithmetic(model));
+               sotto_model_f16_arithmetic(model),
+               sotto_model_backend(model) == SOTTO_BACKEND_CUDA ? "cuda" : "cpu");
     else if (!quiet)
         fprintf(stderr,
                 "sotto vocode: %s -> %s: %.2f s at %d Hz (model %d Hz), %.3f s processing, "
-                "RTF %.4f (%.1fx real time, %d thread%s%s)\n",
+                "RTF %.4f (%.1fx real time, %d thread%s%s%s)\n",
                 in_path, out_path, dur_out, out_rate, sr, t_work,
                 dur_out > 0 ? t_work / dur_out : 0, speed, threads, threads > 1 ? "s" : "",
+                cli_backend_note(model, mp.device),
                 sotto_model_f16_arithmetic(model) ? ", binary16 arithmetic"
                 : f16_math                        ? ", " CLI_F32_FALLBACK
                                                   : "");

@@ -114,6 +114,32 @@ int cli_segment_option(const char *cmd, const char *arg, double *segment_seconds
     return CLI_OK;
 }
 
+int cli_gpu_option(const char *cmd, const char *arg, sotto_model_params *mp)
+{
+    double v = 0;
+    if (!arg) return CLI_OK;
+    if (cli_parse_double(arg, &v) || v != (double)(int)v || v < 0 || v > 63) {
+        cli_error(cmd, "--gpu must be a CUDA device index 0..63, not '%s'", arg);
+        return CLI_ERR_USAGE;
+    }
+    mp->backend = SOTTO_BACKEND_CUDA;
+    mp->device = (int)v;
+    return CLI_OK;
+}
+
+int cli_load_error_code(int sotto_rc)
+{
+    return sotto_rc == SOTTO_ERR_DEVICE ? CLI_ERR_UNAVAILABLE : CLI_ERR_MODEL;
+}
+
+const char *cli_backend_note(const sotto_model *model, int device)
+{
+    static _Thread_local char note[48];
+    if (sotto_model_backend(model) != SOTTO_BACKEND_CUDA) return "";
+    snprintf(note, sizeof note, ", on CUDA device %d", device);
+    return note;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: sotto [--version] [--help] <command> [options]\n\ncommands:\n");

@@ -29,6 +29,7 @@
 #include "codecs/flexicodec/bottleneck.h"
 #include "codecs/flexicodec/codec_internal.h"
 #include "codecs/flexicodec/flexicodec.h"
+#include "codecs/flexicodec/flexicodec_cuda.h"
 #include "core/arena.h"
 #include "core/model.h"
 #include "core/threadpool.h"
@@ -134,8 +135,7 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
     if ((rc = flexicodec_bottleneck_load(&fm->bt, m->gguf, FLEXICODEC_BOTTLENECK_PREFIX, &cfg,
                                          &m->alloc, st)))
         return rc;
-    if (fm->w.h16 && cfg.keep_f16 && (rc = flexicodec_bottleneck_use_h16(&fm->bt, st)))
-        return rc;
+    if (fm->w.h16 && cfg.keep_f16 && (rc = flexicodec_bottleneck_use_h16(&fm->bt, st))) return rc;
 
     int32_t mtpg = 0;
     if ((rc = sotto_gguf_get_i32_or(m->gguf, "flexicodec.max_tokens_per_group", 0, &mtpg, st)))
@@ -145,7 +145,13 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
                                 "flexicodec.max_tokens_per_group %d out of range 0..%d", (int)mtpg,
                                 MAX_GROUP_LIMIT);
     fm->max_group_len = mtpg ? mtpg : NO_GROUP_LIMIT;
-    return load_encode_side(m, fm, st);
+    if ((rc = load_encode_side(m, fm, st))) return rc;
+#ifdef SOTTO_HAVE_CUDA
+    /* On a CUDA model each decoder runs its transformer + DAC windows on the device
+     * (flexicodec_cuda.h); the group stages and the encoder stay on the CPU. */
+    m->cuda_path = m->cuda_ok;
+#endif
+    return SOTTO_OK;
 }
 
 static const flexicodec_model *flexi(const sotto_model *m)
@@ -222,6 +228,9 @@ struct sotto_decoder {
     int max_frames;
     int win;       /* frames of one transformer + DAC pass */
     int segmented; /* 1: windows of params.segment_frames (+ overlap) */
+#ifdef SOTTO_HAVE_CUDA
+    flexicodec_cuda *cu; /* the transformer + DAC on the device (a CUDA model), or NULL */
+#endif
 
     /* the utterance */
     int32_t *len; /* [max_groups] */
@@ -470,6 +479,11 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
         goto fail;
     }
     sotto_cpu_init(&d->cpu, model->cpu_features, d->tp);
+#ifdef SOTTO_HAVE_CUDA
+    if (model->backend_used == SOTTO_BACKEND_CUDA &&
+        (rc = flexicodec_cuda_create(&fm->w, &fm->bt, model->params.device, d->win, &d->cu, st)))
+        goto fail;
+#endif
     d->layout_ok = flexicodec_model_layout(model, &d->layout, NULL) == SOTTO_OK;
     reset_state(d);
     *out = d;
@@ -483,6 +497,9 @@ void sotto_decoder_free(sotto_decoder *d)
 {
     if (!d) return;
     const sotto_alloc *a = &d->model->alloc;
+#ifdef SOTTO_HAVE_CUDA
+    flexicodec_cuda_free(d->cu);
+#endif
     sotto_arena_free(&d->arena);
     sotto_threadpool_free(d->tp);
     sotto_free(a, d);
@@ -685,6 +702,10 @@ static int group_stages(sotto_decoder *d)
 /* Transformer (in place on x[T][latent]) and DAC decoder into wave. */
 static int64_t run_window(sotto_decoder *d, float *x, int64_t T, float *wave)
 {
+#ifdef SOTTO_HAVE_CUDA
+    if (d->cu)
+        return flexicodec_cuda_decode(d->cu, x, (int)T, wave, flexicodec_dac_out_len(d->hp, T));
+#endif
     int rc = flexicodec_bottleneck_forward(&d->cpu, &d->fm->bt, x, T, x, d->scratch);
     if (rc) return rc;
     return flexicodec_dac_decode(&d->cpu, &d->fm->w, x, T, wave, d->scratch);
@@ -734,6 +755,11 @@ int sotto_decoder_flush(sotto_decoder *d, float *out, size_t capacity)
             got = run_segmented(d, out, N);
         else
             got = run_window(d, d->lat, T, out);
+#ifdef SOTTO_HAVE_CUDA
+        if (got < 0 && d->cu)
+            return fail(d, (int)got, "decoding on CUDA failed: %s",
+                        flexicodec_cuda_last_error(d->cu));
+#endif
         if (got < 0) return fail(d, (int)got, "decoding failed (%s)", sotto_strerror((int)got));
         if (got != N)
             return fail(d, SOTTO_ERR_INTERNAL, "decoded %lld samples, expected %lld",

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda_probe.h"
 #include "io/oggmap.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_audio.h"
@@ -249,6 +250,21 @@ static void test_errors(void)
              model_path);
     run(args, r);
     CU_ASSERT_EQUAL(r->code, 5);
+
+    /* --gpu: a bad index is a usage error; without the device exit 8 with the reason */
+    snprintf(args, sizeof args, "decode '%s' -o '%s' -m '%s' --gpu -1", in, out, model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    TU_ASSERT_HAS(r->err, "--gpu");
+    snprintf(args, sizeof args, "decode '%s' -o '%s' -m '%s' --gpu 0", in, out, model_path);
+    run(args, r);
+    if (sotto_cuda_device_count() > 0) {
+        CU_ASSERT_EQUAL(r->code, 0);
+        TU_ASSERT_HAS(r->err, "on CUDA device 0");
+    } else {
+        CU_ASSERT_EQUAL(r->code, 8);
+        TU_ASSERT_HAS(r->err, "no CUDA device");
+    }
     free(r);
 }
 

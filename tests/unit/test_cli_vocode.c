@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/cuda_probe.h"
 #include "sotto/sotto_audio.h"
 #include "testutil.h"
 
@@ -133,6 +134,24 @@ static void test_errors(void)
              tu_data_path("vocos/mel-small.gguf"));
     run(args, r);
     CU_ASSERT_EQUAL(r->code, 5);
+
+    /* --gpu: a bad index is a usage error; a missing device exit 8 with the library's reason,
+     * a present one runs there and says so */
+    run("vocode --gpu x a.wav -o b.wav", r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    TU_ASSERT_HAS(r->err, "--gpu");
+    run("vocode --gpu 64 a.wav -o b.wav", r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    snprintf(args, sizeof args, "vocode '%s' -o '%s' -m '%s' --gpu 0", SAMPLE, out,
+             tu_data_path("vocos/mel-small.gguf"));
+    run(args, r);
+    if (sotto_cuda_device_count() > 0) {
+        CU_ASSERT_EQUAL(r->code, 0);
+        TU_ASSERT_HAS(r->err, "on CUDA device 0");
+    } else {
+        CU_ASSERT_EQUAL(r->code, 8);
+        TU_ASSERT_HAS(r->err, "no CUDA device");
+    }
     free(r);
 }
 

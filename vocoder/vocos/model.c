@@ -275,5 +275,9 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
                              &w->codebooks, st)))
             return rc;
     }
+#ifdef SOTTO_HAVE_CUDA
+    /* The CUDA forward (vocos_cuda.h) covers mel-feature models with plain LayerNorm. */
+    m->cuda_path = m->cuda_ok && hp->features == VOCOS_FEAT_MEL && !ada;
+#endif
     return SOTTO_OK;
 }

@@ -22,6 +22,7 @@
 #include "dsp/stft.h"
 #include "sotto/sotto_vocoder.h"
 #include "vocoder/vocos/vocos.h"
+#include "vocoder/vocos/vocos_cuda.h"
 
 /* Frames of a conv stage's history: k − 1. */
 #define HIST (VOCOS_KERNEL - 1)
@@ -56,6 +57,13 @@ struct sotto_vocoder {
     float *feat;           /* [cap][input_channels] features made from codes or audio */
     sotto_stft *istft_plan;
     sotto_istft_stream *istft;
+
+#ifdef SOTTO_HAVE_CUDA
+    /* a CUDA model: the frames run on the device (vocos_cuda.h), which releases exactly the
+     * samples the CPU path would; the mel front end and the accounting stay here */
+    vocos_cuda *cu;
+    vocos_cuda_stream *cs;
+#endif
 
     /* audio front end (mel models): a window on the reflect-padded signal xp */
     sotto_mel *mel;
@@ -307,6 +315,9 @@ static int64_t mel_ready(const sotto_vocoder *v, int64_t n)
 
 static void reset_state(sotto_vocoder *v)
 {
+#ifdef SOTTO_HAVE_CUDA
+    if (v->cs) (void)vocos_cuda_stream_reset(v->cs); /* a failed device says so at the next push */
+#endif
     stage_reset(&v->embed);
     for (int i = 0; i < v->w->hp.num_layers; i++) stage_reset(&v->blocks[i]);
     sotto_istft_stream_reset(v->istft);
@@ -415,6 +426,13 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
         goto fail;
     }
     sotto_cpu_init(&v->cpu, model->cpu_features, v->tp);
+#ifdef SOTTO_HAVE_CUDA
+    if (model->backend_used == SOTTO_BACKEND_CUDA &&
+        ((rc = vocos_cuda_create(w, model->params.device,
+                                 vocos_cuda_stream_window_frames(w, v->cap), &v->cu, st)) ||
+         (rc = vocos_cuda_stream_create(v->cu, v->cap, 1, &v->cs, st))))
+        goto fail;
+#endif
 
     reset_state(v);
     *out = v;
@@ -428,6 +446,10 @@ void sotto_vocoder_free(sotto_vocoder *v)
 {
     if (!v) return;
     const sotto_alloc *a = &v->model->alloc;
+#ifdef SOTTO_HAVE_CUDA
+    vocos_cuda_stream_free(v->cs);
+    vocos_cuda_free(v->cu);
+#endif
     sotto_istft_stream_destroy(v->istft);
     sotto_stft_destroy(v->istft_plan);
     sotto_mel_destroy(v->mel);
@@ -471,14 +493,27 @@ static int check_push(sotto_vocoder *v, const void *in, int64_t n, const float *
     return SOTTO_OK;
 }
 
-/* Runs n ≥ 0 frames of features already validated, in steps of at most cap frames. */
-static int64_t feed(sotto_vocoder *v, const float *feat, int64_t n, float *out)
+/* Runs n ≥ 0 frames of features already validated, in steps of at most cap frames, into
+ * out (room samples, at least what the frames release). */
+static int64_t feed(sotto_vocoder *v, const float *feat, int64_t n, float *out, int64_t room)
 {
     const int Cin = v->w->hp.input_channels;
     int64_t total = 0;
     for (int64_t i = 0; i < n; i += v->cap) {
         int k = (int)(n - i < v->cap ? n - i : v->cap);
-        int64_t got = run_frames(v, feat + (size_t)i * Cin, k, 0, out + total);
+        int64_t got;
+#ifdef SOTTO_HAVE_CUDA
+        if (v->cs) {
+            got = vocos_cuda_stream_push(v->cs, feat + (size_t)i * Cin, k, out + total,
+                                         room - total);
+            if (got < 0)
+                return sotto_status_set(&v->err, (int)got, "CUDA vocoder step failed: %s",
+                                        vocos_cuda_last_error(v->cu));
+        } else
+#endif
+        {
+            got = run_frames(v, feat + (size_t)i * Cin, k, 0, out + total);
+        }
         if (got < 0) return got;
         total += got;
     }
@@ -498,7 +533,7 @@ int sotto_vocoder_push_features(sotto_vocoder *v, const float *frames, int n, fl
     if ((uint64_t)need > capacity)
         return fail(v, SOTTO_ERR_BUFFER_TOO_SMALL, "output capacity below the samples released");
     v->mode = MODE_FEATURES;
-    return (int)feed(v, frames, n, out);
+    return (int)feed(v, frames, n, out, need);
 }
 
 int sotto_vocoder_push_codes(sotto_vocoder *v, const int32_t *codes, int n, float *out,
@@ -530,15 +565,16 @@ int sotto_vocoder_push_codes(sotto_vocoder *v, const int32_t *codes, int n, floa
                 for (int c = 0; c < Cin; c++) f[c] += row[c];
             }
         }
-        int64_t got = feed(v, v->feat, k, out + total);
+        int64_t got = feed(v, v->feat, k, out + total, need - total);
         if (got < 0) return (int)got;
         total += got;
     }
     return (int)total;
 }
 
-/* Computes mel frames [mel_next, upto) from the padded window and runs them. */
-static int64_t run_mel(sotto_vocoder *v, int64_t upto, float *out)
+/* Computes mel frames [mel_next, upto) from the padded window and runs them into out (room
+ * samples, at least what they release). */
+static int64_t run_mel(sotto_vocoder *v, int64_t upto, float *out, int64_t room)
 {
     const vocos_hparams *hp = &v->w->hp;
     int64_t total = 0;
@@ -548,7 +584,7 @@ static int64_t run_mel(sotto_vocoder *v, int64_t upto, float *out)
         int64_t got = sotto_mel_frames(v->mel, v->pcm + off, v->pcm_len - off, k, v->feat, k);
         if (got < 0) return got;
         v->mel_next += k;
-        got = feed(v, v->feat, k, out + total);
+        got = feed(v, v->feat, k, out + total, room - total);
         if (got < 0) return got;
         total += got;
     }
@@ -599,7 +635,7 @@ int sotto_vocoder_push_audio(sotto_vocoder *v, const float *pcm, size_t n, float
             for (int j = 0; j < v->mel_pad; j++) v->pcm[j] = v->pcm[2 * v->mel_pad - j];
             v->left_done = 1;
         }
-        int64_t got = run_mel(v, mel_ready(v, v->n_samples), out + total);
+        int64_t got = run_mel(v, mel_ready(v, v->n_samples), out + total, need - total);
         if (got < 0) return (int)got;
         total += got;
     }
@@ -631,10 +667,21 @@ int sotto_vocoder_flush(sotto_vocoder *v, float *out, size_t capacity)
         for (int64_t k = 0; k < pad; k++)
             v->pcm[v->pcm_len + k] = v->pcm[pad + N - 2 - k - v->pcm_base];
         v->pcm_len += pad;
-        int64_t got = run_mel(v, sotto_mel_num_frames(v->mel, N), out);
+        int64_t got = run_mel(v, sotto_mel_num_frames(v->mel, N), out, (int64_t)capacity);
         if (got < 0) return (int)got;
         total += got;
     }
+#ifdef SOTTO_HAVE_CUDA
+    if (v->cs && v->frames_in > 0) {
+        int64_t got = vocos_cuda_stream_flush(v->cs, out + total, (int64_t)capacity - total);
+        if (got < 0)
+            return sotto_status_set(&v->err, (int)got, "CUDA vocoder flush failed: %s",
+                                    vocos_cuda_last_error(v->cu));
+        total += got;
+        v->flushed = 1;
+        return (int)total;
+    }
+#endif
     if (v->frames_in > 0) {
         int64_t got = run_frames(v, NULL, 0, 1, out + total);
         if (got < 0) return (int)got;

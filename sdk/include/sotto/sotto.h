@@ -121,13 +121,15 @@ SOTTO_API unsigned sotto_cpu_features(void);
 
 typedef struct sotto_model sotto_model;
 
-/** Where a model runs. Today every architecture runs on the CPU: the CUDA layer library
- *  exists but no model is wired to it yet (docs/gpu.md). AUTO then runs on the CPU (with an
- *  info log line when a CUDA device is present); CUDA fails to load with SOTTO_ERR_DEVICE when
- *  the device does not exist, and otherwise runs on the CPU with a warning in the log at load.
- *  sotto_model_backend() says which backend runs a loaded model. */
+/** Where a model runs (docs/gpu.md, "Choosing the backend"). CUDA fails to load with
+ *  SOTTO_ERR_DEVICE when the device does not exist; otherwise the model runs on the device
+ *  where its architecture has a CUDA path (Vocos mel vocoder streams; FlexiCodec decoders'
+ *  transformer and DAC decoder) and on the CPU, with a warning in the log at load, where it
+ *  has none. These CUDA paths have not yet been run on a GPU. AUTO runs on the CPU for now
+ *  (an info line in the log when a CUDA device is present). sotto_model_backend() says which
+ *  backend runs a loaded model. */
 typedef enum sotto_backend_kind {
-    SOTTO_BACKEND_AUTO = 0, /**< CUDA when a device is present and the model has a CUDA path */
+    SOTTO_BACKEND_AUTO = 0, /**< the CPU until the CUDA paths are validated on a GPU */
     SOTTO_BACKEND_CPU = 1,
     SOTTO_BACKEND_CUDA = 2
 } sotto_backend_kind;

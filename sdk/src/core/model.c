@@ -48,8 +48,7 @@ int sotto_model_params_check(const sotto_model_params *p, sotto_status *st)
                                 p->device);
     if (p->f16_arithmetic < 0 || p->f16_arithmetic > 2)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "params.f16_arithmetic = %d, must be 0, 1 or 2",
-                                p->f16_arithmetic);
+                                "params.f16_arithmetic = %d, must be 0, 1 or 2", p->f16_arithmetic);
     if (p->allocator && (!p->allocator->alloc || !p->allocator->free))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "params.allocator needs both alloc and free");
@@ -75,33 +74,50 @@ static int model_new(const sotto_model_params *params, sotto_model **out, sotto_
     return SOTTO_OK;
 }
 
-/* Which backend runs the model. Every architecture runs on the CPU today: the CUDA layer
- * library exists (backend/cuda/) but no model is wired to it yet (docs/gpu.md). An explicit
- * CUDA request needs its device to exist (else SOTTO_ERR_DEVICE); it then runs on the CPU with
- * one warning at load, never silently. */
-static int resolve_backend(sotto_model *m, sotto_status *st)
+/* Before the architecture loads: an explicit CUDA request needs its device to exist (else
+ * SOTTO_ERR_DEVICE); then cuda_ok tells the loader it may use it. */
+static int check_backend(sotto_model *m, sotto_status *st)
 {
     const sotto_model_params *p = &m->params;
-    const int n = sotto_cuda_device_count();
     m->backend_used = SOTTO_BACKEND_CPU;
-    if (p->backend == SOTTO_BACKEND_CUDA) {
-        if (n == 0)
-            return sotto_status_set(st, SOTTO_ERR_DEVICE,
-                                    "params.backend = CUDA, but there is no CUDA device (or "
-                                    "Sotto was built without the CUDA backend)");
-        if (p->device >= n)
-            return sotto_status_set(st, SOTTO_ERR_DEVICE,
-                                    "params.backend = CUDA, device %d: only %d CUDA device%s",
-                                    p->device, n, n > 1 ? "s" : "");
-        sotto_log(SOTTO_LOG_WARN,
-                  "%s models have no CUDA path yet: this model runs on the CPU (docs/gpu.md)",
-                  m->arch);
-    } else if (p->backend == SOTTO_BACKEND_AUTO && n > 0) {
-        sotto_log(SOTTO_LOG_INFO,
-                  "a CUDA device is present, but %s models run on the CPU (no CUDA path yet)",
-                  m->arch);
-    }
+    m->cuda_ok = 0;
+    if (p->backend != SOTTO_BACKEND_CUDA) return SOTTO_OK;
+    const int n = sotto_cuda_device_count();
+    if (n == 0)
+        return sotto_status_set(st, SOTTO_ERR_DEVICE,
+                                "params.backend = CUDA, but there is no CUDA device (or "
+                                "Sotto was built without the CUDA backend)");
+    if (p->device >= n)
+        return sotto_status_set(st, SOTTO_ERR_DEVICE,
+                                "params.backend = CUDA, device %d: only %d CUDA device%s",
+                                p->device, n, n > 1 ? "s" : "");
+    m->cuda_ok = 1;
     return SOTTO_OK;
+}
+
+/* After it loaded: which backend runs the model, said once in the log, never silently.
+ * CUDA runs a model only when asked for (SOTTO_BACKEND_CUDA) and the architecture has a CUDA
+ * path for it (cuda_path, set by its loader); otherwise the CPU runs it, with a warning when
+ * CUDA was asked for. AUTO stays on the CPU for now: the CUDA paths have not yet been
+ * validated on a device (docs/gpu.md), so they are used only on request. */
+static void settle_backend(sotto_model *m)
+{
+    const sotto_model_params *p = &m->params;
+    if (m->cuda_ok && m->cuda_path) {
+        m->backend_used = SOTTO_BACKEND_CUDA;
+        sotto_log(SOTTO_LOG_INFO, "%s model runs on CUDA device %d (docs/gpu.md says which parts)",
+                  m->arch, p->device);
+    } else if (m->cuda_ok) {
+        sotto_log(SOTTO_LOG_WARN,
+                  "%s models of this kind have no CUDA path yet: this model runs on the CPU "
+                  "(docs/gpu.md)",
+                  m->arch);
+    } else if (p->backend == SOTTO_BACKEND_AUTO && sotto_cuda_device_count() > 0) {
+        sotto_log(SOTTO_LOG_INFO,
+                  "a CUDA device is present; SOTTO_BACKEND_AUTO runs models on the CPU until "
+                  "their CUDA paths are validated on a device (ask for SOTTO_BACKEND_CUDA to use "
+                  "it: docs/gpu.md)");
+    }
 }
 
 /* Reads the general keys of an opened file; on failure frees m. */
@@ -126,8 +142,9 @@ static int model_finish(sotto_model *m, sotto_model **out, sotto_status *st)
     }
     /* The architecture's own loader checks and repacks its weights now, so streams made
      * later find a complete, read-only model. */
-    if (!rc) rc = resolve_backend(m, st);
+    if (!rc) rc = check_backend(m, st);
     if (!rc) rc = sotto_arch_load(m, st);
+    if (!rc) settle_backend(m);
     if (rc) {
         sotto_model_free(m);
         return rc;

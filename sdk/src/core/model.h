@@ -19,13 +19,17 @@ struct sotto_model {
     sotto_model_params params; /* as given (defaults filled); .allocator points at alloc.hooks
                                   when one was given, so it never dangles */
     unsigned cpu_features;     /* sotto_cpu_features() & params.cpu_features_mask */
-    int f16_math;      /* params.f16_arithmetic (0, 1 synthesis, 2 also analysis) when
-                          SOTTO_CPU_AVX512FP16 is in cpu_features, else 0: model code
-                          switches its f16 Linear weights to binary16 arithmetic at load */
-    int f16_math_used; /* set by model code when it did (sotto_model_f16_arithmetic) */
-    sotto_backend_kind backend_used; /* the backend that runs it (model.c: resolve_backend) */
-    const char *arch;  /* general.architecture, owned by gguf */
-    const char *name;  /* general.name or "", owned by gguf */
+    int f16_math;              /* params.f16_arithmetic (0, 1 synthesis, 2 also analysis) when
+                                  SOTTO_CPU_AVX512FP16 is in cpu_features, else 0: model code
+                                  switches its f16 Linear weights to binary16 arithmetic at load */
+    int f16_math_used;         /* set by model code when it did (sotto_model_f16_arithmetic) */
+    sotto_backend_kind backend_used; /* the backend that runs it (model.c: settle_backend) */
+    int cuda_ok;      /* params.backend = CUDA and its device exists (model.c: check_backend):
+                         the architecture's loader may then prepare its CUDA path */
+    int cuda_path;    /* set by the architecture's loader when it has a CUDA path for this
+                         model (CUDA builds only); backend_used is CUDA when both are set */
+    const char *arch; /* general.architecture, owned by gguf */
+    const char *name; /* general.name or "", owned by gguf */
 
     void *backend; /* backend state, attached by backend code; NULL until then */
     /* Per-architecture weights (repacked layouts, uploaded buffers). arch_free, when set, is
