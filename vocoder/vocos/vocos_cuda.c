@@ -120,66 +120,6 @@ struct vocos_cuda_stream {
     int flushed;
 };
 
-/* ---- weights back to PyTorch layout (host) ----------------------------------------------- */
-
-/* Element (r, n) of a pair-packed binary16 matrix of `rows` rows (nn/ops_weights.c, pack_h16:
- * 32-column panels of round_up(rows, 2)·32 halves; backend.h, gemm_h16). */
-static float h16_at(const uint16_t *h, int64_t rows, int64_t r, int n)
-{
-    const int P = SOTTO_F16_PANEL;
-    const int64_t rp = (rows + 1) & ~(int64_t)1;
-    const int c = n % P;
-    return sotto_f16_to_f32(
-        h[(int64_t)(n / P) * rp * P + (r / 2) * 64 + (c / 16) * 32 + (c % 16) * 2 + r % 2]);
-}
-
-/* W[n_out][n_in] from a prepared Linear weight, whichever form it holds: f32 w[n_in][ldw],
- * f16 panels (32 columns, n_in rows of 32 halves each) or pair-packed binary16. */
-static int linear_to_f32(const sotto_linear_w *l, float *W)
-{
-    const int N = l->n_out, K = l->n_in, P = SOTTO_F16_PANEL;
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < K; k++) {
-            float v;
-            if (l->w)
-                v = l->w[(int64_t)k * l->ldw + n];
-            else if (l->w16)
-                v = sotto_f16_to_f32(l->w16[(int64_t)(n / P) * K * P + (int64_t)k * P + n % P]);
-            else if (l->h16)
-                v = h16_at(l->h16, K, k, n);
-            else
-                return SOTTO_ERR_INVALID_ARG;
-            W[(int64_t)n * K + k] = v;
-        }
-    return SOTTO_OK;
-}
-
-/* W[c_out][c_in/groups][k] from a prepared Conv1d weight: depthwise w[k][c], else
- * w[g][k][ci][ldw] in f32, or (ungrouped) the pair-packed matrix of rows k·c_in. */
-static int conv_to_f32(const sotto_conv1d_w *cw, float *W)
-{
-    const int K = cw->k;
-    if (cw->depthwise) {
-        if (!cw->w) return SOTTO_ERR_INVALID_ARG;
-        for (int c = 0; c < cw->c_in; c++)
-            for (int j = 0; j < K; j++)
-                W[(int64_t)c * K + j] = cw->w[(int64_t)j * cw->c_in + c];
-        return SOTTO_OK;
-    }
-    const int G = cw->groups, cig = cw->c_in / G, cog = cw->c_out / G;
-    if (!cw->w && !(cw->h16 && G == 1)) return SOTTO_ERR_INVALID_ARG;
-    for (int g = 0; g < G; g++)
-        for (int n = 0; n < cog; n++)
-            for (int ci = 0; ci < cig; ci++)
-                for (int j = 0; j < K; j++) {
-                    const int64_t r = ((int64_t)g * K + j) * cig + ci;
-                    W[(((int64_t)g * cog + n) * cig + ci) * K + j] =
-                        cw->w ? cw->w[r * cw->ldw + n]
-                              : h16_at(cw->h16, (int64_t)K * cw->c_in, r, n);
-                }
-    return SOTTO_OK;
-}
-
 /* ---- creation ----------------------------------------------------------------------------- */
 
 static size_t align256(size_t n)
@@ -219,7 +159,8 @@ static int upload_block(vocos_cuda *c, const vocos_block *b, vocos_cuda_block *d
 {
     const int C = c->hp.dim, I = c->hp.intermediate_dim;
     int rc;
-    if (conv_to_f32(&b->dw, W) || linear_to_f32(&b->pw1, W + (size_t)C * VOCOS_KERNEL))
+    if (sotto_cuda_conv1d_to_f32(&b->dw, W) ||
+        sotto_cuda_linear_to_f32(&b->pw1, W + (size_t)C * VOCOS_KERNEL))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: block weights empty");
     if ((rc = sotto_cuda_conv1d_w_init(c->cu, &d->dw, W, C, C, VOCOS_KERNEL, 1, 1, C, st)) ||
         (rc = sotto_cuda_linear_w_init(c->cu, &d->pw1, W + (size_t)C * VOCOS_KERNEL, I, C, st)) ||
@@ -229,7 +170,7 @@ static int upload_block(vocos_cuda *c, const vocos_block *b, vocos_cuda_block *d
         (rc = dev_vec(c, b->pw1_b, (size_t)I, &d->pw1_b, st)))
         return rc;
     /* pwconv2 [C][I] with the layer scale folded in: x + γ⊙(W·h + b) = x + (γ⊙W)·h + γ⊙b */
-    if (linear_to_f32(&b->pw2, W))
+    if (sotto_cuda_linear_to_f32(&b->pw2, W))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: block weights empty");
     for (int n = 0; n < C; n++) {
         const float g = b->gamma ? b->gamma[n] : 1.0f;
@@ -262,7 +203,7 @@ static int upload_weights(vocos_cuda *c, const vocos_weights *w, sotto_status *s
         rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    if (conv_to_f32(&w->embed, W)) {
+    if (sotto_cuda_conv1d_to_f32(&w->embed, W)) {
         rc = sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: embed weight empty");
         goto done;
     }
@@ -274,7 +215,7 @@ static int upload_weights(vocos_cuda *c, const vocos_weights *w, sotto_status *s
         (rc = dev_vec(c, w->final_b, (size_t)C, &c->final_b, st)) ||
         (rc = dev_vec(c, w->head_b, (size_t)(2 * F), &c->head_b, st)))
         goto done;
-    if (linear_to_f32(&w->head, W)) {
+    if (sotto_cuda_linear_to_f32(&w->head, W)) {
         rc = sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: head weight empty");
         goto done;
     }
