@@ -339,11 +339,12 @@ uint16_t sotto_f32_to_f16(float f)
 
 /* F16C converts 8 values per instruction with the same IEEE rounding (nearest even; NaNs
  * quieted with their top payload bits, as above); the scalar code takes the rest and any CPU
- * or compiler without it. __builtin_cpu_supports reads what the runtime detected at start-up
- * (CPU and OS support), so the check costs a load. test_gguf compares every binary16 value
- * and a spread of floats with the scalar functions. */
+ * or compiler without it. Whether the CPU (and OS) has it is asked once (sotto_cpu_features)
+ * and kept in an atomic: the conversions run per row during model loading. test_gguf compares
+ * every binary16 value and a spread of floats with the scalar functions. */
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+#include <stdatomic.h>
 #define HALF_F16C 1
 __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(const uint16_t *h, float *f,
                                                                 size_t n, size_t *done)
@@ -367,7 +368,13 @@ __attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *f, 
 
 static int have_f16c(void)
 {
-    return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    static atomic_int known = -1; /* -1: not asked yet; benign race, every thread finds the same */
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+    if (v < 0) {
+        v = (sotto_cpu_features() & SOTTO_CPU_F16C) != 0;
+        atomic_store_explicit(&known, v, memory_order_relaxed);
+    }
+    return v;
 }
 #endif
 
