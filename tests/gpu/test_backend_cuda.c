@@ -10,6 +10,9 @@
  *     every push releases the same number of samples as on the CPU, and the samples agree
  *     within max-abs 1e-4 / NMSE 1e-8 (f32 arithmetic on both sides; the CUDA step runs as a
  *     captured graph once its window is steady);
+ *   - vocoder batch (sotto_vocoder_vocode_batch): seven items of 1..300 frames grouped into
+ *     batched forwards of at most 200 frames (the 300-frame item through the stream) against
+ *     the CPU model's batch, same budget;
  *   - decoder: the small FlexiCodec fixture's codes, in one pass and in segmented windows,
  *     within max-abs 2e-4 / NMSE 1e-8 (the budget of test_flexicodec_cuda).
  *
@@ -198,6 +201,65 @@ static void test_vocoder(void)
     sotto_model_free(mg);
 }
 
+/* sotto_vocoder_vocode_batch on the device (grouped batched forwards, and an item longer
+ * than max_batch_frames through the stream) against the CPU model's batch. */
+static void test_vocoder_batch(void)
+{
+    sotto_model *ms[2] = {load("vocos/mel-small.gguf", SOTTO_BACKEND_CPU),
+                          load("vocos/mel-small.gguf", SOTTO_BACKEND_CUDA)};
+    sotto_gguf *g = tu_golden_open("vocos/mel-small_golden.gguf");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    int64_t shape[4];
+    float *mel = tu_golden_f32(g, "mel", NULL, shape);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mel);
+    sotto_gguf_close(g);
+    const int T0 = (int)shape[0], Cin = (int)shape[1];
+    const int lens[] = {1, 5, 64, 150, 170, 300, 33};
+    enum { N = sizeof lens / sizeof lens[0] };
+    float *x[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = malloc(sizeof(float) * (size_t)lens[i] * Cin);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(x[i]);
+        for (int t = 0; t < lens[i]; t++)
+            memcpy(x[i] + (size_t)t * Cin, mel + (size_t)((t + 7 * i) % T0) * Cin,
+                   sizeof(float) * Cin);
+    }
+    sotto_vocoder_item items[2][N];
+    for (int b = 0; b < 2; b++) {
+        sotto_vocoder_params vp = sotto_vocoder_default_params();
+        vp.max_batch_frames = 200;
+        sotto_vocoder *v = NULL;
+        sotto_status st;
+        CU_ASSERT_EQUAL_FATAL(sotto_vocoder_create(ms[b], &vp, &v, &st), SOTTO_OK);
+        for (int i = 0; i < N; i++) {
+            const size_t cap = (size_t)sotto_vocoder_offline_samples(v, lens[i]);
+            items[b][i] = (sotto_vocoder_item){.frames = x[i],
+                                               .n_frames = lens[i],
+                                               .out = malloc(sizeof(float) * cap),
+                                               .capacity = cap};
+            CU_ASSERT_PTR_NOT_NULL_FATAL(items[b][i].out);
+        }
+        const int rc = sotto_vocoder_vocode_batch(v, items[b], N);
+        if (rc) fprintf(stderr, "batch: %s\n", sotto_vocoder_last_error(v));
+        CU_ASSERT_EQUAL(rc, SOTTO_OK);
+        sotto_vocoder_free(v);
+    }
+    for (int i = 0; i < N; i++) {
+        CU_ASSERT_EQUAL(items[0][i].result, items[1][i].result);
+        char what[64];
+        snprintf(what, sizeof what, "vocoder batch, item of %d frames", lens[i]);
+        if (items[0][i].result == items[1][i].result && items[0][i].result > 0)
+            check_close(what, items[0][i].out, items[1][i].out, items[0][i].result, VOC_MAX_ABS,
+                        VOC_NMSE);
+        free(items[0][i].out);
+        free(items[1][i].out);
+        free(x[i]);
+    }
+    free(mel);
+    sotto_model_free(ms[0]);
+    sotto_model_free(ms[1]);
+}
+
 static const int32_t *ints(const sotto_gguf *g, const char *name, int64_t *n0, int64_t *n1)
 {
     const sotto_gguf_tensor *t = sotto_gguf_find_tensor(g, name);
@@ -284,6 +346,7 @@ int main(void)
     sotto_model_free(m);
     static const tu_test tests[] = {{"selection", test_selection},
                                     {"vocoder", test_vocoder},
+                                    {"vocoder batch", test_vocoder_batch},
                                     {"decoder", test_decoder},
                                     {NULL, NULL}};
     return tu_run_suite("backend_cuda", tests);

@@ -345,6 +345,10 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
     if (p.max_chunk_frames < 1 || p.max_chunk_frames > 4096)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "max_chunk_frames %d out of range 1..4096", p.max_chunk_frames);
+    if (p.max_batch_frames < 0 || p.max_batch_frames > (1 << 20))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "max_batch_frames %d out of range 0..%d", p.max_batch_frames,
+                                1 << 20);
     int n_bw = hp->adanorm_num_embeddings;
     if (p.bandwidth_id < 0 || (n_bw && p.bandwidth_id >= n_bw) || (!n_bw && p.bandwidth_id))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
@@ -427,9 +431,11 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
     }
     sotto_cpu_init(&v->cpu, model->cpu_features, v->tp);
 #ifdef SOTTO_HAVE_CUDA
+    const int window = vocos_cuda_stream_window_frames(w, v->cap);
     if (model->backend_used == SOTTO_BACKEND_CUDA &&
         ((rc = vocos_cuda_create(w, model->params.device,
-                                 vocos_cuda_stream_window_frames(w, v->cap), &v->cu, st)) ||
+                                 p.max_batch_frames > window ? p.max_batch_frames : window,
+                                 &v->cu, st)) ||
          (rc = vocos_cuda_stream_create(v->cu, v->cap, 1, &v->cs, st))))
         goto fail;
 #endif
@@ -692,4 +698,114 @@ int sotto_vocoder_flush(sotto_vocoder *v, float *out, size_t capacity)
     }
     v->flushed = 1;
     return (int)total;
+}
+
+/* ---- batch ------------------------------------------------------------------------------- */
+
+int64_t sotto_vocoder_offline_samples(const sotto_vocoder *v, int n_frames)
+{
+    if (!v || n_frames < 1) return 0;
+    return sotto_istft_length(v->istft_plan, n_frames);
+}
+
+/* One item through the stream from a reset: push in steps of cap frames, then flush. */
+static int vocode_one(sotto_vocoder *v, const sotto_vocoder_item *it)
+{
+    const int Cin = v->w->hp.input_channels;
+    reset_state(v);
+    int64_t total = 0;
+    for (int i = 0; i < it->n_frames; i += v->cap) {
+        const int k = it->n_frames - i < v->cap ? it->n_frames - i : v->cap;
+        const int got = sotto_vocoder_push_features(v, it->frames + (size_t)i * Cin, k,
+                                                    it->out + total,
+                                                    it->capacity - (size_t)total);
+        if (got < 0) return got;
+        total += got;
+    }
+    const int got = sotto_vocoder_flush(v, it->out + total, it->capacity - (size_t)total);
+    return got < 0 ? got : (int)(total + got);
+}
+
+/* What is wrong with an item before it runs (0: nothing). */
+static int item_error(const sotto_vocoder *v, const sotto_vocoder_item *it)
+{
+    if (!it->frames || !it->out || it->n_frames < 1) return SOTTO_ERR_INVALID_ARG;
+    if ((uint64_t)sotto_vocoder_offline_samples(v, it->n_frames) > it->capacity)
+        return SOTTO_ERR_BUFFER_TOO_SMALL;
+    const int64_t n = (int64_t)it->n_frames * v->w->hp.input_channels;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(it->frames[i])) return SOTTO_ERR_BAD_AUDIO;
+    return SOTTO_OK;
+}
+
+#ifdef SOTTO_HAVE_CUDA
+/* The items idx[0..m) as one batched forward on the device. */
+static void run_group(sotto_vocoder *v, sotto_vocoder_item *items, const int *idx, int m)
+{
+    enum { G = 64 };
+    const float *fp[G] = {0};
+    float *op[G] = {0};
+    int fr[G] = {0};
+    int64_t cp[G] = {0};
+    if (m == 0) return;
+    for (int j = 0; j < m; j++) {
+        const sotto_vocoder_item *it = &items[idx[j]];
+        fp[j] = it->frames;
+        op[j] = it->out;
+        fr[j] = it->n_frames;
+        cp[j] = (int64_t)it->capacity;
+    }
+    const int64_t rc = vocos_cuda_offline_batch(v->cu, m, fp, fr, op, cp);
+    for (int j = 0; j < m; j++)
+        items[idx[j]].result = rc < 0 ? (int)rc : (int)sotto_vocoder_offline_samples(v, fr[j]);
+}
+#endif
+
+int sotto_vocoder_vocode_batch(sotto_vocoder *v, sotto_vocoder_item *items, int n)
+{
+    if (!v) return SOTTO_ERR_INVALID_ARG;
+    if (n < 0 || (n > 0 && !items)) return fail(v, SOTTO_ERR_INVALID_ARG, "bad item list");
+    for (int i = 0; i < n; i++)
+        items[i].result = item_error(v, &items[i]);
+#ifdef SOTTO_HAVE_CUDA
+    if (v->cu) {
+        /* greedy groups: Σ frames + 3 zero frames per gap ≤ the context, at most 64 items */
+        const int64_t maxf = vocos_cuda_max_frames(v->cu);
+        int idx[64], m = 0;
+        int64_t used = 0;
+        for (int i = 0; i < n; i++) {
+            sotto_vocoder_item *it = &items[i];
+            if (it->result) continue;
+            if (it->n_frames > maxf) {
+                it->result = vocode_one(v, it);
+                continue;
+            }
+            const int64_t add = it->n_frames + (m ? VOCOS_HALF : 0);
+            if (m == 64 || used + add > maxf) {
+                run_group(v, items, idx, m);
+                m = 0;
+                used = 0;
+            }
+            used += it->n_frames + (m ? VOCOS_HALF : 0);
+            idx[m++] = i;
+        }
+        run_group(v, items, idx, m);
+    } else
+#endif
+    {
+        for (int i = 0; i < n; i++)
+            if (!items[i].result) items[i].result = vocode_one(v, &items[i]);
+    }
+    reset_state(v);
+    const char *detail = "";
+#ifdef SOTTO_HAVE_CUDA
+    if (v->cu) detail = vocos_cuda_last_error(v->cu);
+#endif
+    for (int i = 0; i < n; i++)
+        if (items[i].result < 0) {
+            sotto_status_set(&v->err, items[i].result, "batch item %d: %s%s%s", i,
+                             sotto_strerror(items[i].result), detail[0] ? ": " : "", detail);
+            return items[i].result;
+        }
+    return SOTTO_OK;
 }

@@ -28,8 +28,11 @@
  * SOTTO_ERR_BUFFER_TOO_SMALL and consumes nothing; sotto_vocoder_max_output_samples() gives a
  * capacity that is always enough.
  *
+ * Batches: sotto_vocoder_vocode_batch vocodes many whole feature sequences in one call, each
+ * exactly as a fresh stream would (on a CUDA model as batched forwards: docs/gpu.md).
+ *
  * Threads: a vocoder is used by one thread at a time; many vocoders may share one model.
- * Nothing allocates, locks or logs inside push/flush/reset.
+ * Nothing allocates, locks or logs inside push/flush/reset and vocode_batch.
  */
 #ifndef SOTTO_VOCODER_H
 #define SOTTO_VOCODER_H
@@ -47,6 +50,10 @@ typedef struct sotto_vocoder_params {
                                Larger pushes are split; it only sizes scratch memory. */
     int bandwidth_id;     /**< AdaLayerNorm row for bandwidth-conditioned models (EnCodec
                                features: 0 = 1.5, 1 = 3, 2 = 6, 3 = 12 kbps); default 0 */
+    int max_batch_frames; /**< sotto_vocoder_vocode_batch on a CUDA model: frames of one batched
+                               forward (the items of a call are grouped to fit), 0..1<<20;
+                               default 0: the stream's own window, which suits short items
+                               only. Sizes device memory; ignored on the CPU. */
 } sotto_vocoder_params;
 
 /** Defaults listed in sotto_vocoder_params. */
@@ -97,6 +104,35 @@ SOTTO_API SOTTO_WUR int sotto_vocoder_push_audio(sotto_vocoder *voc, const float
 
 /** Ends the stream: writes every remaining sample. Further pushes need a reset. */
 SOTTO_API SOTTO_WUR int sotto_vocoder_flush(sotto_vocoder *voc, float *out, size_t capacity);
+
+/** One feature sequence of sotto_vocoder_vocode_batch. */
+typedef struct sotto_vocoder_item {
+    const float *frames; /**< [n_frames][feature_dim] features, as push_features takes them */
+    int n_frames;        /**< ≥ 1 */
+    float *out;          /**< the sequence's waveform */
+    size_t capacity;     /**< samples at out; sotto_vocoder_offline_samples(n_frames) suffice */
+    int result;          /**< [out] samples written (offline_samples), or this item's error */
+} sotto_vocoder_item;
+
+/** Samples an offline vocoding of n_frames frames writes: push_features of all of them then
+ * flush on a fresh stream, and sotto_vocoder_vocode_batch per item (0 for n_frames < 1). */
+SOTTO_API int64_t sotto_vocoder_offline_samples(const sotto_vocoder *voc, int n_frames);
+
+/**
+ * Offline vocoding of n independent feature sequences in one call, for throughput (a folder of
+ * files, many speakers at once): item i gets exactly what push_features of its frames then
+ * flush write on a fresh stream, or an error in its `result` (SOTTO_ERR_INVALID_ARG for a NULL
+ * buffer or n_frames < 1, SOTTO_ERR_BAD_AUDIO for a non-finite feature,
+ * SOTTO_ERR_BUFFER_TOO_SMALL for a capacity below sotto_vocoder_offline_samples; the other
+ * items still run). On a CUDA model (docs/gpu.md) the items run as batched forwards, every
+ * layer once over up to params.max_batch_frames frames of them together, at most 64 items
+ * each; an item longer than that runs alone through the stream. On the CPU they run one after
+ * another. The stream is reset before and after (its own signal is lost). Returns SOTTO_OK when
+ * every item succeeded, else the first failing item's error (a device failure: every later
+ * item reports SOTTO_ERR_DEVICE); SOTTO_ERR_INVALID_ARG for voc NULL, n < 0 or items NULL
+ * with n > 0. Features only (not codes or audio).
+ */
+SOTTO_API int sotto_vocoder_vocode_batch(sotto_vocoder *voc, sotto_vocoder_item *items, int n);
 
 /** Clears all stream state; parameters (bandwidth) are kept. */
 SOTTO_API int sotto_vocoder_reset(sotto_vocoder *voc);
