@@ -1597,9 +1597,10 @@ static void test_model_api(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(st.message, "params.f16_arithmetic"));
     }
 
-    /* Backend selection: every architecture runs on the CPU today. An explicit CUDA request
+    /* Backend selection: this file's architecture has no CUDA path. An explicit CUDA request
      * needs its device (SOTTO_ERR_DEVICE naming the problem), and where the device exists it
-     * runs on the CPU with a warning in the log, never silently. */
+     * runs on the CPU with a warning in the log, never silently (the models with a CUDA path:
+     * tests/gpu/test_backend_cuda.c). */
     CU_ASSERT_EQUAL_FATAL(sotto_model_load_buffer(p, n, 1, NULL, &m, &st), SOTTO_OK);
     CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
     sotto_model_free(m);
