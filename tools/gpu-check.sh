@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The one prepared check for a short session on a machine with an NVIDIA GPU (H100 / H200):
 # machine and driver facts, a CUDA build of only what the checks need, every gpu-labelled
-# test, then the GPU Vocos benchmark against PyTorch on the same GPU (bench/vocos_gpu). Each
-# stage gets a share of a time budget (default 480 s, all stages together) and the script
-# goes on after a failed stage, so one call always brings back every log there is.
+# test, then the GPU Vocos benchmark against PyTorch on the same GPU (bench/vocos_gpu), then,
+# when at least 150 s are left and the official `flexicodec` package imports, the FlexiCodec
+# decode benchmark on the GPU (bench/flexicodec_decode/run.sh --gpu 0; its small config and
+# 2 s of codes unless 400 s are left). Each stage gets a share of a time budget (default
+# 480 s, all stages together) and the script goes on after a failed stage, so one call always
+# brings back every log there is.
 #
 # Nothing in this repository has run on a GPU before this script's first run.
 #
@@ -18,18 +21,21 @@
 #   --build DIR     build folder (default build-gpu-check in the repository; reused when there)
 #   --budget S      seconds for everything (default 480)
 #   --no-bench      tests only
-#   --quick-bench   the benchmark's smoke-test sizes (2 s of audio, batch 8)
+#   --quick-bench   the benchmarks' smoke-test sizes (Vocos: 2 s of audio, batch 8;
+#                   FlexiCodec: the small config, 2 s)
 # and beforehand, on a Debian / Ubuntu machine with network and the tools venv:
 #   tools/gpu-check.sh --prepare DIR
 #     downloads the Debian packages of the build's libraries (apt-get download), unpacks them
 #     into one tarball DIR/deps.tar.xz (static archives and docs left out) and copies the
 #     Python packages into DIR/py; carry DIR along (about 8 MB) and pass --carry DIR.
 #
-# Results go to $OUT (default: a new folder under $TMPDIR), seven files at most:
+# Results go to $OUT (default: a new folder under $TMPDIR), eleven files at most:
 #   summary.txt  machine, GPU, driver and CUDA versions, PyTorch, each stage's result and
-#                time, the test summary, the benchmark table
+#                time, the test summary, the benchmark tables
 #   build.log, ctest.log, bench.log   each stage's whole output
 #   sdk.json, torch.json, table.txt   the benchmark's results (bench/vocos_gpu/run.sh --out)
+#   flexicodec.log, flexicodec-sdk.json, flexicodec-torch.json, flexicodec-table.txt
+#                the FlexiCodec decode stage's output and results (when it runs)
 # environment: OUT, SOTTO_PYTHON (default python3), SOTTO_CUDA_ARCH (default 90), SOTTO_JOBS
 # (build jobs, default the core count up to 16), TMPDIR.
 set -uo pipefail
@@ -239,6 +245,53 @@ if [ $BENCH = 1 ] && [ $build_ok = 1 ]; then
     fi
 elif [ $BENCH = 1 ]; then
     say "stage bench/vocos_gpu: skipped (no build)"
+fi
+
+# ---- FlexiCodec decode on the GPU (optional) -----------------------------------------------------
+# Only with time to spare and the Python packages bench/flexicodec_decode/run.sh needs (the
+# official flexicodec package among them, rarely on a GPU machine without network).
+if [ $BENCH = 1 ] && [ $build_ok = 1 ]; then
+    fx_left=$(left)
+    fx_path=${PYTHONPATH:-}
+    if [ -n "$CARRY" ] && [ -d "$CARRY/py" ]; then
+        fx_path="$CARRY/py${fx_path:+:$fx_path}"
+    fi
+    if [ "$fx_left" -lt 150 ]; then
+        say "stage bench/flexicodec_decode: skipped (${fx_left} s of the budget left; it needs 150)"
+    elif ! fx_missing=$(PYTHONPATH=$fx_path timeout 120 "$PY" -c '
+import importlib, sys
+missing = []
+for m in ("torch", "flexicodec.modeling_flexicodec", "gguf", "yaml", "numpy", "safetensors"):
+    try:
+        importlib.import_module(m)
+    except Exception:
+        missing.append(m.split(".")[0])
+print(" ".join(missing))
+' 2>/dev/null | tail -1); then
+        say "stage bench/flexicodec_decode: skipped ($PY could not check its Python packages)"
+    elif [ -n "$fx_missing" ]; then
+        say "stage bench/flexicodec_decode: skipped ($PY cannot import: $fx_missing)"
+    else
+        fx_out=$(mktemp -d "${TMPDIR:-/tmp}/sotto-gpu-check-flexicodec.XXXXXX")
+        fx_args=(--gpu 0 --out "$fx_out")
+        if [ $QUICK = 1 ] || [ "$fx_left" -lt 400 ]; then
+            fx_args+=(--quick)
+        fi
+        stage "bench/flexicodec_decode" "$(share 600 10)" "$OUT/flexicodec.log" \
+            env SOTTO_PYTHON="$PY" SOTTO_BENCH_BUILD="$BUILD" PYTHONPATH="$fx_path" \
+            "$ROOT/bench/flexicodec_decode/run.sh" "${fx_args[@]}"
+        for f in sdk-f32.json:flexicodec-sdk.json torch.json:flexicodec-torch.json \
+            table.txt:flexicodec-table.txt; do
+            if [ -f "$fx_out/${f%%:*}" ]; then cp "$fx_out/${f%%:*}" "$OUT/${f#*:}"; fi
+        done
+        rm -rf "$fx_out"
+        say ""
+        if [ -f "$OUT/flexicodec-table.txt" ]; then
+            tee -a "$SUMMARY" < "$OUT/flexicodec-table.txt"
+        else
+            tail -30 "$OUT/flexicodec.log" | tee -a "$SUMMARY"
+        fi
+    fi
 fi
 
 say ""

@@ -11,13 +11,22 @@
  * utterance: reset, one push of every group, flush. The push only buffers codes; the flush
  * runs the whole decode_from_codes chain. Median and best are reported.
  *
+ * With --gpu N the model is loaded with backend SOTTO_BACKEND_CUDA on device N: each
+ * decoder runs the bottleneck transformer and the DAC decoder on the GPU in f32, whatever the
+ * file's dtype (docs/gpu.md, "Choosing the backend"), and the group stages on the CPU with
+ * n_threads. The timed decode is the same call, so it includes moving the latent to the
+ * device and the samples back. A missing device (or a build without the CUDA backend) makes
+ * the load fail with SOTTO_ERR_DEVICE: the program says so and exits with status 3.
+ *
  * Speed is "x real time" = audio seconds / compute seconds (higher is faster); RTF is its
- * inverse. Peak RSS is the process's getrusage() maximum. Timings use the monotonic wall
- * clock, so anything else running on the machine shows up in them.
+ * inverse. Peak RSS is the process's getrusage() maximum (host memory only; device memory is
+ * not measured). Timings use the monotonic wall clock, so anything else running on the
+ * machine shows up in them.
  *
  * usage: sotto_bench_flexicodec_decode -m MODEL.gguf [--seconds S] [--threads 1,2]
- *                                      [--reps N] [--stages N] [--json] [--no-mmap]
- *                                      [--dump FILE]
+ *                                      [--reps N] [--stages N] [--gpu N] [--json]
+ *                                      [--no-mmap] [--dump FILE]
+ * exit status: 0 done, 1 failed, 2 bad usage, 3 the CUDA device of --gpu is missing.
  */
 #include <math.h>
 #include <stdint.h>
@@ -32,6 +41,7 @@
 
 #define MAX_LIST 16
 #define PROG "sotto_bench_flexicodec_decode"
+#define EXIT_NO_DEVICE 3 /* --gpu N: SOTTO_ERR_DEVICE at load */
 
 typedef struct options {
     const char *model;
@@ -42,6 +52,7 @@ typedef struct options {
     int json;
     int no_mmap;
     int f16_math; /* --f16-arithmetic */
+    int gpu;      /* --gpu N: the CUDA device; -1: the CPU (the default) */
     const char *dump;
 } options;
 
@@ -159,6 +170,10 @@ static void usage(FILE *f)
                "  --reps N              timed decodes per thread count, after one untimed\n"
                "                        warm-up (default 5)\n"
                "  --stages N            RVQ stages per group (default 7; at most the model's)\n"
+               "  --gpu N               load with backend CUDA on device N: the transformer and\n"
+               "                        the DAC decoder run there (f32); --threads still sets\n"
+               "                        the CPU threads of the rest. Exit status 3 when the\n"
+               "                        device is missing\n"
                "  --no-mmap             load the model with use_mmap = 0 (read, not mapped)\n"
                "  --f16-arithmetic      load with f16_arithmetic = 1 (binary16 products on\n"
                "                        CPUs with AVX512-FP16; f16 models only)\n"
@@ -177,6 +192,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->n_threads = 2;
     o->reps = 5;
     o->stages = 7;
+    o->gpu = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -193,6 +209,15 @@ static int parse_args(int argc, char **argv, options *o)
             o->reps = atoi(argv[++i]);
         } else if (!strcmp(a, "--stages") && has) {
             o->stages = atoi(argv[++i]);
+        } else if (!strcmp(a, "--gpu") && has) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end || v < 0 || v > 1024) {
+                fprintf(stderr, PROG ": --gpu takes a device index (0, 1, ...), not '%s'\n",
+                        argv[i]);
+                return -1;
+            }
+            o->gpu = (int)v;
         } else if (!strcmp(a, "--json")) {
             o->json = 1;
         } else if (!strcmp(a, "--no-mmap")) {
@@ -218,6 +243,44 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
+/* The load parameters of every load: the backend of --gpu, and the CPU's n_threads. */
+static sotto_model_params model_params(const options *o, int threads)
+{
+    sotto_model_params mp = sotto_model_default_params();
+    mp.n_threads = threads;
+    mp.use_mmap = !o->no_mmap;
+    mp.f16_arithmetic = o->f16_math;
+    if (o->gpu >= 0) {
+        mp.backend = SOTTO_BACKEND_CUDA;
+        mp.device = o->gpu;
+    }
+    return mp;
+}
+
+/* Loads the model; on failure says why and returns the exit status (EXIT_NO_DEVICE when the
+ * CUDA device of --gpu is missing, else 1). With --gpu the model must run on CUDA. */
+static int load_model(const options *o, const sotto_model_params *mp, sotto_model **model)
+{
+    sotto_status st;
+    *model = NULL;
+    if (sotto_model_load_file(o->model, mp, model, &st) != SOTTO_OK) {
+        if (st.code == SOTTO_ERR_DEVICE && o->gpu >= 0) {
+            fprintf(stderr, PROG ": --gpu %d: no CUDA device to run on: %s\n", o->gpu, st.message);
+            return EXIT_NO_DEVICE;
+        }
+        fprintf(stderr, PROG ": %s: %s\n", o->model, st.message);
+        return 1;
+    }
+    if (o->gpu >= 0 && sotto_model_backend(*model) != SOTTO_BACKEND_CUDA) {
+        fprintf(stderr, PROG ": --gpu %d: %s loaded, but runs on the CPU (no CUDA path for it)\n",
+                o->gpu, o->model);
+        sotto_model_free(*model);
+        *model = NULL;
+        return 1;
+    }
+    return 0;
+}
+
 /* One decode of the whole utterance: reset, push every group, flush. Returns seconds, or
  * -1 (the reason in sotto_decoder_last_error). */
 static double decode_once(sotto_decoder *dec, const codes *c, float *out, size_t cap,
@@ -234,7 +297,7 @@ static double decode_once(sotto_decoder *dec, const codes *c, float *out, size_t
     return dt;
 }
 
-/* Everything for one thread count. */
+/* Everything for one thread count. Returns 0 or the exit status. */
 static int bench_threads(const options *o, const codes *c, float *out, size_t cap, int threads,
                          thread_result *r, int dump_now)
 {
@@ -242,19 +305,14 @@ static int bench_threads(const options *o, const codes *c, float *out, size_t ca
     sotto_model *model = NULL;
     sotto_decoder *dec = NULL;
     double *runs = NULL;
-    int rc = -1;
+    int rc = 1;
     memset(r, 0, sizeof *r);
     r->threads = threads;
 
-    sotto_model_params mp = sotto_model_default_params();
-    mp.n_threads = threads;
-    mp.use_mmap = !o->no_mmap;
-    mp.f16_arithmetic = o->f16_math;
+    const sotto_model_params mp = model_params(o, threads);
     double t0 = now_s();
-    if (sotto_model_load_file(o->model, &mp, &model, &st) != SOTTO_OK) {
-        fprintf(stderr, PROG ": %s: %s\n", o->model, st.message);
-        return -1;
-    }
+    int lrc = load_model(o, &mp, &model);
+    if (lrc) return lrc;
     r->f16_math = sotto_model_f16_arithmetic(model);
     r->load_s = now_s() - t0;
     r->rss_after_load_kb = peak_rss_kb();
@@ -343,15 +401,16 @@ int main(int argc, char **argv)
     options o;
     if (parse_args(argc, argv, &o)) return 2;
 
-    /* Probe the model once for its sizes. */
+    /* Probe the model once for its sizes (with --gpu on the device: a missing one stops the
+     * program here). */
     sotto_status st;
     sotto_model *model = NULL;
     sotto_decoder *dec = NULL;
     long rss_start = peak_rss_kb();
-    if (sotto_model_load_file(o.model, NULL, &model, &st) != SOTTO_OK) {
-        fprintf(stderr, PROG ": %s: %s\n", o.model, st.message);
-        return 1;
-    }
+    const sotto_model_params probe =
+        o.gpu >= 0 ? model_params(&o, 1) : sotto_model_default_params();
+    const int lrc = load_model(&o, &probe, &model);
+    if (lrc) return lrc;
     sotto_decoder_params dp = sotto_decoder_default_params();
     dp.max_frames = 8; /* small: only the sizes are needed here */
     if (sotto_decoder_create(model, &dp, &dec, &st) != SOTTO_OK) {
@@ -398,7 +457,7 @@ int main(int argc, char **argv)
             fprintf(stderr, PROG ": %d thread%s ...\n", o.threads[i], o.threads[i] > 1 ? "s" : "");
         rc = bench_threads(&o, &c, out, cap, o.threads[i], &res[i], o.dump && i == 0);
     }
-    if (rc) return 1;
+    if (rc) return rc;
     const long rss_peak = peak_rss_kb();
     const double audio_s = (double)res[0].samples / sr;
 
@@ -419,6 +478,10 @@ int main(int argc, char **argv)
                cf & SOTTO_CPU_AVX512 ? " avx512" : "",
                cf & SOTTO_CPU_AVX512FP16 ? " avx512fp16" : "");
         printf(",\"f16_arithmetic\":%d", res[0].f16_math);
+        if (o.gpu >= 0)
+            printf(",\"backend\":\"cuda\",\"device\":%d", o.gpu);
+        else
+            printf(",\"backend\":\"cpu\"");
         printf(",\"sample_rate\":%d,\"hop\":%d,\"frames\":%d,\"groups\":%d,\"stages\":%d,"
                "\"model_stages\":%d,\"fsq_size\":%d,\"codebook_size\":%d,"
                "\"max_group_length\":%d,\"audio_samples\":%lld,\"audio_seconds\":%.6f,"
@@ -441,6 +504,12 @@ int main(int argc, char **argv)
                "frames/group), %d of %d RVQ stages (codebooks of %d); %.3f s of audio\n",
                o.model, name, dtype, sr, hop, c.T, c.G, (double)c.T / c.G, n_stages, model_stages,
                cb, audio_s);
+        if (o.gpu >= 0)
+            printf("backend: CUDA device %d (transformer and DAC decoder, f32); threads: the "
+                   "CPU's, for the group stages\n",
+                   o.gpu);
+        else
+            printf("backend: CPU\n");
         printf("x RT = audio s / compute s (higher is faster); one decode = push + flush; "
                "best and median of %d after a warm-up\n\n",
                o.reps);

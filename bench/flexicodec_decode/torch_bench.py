@@ -19,8 +19,18 @@ getrusage's maximum of this process: the interpreter, `import torch` and the off
 package, the whole official model (encoder side included: it is what the official loading
 path builds), the loaded state dict and the decode.
 
+With --device cuda[:N] the model and the codes are moved to that GPU before the clock runs
+(the output stays there), matmuls and cuDNN convolutions are kept off TF32 (the SDK's CUDA
+path computes in plain f32), and torch.cuda.synchronize() runs before each timer starts and
+before it stops. The thread count then only sets torch's CPU threads. Also reported: the
+device's name, torch.cuda.max_memory_allocated after loading the model and over the decodes
+(tensors only, not the CUDA context or the caching allocator's reserve), and the driver
+version where nvidia-smi gives it. A missing device stops the script before it loads
+anything. Nothing here has run on a GPU yet.
+
 usage: torch_bench.py CHECKPOINT_DIR [--config 12hz_v1] [--seconds S] [--threads 1,2]
-                      [--reps N] [--stages N] [--json] [--check-sdk LABEL=FILE ...]
+                      [--reps N] [--stages N] [--device cpu|cuda[:N]] [--json]
+                      [--check-sdk LABEL=FILE ...]
 """
 
 import argparse
@@ -31,6 +41,7 @@ import math
 import os
 import platform
 import resource
+import subprocess
 import sys
 import time
 
@@ -109,6 +120,37 @@ def parse_list(s):
     return [int(x) for x in s.split(",") if x]
 
 
+def cuda_device(spec):
+    """The torch.device of --device; exits with the reason when it is not there."""
+    try:
+        dev = torch.device(spec)
+    except RuntimeError as e:
+        raise SystemExit(f"torch_bench.py: --device {spec}: {e}")
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise SystemExit(f"torch_bench.py: --device takes cpu or cuda[:N], not {spec}")
+    if dev.index is None:
+        dev = torch.device("cuda", 0)
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dev.index >= n:
+        raise SystemExit(f"torch_bench.py: --device {spec}: torch sees "
+                         f"{n or 'no'} CUDA device{'s' if n != 1 else ''} (torch "
+                         f"{torch.__version__}, built for CUDA {torch.version.cuda})")
+    return dev
+
+
+def driver_version():
+    """The NVIDIA driver version from nvidia-smi (the same for every GPU), or None."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True,
+                             timeout=20, check=True).stdout.split()
+        return out[0] if out else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,6 +165,8 @@ def main():
     ap.add_argument("--reps", type=int, default=5, help="timed decodes per thread count")
     ap.add_argument("--stages", type=int, default=7,
                     help="RVQ stages per group (default 7; at most the model's)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (default) or cuda[:N]: run the model and the codes on that GPU")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     ap.add_argument("--check-sdk", metavar="LABEL=FILE", action="append", default=[],
                     help="raw float32 output of sotto_bench_flexicodec_decode --dump: report "
@@ -133,13 +177,26 @@ def main():
 
     rss_import = peak_rss_kb()
     torch.set_num_interop_threads(1)
+    device = cuda_device(args.device)
+    gpu = device.type == "cuda"
+
+    def sync():
+        if gpu:
+            torch.cuda.synchronize(device)
+
     mk = load_module(os.path.join(GOLDEN, "flexicodec_make_checkpoint.py"),
                      "sotto_flexicodec_make_checkpoint")
     t0 = time.perf_counter()
     model = mk.load_official(args.checkpoint, args.config)
+    if gpu:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        model.to(device)
+        sync()
     load_s = time.perf_counter() - t0
     model.eval()
     rss_model = peak_rss_kb()
+    gpu_mem_model = torch.cuda.max_memory_allocated(device) if gpu else None
     sys.stdout = STDOUT
 
     sr = int(model.sample_rate)
@@ -152,9 +209,9 @@ def main():
     T = max(1, int(round(args.seconds * sr / hop)))
     lengths, fsq, rvq = make_codes(T, max_len, fsq_size, cb, n_stages)
     G = len(lengths)
-    sem_t = torch.from_numpy(fsq).view(1, 1, G)
-    ac_t = torch.from_numpy(rvq.T.copy()).view(1, n_stages, G) if n_stages else None
-    len_t = torch.from_numpy(lengths).view(1, G)
+    sem_t = torch.from_numpy(fsq).view(1, 1, G).to(device)
+    ac_t = torch.from_numpy(rvq.T.copy()).view(1, n_stages, G).to(device) if n_stages else None
+    len_t = torch.from_numpy(lengths).view(1, G).to(device)
 
     blas = blas_info()
     result = {
@@ -169,13 +226,24 @@ def main():
         "max_group_length": max_len, "reps": args.reps, "load_s": load_s,
         "model_parameters": sum(p.numel() for p in model.parameters()),
         "rss_after_import_kb": rss_import, "rss_after_model_kb": rss_model,
-        "runs": [],
+        "device": "cpu", "runs": [],
     }
+    if gpu:
+        result.update({
+            "device": str(device), "device_name": torch.cuda.get_device_name(device),
+            "cuda": torch.version.cuda, "driver": driver_version(),
+            "cudnn": (torch.backends.cudnn.version()
+                      if torch.backends.cudnn.is_available() else None),
+            "tf32": False, "gpu_mem_after_model_bytes": gpu_mem_model,
+        })
     if not args.json:
         print(f"torch {torch.__version__}, flexicodec {result['versions']['flexicodec']}, "
               f"numpy {np.__version__}, python {platform.python_version()}")
         for ln in blas:
             print("  " + ln)
+        if gpu:
+            print(f"device: {result['device_name']} ({device}), CUDA {result['cuda']}, "
+                  f"driver {result['driver'] or '?'}, TF32 off")
         print(f"{T} frames in {G} groups, {n_stages} of {n_q} RVQ stages; model loaded in "
               f"{load_s:.1f} s ({result['model_parameters'] / 1e6:.1f} M parameters)",
               flush=True)
@@ -185,18 +253,22 @@ def main():
         for nt in args.threads:
             torch.set_num_threads(nt)
             run = {"threads": nt, "torch_threads": torch.get_num_threads()}
+            sync()
             t0 = time.perf_counter()
             y = model.decode_from_codes(sem_t, ac_t, len_t)[0, 0]  # warm-up
+            sync()
             run["warmup_s"] = time.perf_counter() - t0
             if ref is None:
-                ref = y.clone()
+                ref = y.float().cpu().clone()
                 if y.shape[-1] != hop * T - 16:
                     print(f"torch_bench.py: note: {y.shape[-1]} samples for {T} frames "
                           f"(hop * T - 16 = {hop * T - 16})", file=sys.stderr)
             times = []
             for _ in range(args.reps):
+                sync()
                 t0 = time.perf_counter()
                 model.decode_from_codes(sem_t, ac_t, len_t)
+                sync()
                 times.append(time.perf_counter() - t0)
             times.sort()
             med = float(np.median(times))
@@ -204,6 +276,8 @@ def main():
             run.update({"best_s": times[0], "median_s": med, "xrt_best": audio_s / times[0],
                         "xrt_median": audio_s / med, "rtf_median": med / audio_s,
                         "peak_rss_kb": peak_rss_kb()})
+            if gpu:
+                run["gpu_max_mem_bytes"] = torch.cuda.max_memory_allocated(device)
             result["runs"].append(run)
             if not args.json:
                 print(f"  threads {nt}: {audio_s / med:.2f} x RT", flush=True)
@@ -226,6 +300,8 @@ def main():
             "nmse": float(d.pow(2).sum() / ref[:n].double().pow(2).sum()) if n else -1.0,
         })
     result["peak_rss_kb"] = peak_rss_kb()
+    if gpu:
+        result["gpu_max_mem_bytes"] = torch.cuda.max_memory_allocated(device)
 
     if args.json:
         print(json.dumps(result))
@@ -242,6 +318,10 @@ def main():
               f"{c['nmse']:.3g} ({c['sdk_samples']} vs {c['torch_samples']} samples)")
     print(f"peak RSS {result['peak_rss_kb'] / 1024:.1f} MiB (after import "
           f"{rss_import / 1024:.1f} MiB, after loading the model {rss_model / 1024:.1f} MiB)")
+    if gpu:
+        print(f"GPU memory, torch.cuda.max_memory_allocated: "
+              f"{result['gpu_max_mem_bytes'] / 2**20:.1f} MiB (after loading the model "
+              f"{gpu_mem_model / 2**20:.1f} MiB)")
     return 0
 
 
