@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_codec.h"
 
@@ -73,32 +74,6 @@ typedef struct codes {
     int G, T, n_stages;
     int32_t *lengths, *fsq, *rvq;
 } codes;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
-    return ru.ru_maxrss; /* kilobytes on Linux */
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 /*
  * The shared code generator: a 32-bit LCG (Numerical Recipes constants), one step per value,
@@ -139,20 +114,6 @@ static int make_codes(codes *c, int T, int max_len, int32_t fsq_size, int codebo
     c->G = g;
     c->T = T;
     return 0;
-}
-
-static int parse_list(const char *s, int *out, int max)
-{
-    int n = 0;
-    while (*s && n < max) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 64) return -1;
-        out[n++] = (int)v;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') return -1;
-    }
-    return n;
 }
 
 static void usage(FILE *f)
@@ -204,7 +165,7 @@ static int parse_args(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--seconds") && has) {
             o->seconds = atof(argv[++i]);
         } else if (!strcmp(a, "--threads") && has) {
-            o->n_threads = parse_list(argv[++i], o->threads, MAX_LIST);
+            o->n_threads = bench_parse_list(argv[++i], o->threads, MAX_LIST, 64);
         } else if (!strcmp(a, "--reps") && has) {
             o->reps = atoi(argv[++i]);
         } else if (!strcmp(a, "--stages") && has) {
@@ -287,11 +248,11 @@ static double decode_once(sotto_decoder *dec, const codes *c, float *out, size_t
                           int64_t *n_out)
 {
     if (sotto_decoder_reset(dec) != SOTTO_OK) return -1;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (sotto_decoder_push(dec, c->lengths, c->fsq, c->rvq, c->G, c->n_stages) != SOTTO_OK)
         return -1;
     int n = sotto_decoder_flush(dec, out, cap);
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     if (n < 0) return -1;
     *n_out = n;
     return dt;
@@ -310,21 +271,21 @@ static int bench_threads(const options *o, const codes *c, float *out, size_t ca
     r->threads = threads;
 
     const sotto_model_params mp = model_params(o, threads);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int lrc = load_model(o, &mp, &model);
     if (lrc) return lrc;
     r->f16_math = sotto_model_f16_arithmetic(model);
-    r->load_s = now_s() - t0;
-    r->rss_after_load_kb = peak_rss_kb();
+    r->load_s = bench_now_s() - t0;
+    r->rss_after_load_kb = bench_peak_rss_kb();
     sotto_decoder_params dp = sotto_decoder_default_params();
     dp.max_frames = c->T;
     dp.max_groups = c->G;
-    t0 = now_s();
+    t0 = bench_now_s();
     if (sotto_decoder_create(model, &dp, &dec, &st) != SOTTO_OK) {
         fprintf(stderr, PROG ": %s: %s\n", o->model, st.message);
         goto done;
     }
-    r->create_s = now_s() - t0;
+    r->create_s = bench_now_s() - t0;
 
     int64_t n = 0;
     r->warmup_s = decode_once(dec, c, out, cap, &n);
@@ -357,9 +318,9 @@ static int bench_threads(const options *o, const codes *c, float *out, size_t ca
             goto done;
         }
     }
-    r->median_s = median(runs, o->reps);
+    r->median_s = bench_median(runs, o->reps);
     r->best_s = runs[0];
-    r->rss_after_kb = peak_rss_kb();
+    r->rss_after_kb = bench_peak_rss_kb();
     rc = 0;
 done:
     free(runs);
@@ -382,20 +343,6 @@ static const char *weights_dtype(const sotto_model *m)
     return first;
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
 int main(int argc, char **argv)
 {
     options o;
@@ -406,7 +353,7 @@ int main(int argc, char **argv)
     sotto_status st;
     sotto_model *model = NULL;
     sotto_decoder *dec = NULL;
-    long rss_start = peak_rss_kb();
+    long rss_start = bench_peak_rss_kb();
     const sotto_model_params probe =
         o.gpu >= 0 ? model_params(&o, 1) : sotto_model_default_params();
     const int lrc = load_model(&o, &probe, &model);
@@ -458,20 +405,20 @@ int main(int argc, char **argv)
         rc = bench_threads(&o, &c, out, cap, o.threads[i], &res[i], o.dump && i == 0);
     }
     if (rc) return rc;
-    const long rss_peak = peak_rss_kb();
+    const long rss_peak = bench_peak_rss_kb();
     const double audio_s = (double)res[0].samples / sr;
 
     if (o.json) {
         printf("{\"bench\":\"flexicodec_decode\",\"side\":\"sotto\",\"sotto_version\":");
-        json_string(sotto_version_string());
+        bench_json_string(sotto_version_string());
         printf(",\"model\":");
-        json_string(o.model);
+        bench_json_string(o.model);
         printf(",\"model_name\":");
-        json_string(name);
+        bench_json_string(name);
         printf(",\"architecture\":");
-        json_string(arch);
+        bench_json_string(arch);
         printf(",\"weights_dtype\":");
-        json_string(dtype);
+        bench_json_string(dtype);
         unsigned cf = sotto_cpu_features();
         printf(",\"cpu_features\":\"%s%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
                cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",

@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_codec.h"
 
@@ -45,46 +46,6 @@ typedef struct thread_result {
     int groups, frames;
     long rss_after_load_kb, rss_after_kb;
 } thread_result;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
-    return ru.ru_maxrss;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static int parse_list(const char *s, int *out, int max)
-{
-    int n = 0;
-    while (*s && n < max) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 64) return -1;
-        out[n++] = (int)v;
-        if (*end && *end != ',') return -1;
-        s = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
 
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -111,7 +72,7 @@ static int parse_args(int argc, char **argv, options *o)
         } else if ((!strcmp(a, "-w") || !strcmp(a, "--wave")) && has) {
             o->wave = argv[++i];
         } else if (!strcmp(a, "--threads") && has) {
-            o->n_threads = parse_list(argv[++i], o->threads, MAX_LIST);
+            o->n_threads = bench_parse_list(argv[++i], o->threads, MAX_LIST, 64);
         } else if (!strcmp(a, "--reps") && has) {
             o->reps = atoi(argv[++i]);
         } else if (!strcmp(a, "--stages") && has) {
@@ -185,13 +146,13 @@ static int bench_threads(const options *o, const float *pcm, int64_t n, int thre
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = o->f16_math ? 2 : 0;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (sotto_model_load_file(o->model, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, PROG ": %s: %s\n", o->model, st.message);
         return -1;
     }
-    r->load_s = now_s() - t0;
-    r->rss_after_load_kb = peak_rss_kb();
+    r->load_s = bench_now_s() - t0;
+    r->rss_after_load_kb = bench_peak_rss_kb();
     r->f16_math = sotto_model_f16_arithmetic(model);
     sotto_encoder_params ep = sotto_encoder_default_params();
     ep.threshold = o->threshold;
@@ -202,12 +163,12 @@ static int bench_threads(const options *o, const float *pcm, int64_t n, int thre
         goto done;
     }
     sotto_encoder_groups g;
-    t0 = now_s();
+    t0 = bench_now_s();
     if (sotto_encoder_encode(enc, pcm, n, &g) < 0) {
         fprintf(stderr, PROG ": encode failed: %s\n", sotto_encoder_last_error(enc));
         goto done;
     }
-    r->warmup_s = now_s() - t0;
+    r->warmup_s = bench_now_s() - t0;
     r->groups = g.n_groups;
     r->frames = g.n_frames;
     if (dump_now && dump_codes(o->dump, &g)) {
@@ -218,14 +179,14 @@ static int bench_threads(const options *o, const float *pcm, int64_t n, int thre
     druns = malloc(sizeof(double) * (size_t)o->reps);
     if (!runs || !druns) goto done;
     for (int i = 0; i < o->reps; i++) {
-        t0 = now_s();
+        t0 = bench_now_s();
         if (sotto_encoder_encode(enc, pcm, n, &g) < 0) {
             fprintf(stderr, PROG ": encode failed: %s\n", sotto_encoder_last_error(enc));
             goto done;
         }
-        runs[i] = now_s() - t0;
+        runs[i] = bench_now_s() - t0;
     }
-    r->median_s = median(runs, o->reps);
+    r->median_s = bench_median(runs, o->reps);
     r->best_s = runs[0];
 
     /* decode of the same groups (the last encode's), same model and thread count */
@@ -241,18 +202,18 @@ static int bench_threads(const options *o, const float *pcm, int64_t n, int thre
     if (!out) goto done;
     for (int i = -1; i < o->reps; i++) { /* i = -1: warm-up */
         if (sotto_decoder_reset(dec) != SOTTO_OK) goto done;
-        t0 = now_s();
+        t0 = bench_now_s();
         if (sotto_decoder_push(dec, g.lengths, g.fsq, g.rvq, g.n_groups, g.n_stages) !=
                 SOTTO_OK ||
             sotto_decoder_flush(dec, out, cap) < 0) {
             fprintf(stderr, PROG ": decode failed: %s\n", sotto_decoder_last_error(dec));
             goto done;
         }
-        if (i >= 0) druns[i] = now_s() - t0;
+        if (i >= 0) druns[i] = bench_now_s() - t0;
     }
-    r->dec_median_s = median(druns, o->reps);
+    r->dec_median_s = bench_median(druns, o->reps);
     r->dec_best_s = druns[0];
-    r->rss_after_kb = peak_rss_kb();
+    r->rss_after_kb = bench_peak_rss_kb();
     rc = 0;
 done:
     free(out);
@@ -284,7 +245,7 @@ int main(int argc, char **argv)
     }
     if (rc) return 1;
     const double audio_s = (double)n / 16000.0;
-    const long rss_peak = peak_rss_kb();
+    const long rss_peak = bench_peak_rss_kb();
     if (o.json) {
         unsigned cf = sotto_cpu_features();
         printf("{\"bench\":\"flexicodec_encode\",\"side\":\"sotto\",\"sotto_version\":\"%s\","

@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_vocoder.h"
 
@@ -63,69 +64,6 @@ typedef struct thread_result {
     stream_result stream[MAX_LIST];
     long rss_after_kb; /* peak RSS after this thread count's runs */
 } thread_result;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static long peak_rss_kb(void)
-{
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
-    return ru.ru_maxrss; /* kilobytes on Linux */
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array (q in 0..100). */
-static double percentile(const double *sorted, int n, double q)
-{
-    if (n <= 0) return 0.0;
-    int k = (int)ceil(q / 100.0 * n);
-    if (k < 1) k = 1;
-    if (k > n) k = n;
-    return sorted[k - 1];
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/*
- * The shared feature generator: a 32-bit LCG (Numerical Recipes constants), 24 high bits
- * mapped to [-8, 0), frame-major [T][dim]. Log-mel values of speech span about this range.
- */
-static void make_features(float *f, int64_t n)
-{
-    uint32_t s = 12345u;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        f[i] = -8.0f + 8.0f * (float)(s >> 8) / 16777216.0f;
-    }
-}
-
-static int parse_list(const char *s, int *out, int max)
-{
-    int n = 0;
-    while (*s && n < max) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 4096) return -1;
-        out[n++] = (int)v;
-        s = *end == ',' ? end + 1 : end;
-        if (*end && *end != ',') return -1;
-    }
-    return n;
-}
 
 static void usage(FILE *f)
 {
@@ -178,9 +116,9 @@ static int parse_args(int argc, char **argv, options *o)
         } else if (!strcmp(a, "--seconds") && has) {
             o->seconds = atof(argv[++i]);
         } else if (!strcmp(a, "--threads") && has) {
-            o->n_threads = parse_list(argv[++i], o->threads, MAX_LIST);
+            o->n_threads = bench_parse_list(argv[++i], o->threads, MAX_LIST, 4096);
         } else if (!strcmp(a, "--chunks") && has) {
-            o->n_chunks = parse_list(argv[++i], o->chunks, MAX_LIST);
+            o->n_chunks = bench_parse_list(argv[++i], o->chunks, MAX_LIST, 4096);
         } else if (!strcmp(a, "--reps") && has) {
             o->reps = atoi(argv[++i]);
         } else if (!strcmp(a, "--stream-reps") && has) {
@@ -241,12 +179,12 @@ static double run_offline(bench *b, sotto_vocoder *voc, float *wave, int64_t *le
 {
     *len = 0;
     if (sotto_vocoder_reset(voc) != SOTTO_OK) return -1;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int got = sotto_vocoder_push_features(voc, b->feat, b->T, b->out, b->out_cap);
     if (collect(b, wave, len, got)) return -1;
     got = sotto_vocoder_flush(voc, b->out, b->out_cap);
     if (collect(b, wave, len, got)) return -1;
-    return now_s() - t0;
+    return bench_now_s() - t0;
 }
 
 /* One streaming run in chunks of `chunk` frames; step_ms receives each push's time.
@@ -260,17 +198,17 @@ static double run_stream(bench *b, sotto_vocoder *voc, int chunk, double *step_m
     int k = 0;
     for (int t = 0; t < b->T; t += chunk, k++) {
         int n = b->T - t < chunk ? b->T - t : chunk;
-        double t0 = now_s();
+        double t0 = bench_now_s();
         int got = sotto_vocoder_push_features(voc, b->feat + (size_t)t * b->dim, n, b->out,
                                               b->out_cap);
-        double dt = now_s() - t0;
+        double dt = bench_now_s() - t0;
         if (collect(b, wave, len, got)) return -1;
         step_ms[k] = 1e3 * dt;
         total += dt;
     }
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int got = sotto_vocoder_flush(voc, b->out, b->out_cap);
-    double dt = now_s() - t0;
+    double dt = bench_now_s() - t0;
     if (collect(b, wave, len, got)) return -1;
     *flush_ms = 1e3 * dt;
     return total + dt;
@@ -299,7 +237,7 @@ static int bench_threads(const options *o, bench *b, int threads, thread_result 
     mp.n_threads = threads;
     mp.use_mmap = !o->no_mmap;
     mp.f16_arithmetic = o->f16_math;
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (sotto_model_load_file(o->model, &mp, &model, &st) != SOTTO_OK) {
         fprintf(stderr, "sotto_bench_vocos: %s: %s\n", o->model, st.message);
         return -1;
@@ -320,7 +258,7 @@ static int bench_threads(const options *o, bench *b, int threads, thread_result 
         fprintf(stderr, "sotto_bench_vocos: %s: %s\n", o->model, st.message);
         goto done;
     }
-    r->load_s = now_s() - t0;
+    r->load_s = bench_now_s() - t0;
 
     /* Offline: one untimed warm-up run that also keeps the reference output. */
     int64_t len = 0;
@@ -354,7 +292,7 @@ static int bench_threads(const options *o, bench *b, int threads, thread_result 
             goto done;
         }
     }
-    r->median_s = median(runs, o->reps);
+    r->median_s = bench_median(runs, o->reps);
     r->best_s = runs[0];
 
     /* Streaming. */
@@ -383,16 +321,16 @@ static int bench_threads(const options *o, bench *b, int threads, thread_result 
                 goto done;
             }
         }
-        s->median_s = median(runs, o->stream_reps);
+        s->median_s = bench_median(runs, o->stream_reps);
         s->best_s = runs[0];
-        s->flush_ms = median(flushes, o->stream_reps);
+        s->flush_ms = bench_median(flushes, o->stream_reps);
         int n = s->steps * o->stream_reps;
-        qsort(steps, (size_t)n, sizeof *steps, cmp_double);
-        s->p50_ms = percentile(steps, n, 50);
-        s->p99_ms = percentile(steps, n, 99);
+        bench_sort(steps, n);
+        s->p50_ms = bench_percentile(steps, n, 50);
+        s->p99_ms = bench_percentile(steps, n, 99);
         s->max_ms = steps[n - 1];
     }
-    r->rss_after_kb = peak_rss_kb();
+    r->rss_after_kb = bench_peak_rss_kb();
     rc = 0;
 done:
     free(steps);
@@ -417,20 +355,6 @@ static const char *weights_dtype(const sotto_model *m)
     return "?";
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
 int main(int argc, char **argv)
 {
     options o;
@@ -440,7 +364,7 @@ int main(int argc, char **argv)
     sotto_status st;
     sotto_model *model = NULL;
     sotto_vocoder *voc = NULL;
-    long rss_start = peak_rss_kb();
+    long rss_start = bench_peak_rss_kb();
     if (sotto_model_load_file(o.model, NULL, &model, &st) != SOTTO_OK) {
         fprintf(stderr, "sotto_bench_vocos: %s: %s\n", o.model, st.message);
         return 1;
@@ -484,7 +408,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sotto_bench_vocos: out of memory\n");
         return 1;
     }
-    make_features(feat, (int64_t)T * dim);
+    bench_make_features(feat, (int64_t)T * dim);
     b.feat = feat;
 
     int rc = 0;
@@ -495,20 +419,20 @@ int main(int argc, char **argv)
         rc = bench_threads(&o, &b, o.threads[i], &res[i], offline_wave, o.dump && i == 0);
     }
     if (rc) return 1;
-    const long rss_peak = peak_rss_kb();
+    const long rss_peak = bench_peak_rss_kb();
     const double audio_s = (double)res[0].samples / sr;
 
     if (o.json) {
         printf("{\"bench\":\"vocos\",\"side\":\"sotto\",\"sotto_version\":");
-        json_string(sotto_version_string());
+        bench_json_string(sotto_version_string());
         printf(",\"model\":");
-        json_string(o.model);
+        bench_json_string(o.model);
         printf(",\"model_name\":");
-        json_string(name);
+        bench_json_string(name);
         printf(",\"architecture\":");
-        json_string(arch);
+        bench_json_string(arch);
         printf(",\"weights_dtype\":");
-        json_string(dtype);
+        bench_json_string(dtype);
         unsigned cf = sotto_cpu_features();
         printf(",\"cpu_features\":\"%s%s%s%s%s\"", cf & SOTTO_CPU_AVX2 ? "avx2 " : "",
                cf & SOTTO_CPU_FMA ? "fma " : "", cf & SOTTO_CPU_F16C ? "f16c" : "",

@@ -28,6 +28,7 @@
 
 #include "backend/cuda_probe.h"
 #include "core/model.h"
+#include "benchutil.h"
 #include "sotto/sotto.h"
 #include "vocoder/vocos/vocos.h"
 #include "vocoder/vocos/vocos_cuda.h"
@@ -65,46 +66,6 @@ typedef struct mode_result {
     double batch_item_max_abs; /* batch items 0 and last vs their offline outputs */
     stream_result stream[2];   /* without, with graphs */
 } mode_result;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    const double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array (q in 0..100), as bench/vocos computes it. */
-static double percentile(const double *sorted, int n, double q)
-{
-    if (n <= 0) return 0.0;
-    int k = (int)ceil(q / 100.0 * n);
-    if (k < 1) k = 1;
-    if (k > n) k = n;
-    return sorted[k - 1];
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* The feature generator shared with bench/vocos: a 32-bit LCG, 24 high bits mapped to
- * [-8, 0), frame-major [T][dim]. */
-static void make_features(float *f, int64_t n)
-{
-    uint32_t s = 12345u;
-    for (int64_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        f[i] = -8.0f + 8.0f * (float)(s >> 8) / 16777216.0f;
-    }
-}
 
 static double max_abs_diff(const float *a, const float *b, int64_t n)
 {
@@ -245,16 +206,16 @@ static int time_offline(bench *b, int reps, float *out, timing *t)
     if (!v) return -1;
     int rc = 0;
     for (int i = -1; i < reps && !rc; i++) { /* i = -1: warm-up */
-        const double t0 = now_s();
+        const double t0 = bench_now_s();
         const int64_t got = vocos_cuda_offline(b->c, b->feat, b->T, out, b->len);
-        const double dt = now_s() - t0;
+        const double dt = bench_now_s() - t0;
         if (got != b->len)
             rc = fail("offline", b);
         else if (i >= 0)
             v[i] = dt;
     }
     if (!rc) {
-        t->median_s = median(v, reps);
+        t->median_s = bench_median(v, reps);
         t->best_s = v[0];
     }
     free(v);
@@ -267,17 +228,17 @@ static int time_batch(bench *b, int reps, timing *t)
     if (!v) return -1;
     int rc = 0;
     for (int i = -1; i < reps && !rc; i++) {
-        const double t0 = now_s();
+        const double t0 = bench_now_s();
         const int64_t got =
             vocos_cuda_offline_batch(b->c, b->B, b->bin, b->bframes, b->bout, b->bcap);
-        const double dt = now_s() - t0;
+        const double dt = bench_now_s() - t0;
         if (got != (int64_t)b->B * b->len)
             rc = fail("batch", b);
         else if (i >= 0)
             v[i] = dt;
     }
     if (!rc) {
-        t->median_s = median(v, reps);
+        t->median_s = bench_median(v, reps);
         t->best_s = v[0];
     }
     free(v);
@@ -294,19 +255,19 @@ static int stream_run(bench *b, vocos_cuda_stream *s, int step, double *lat, int
     *len = 0;
     for (int t = 0; t < b->T; t += step) {
         const int n = b->T - t < step ? b->T - t : step;
-        const double t0 = now_s();
+        const double t0 = bench_now_s();
         const int64_t got =
             vocos_cuda_stream_push(s, b->feat + (size_t)t * b->dim, n, b->piece, b->piece_cap);
-        const double dt = now_s() - t0;
+        const double dt = bench_now_s() - t0;
         if (got < 0 || *len + got > b->wave_cap) return fail("stream push", b);
         memcpy(b->wave + *len, b->piece, sizeof(float) * (size_t)got);
         *len += got;
         total += dt;
         if (lat && got > 0) lat[(*n_lat)++] = 1e3 * dt;
     }
-    const double t0 = now_s();
+    const double t0 = bench_now_s();
     const int64_t got = vocos_cuda_stream_flush(s, b->piece, b->piece_cap);
-    const double dt = now_s() - t0;
+    const double dt = bench_now_s() - t0;
     if (got < 0 || *len + got > b->wave_cap) return fail("stream flush", b);
     memcpy(b->wave + *len, b->piece, sizeof(float) * (size_t)got);
     *len += got;
@@ -344,13 +305,13 @@ static int time_stream(bench *b, const options *o, int graph, stream_result *r)
     double sum = 0.0;
     for (int i = 0; i < n_lat; i++)
         sum += lat[i];
-    qsort(lat, (size_t)n_lat, sizeof *lat, cmp_double);
-    r->p50_ms = percentile(lat, n_lat, 50);
-    r->p99_ms = percentile(lat, n_lat, 99);
+    bench_sort(lat, n_lat);
+    r->p50_ms = bench_percentile(lat, n_lat, 50);
+    r->p99_ms = bench_percentile(lat, n_lat, 99);
     r->max_ms = n_lat ? lat[n_lat - 1] : 0.0;
     r->mean_ms = n_lat ? sum / n_lat : 0.0;
-    r->flush_ms = median(flushes, o->stream_reps);
-    r->run_median_s = median(runs, o->stream_reps);
+    r->flush_ms = bench_median(flushes, o->stream_reps);
+    r->run_median_s = bench_median(runs, o->stream_reps);
     r->captures = vocos_cuda_stream_graph_captures(s);
     r->replays = vocos_cuda_stream_graph_launches(s);
     rc = 0;
@@ -385,29 +346,13 @@ static int run_mode(bench *b, const options *o, int tf32, mode_result *r, float 
 
 /* ---- output ------------------------------------------------------------------------------- */
 
-/* s as a JSON string (quotes, backslashes and control characters escaped). */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        const unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
 static void print_json(const options *o, const bench *b, const char *device, double audio_s, int sr,
                        int hop, const mode_result *res, int n, const char *error)
 {
     printf("{\"bench\": \"vocos_gpu\", \"side\": \"sdk\", \"model\": ");
-    json_str(o->model);
+    bench_json_string(o->model);
     printf(", \"device\": ");
-    json_str(device);
+    bench_json_string(device);
     printf(", \"sample_rate\": %d, \"hop\": %d, \"feature_dim\": %d, \"frames\": %d, "
            "\"audio_samples\": %lld, \"audio_seconds\": %.6f, \"batch\": %d, \"step\": %d, "
            "\"reps\": %d, \"stream_reps\": %d, \"runs\": [",
@@ -437,7 +382,7 @@ static void print_json(const options *o, const bench *b, const char *device, dou
     printf("]");
     if (error) {
         printf(", \"error\": ");
-        json_str(error);
+        bench_json_string(error);
     }
     printf("}\n");
 }
@@ -530,7 +475,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sotto_bench_vocos_gpu: out of memory\n");
         goto done;
     }
-    make_features(feat, (int64_t)b.T * b.dim);
+    bench_make_features(feat, (int64_t)b.T * b.dim);
     b.feat = feat;
     for (int i = 0; i < b.B; i++) {
         float *dst = b.bfeat + (size_t)i * b.T * b.dim;
