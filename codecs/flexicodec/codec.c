@@ -483,6 +483,12 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
     if (model->backend_used == SOTTO_BACKEND_CUDA &&
         (rc = flexicodec_cuda_create(&fm->w, &fm->bt, model->params.device, d->win, &d->cu, st)))
         goto fail;
+    /* Segment windows repeat a few lengths (and a reused decoder its flushes): each length
+     * seen twice runs as a replayed CUDA graph from then on. */
+    if (d->cu && (rc = flexicodec_cuda_set_graphs(d->cu, 1))) {
+        sotto_status_set(st, rc, "flexicodec cuda: graphs");
+        goto fail;
+    }
 #endif
     d->layout_ok = flexicodec_model_layout(model, &d->layout, NULL) == SOTTO_OK;
     reset_state(d);

@@ -12,6 +12,14 @@
  * (L·s + s rows) into a free buffer, and X then points past torch's padding into it: the
  * crop costs no copy. Each residual unit's 1×1 conv adds onto X in one accumulating GEMM.
  *
+ * CUDA graphs: everything between the upload of the latent and the download of the samples
+ * (enqueue_forward) only enqueues work on fixed buffers, with addresses and sizes that depend
+ * on T alone (the scratch pool is reset at its start), so it can be captured once per T and
+ * replayed. A T is captured at its second call, never its first: one-off lengths (a one-pass
+ * flush of each utterance) are not captured for nothing, and every kernel the decode uses,
+ * cuBLAS's included, has run (and been loaded) before a capture. The context never allows
+ * TF32, so T is the whole key.
+ *
  * Built only with the CUDA backend: sdk/CMakeLists.txt compiles every .c of the model folders
  * and defines SOTTO_HAVE_CUDA when the backend is built.
  */
@@ -24,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/cuda/cuda_graph.h"
 #include "backend/cuda/cuda_ops.h"
 
 #define MAX_FRAMES (1 << 16)
@@ -31,6 +40,11 @@
 /* The pool holds at least every DAC conv's whole im2col matrix up to this size; a longer
  * input runs those convs in row blocks (cuda_ops.h, sotto_cuda_conv1d_scratch). */
 #define CONV_SCRATCH_CAP ((size_t)256 << 20)
+/* Graphs a context keeps, one per frame count: a segmented decode's first, middle and last
+ * windows and one more length all stay captured. */
+#define GRAPH_SLOTS 4
+/* Frame counts remembered as run directly once, so that their next call captures. */
+#define SEEN_SLOTS 4
 
 typedef struct fc_res_unit {
     int dilation;
@@ -65,6 +79,15 @@ struct flexicodec_cuda {
     float *lat;    /* [(max_frames + 6)][latent_dim], zero frames around the latent */
     float *buf[3]; /* buf_floats each */
     size_t buf_floats;
+    /* CUDA graphs, used with use_graph: graph[i] holds the decode of one frame count (its key)
+     * and leaves its samples at wave[i]; the least recently used is replaced first. */
+    int use_graph;
+    sotto_cuda_graph *graph[GRAPH_SLOTS];
+    float *wave[GRAPH_SLOTS];
+    int64_t used[GRAPH_SLOTS]; /* call number of the slot's last replay (0: free) */
+    int seen[SEEN_SLOTS];      /* frame counts run directly once and not captured since */
+    int seen_next;             /* the entry of seen replaced next */
+    int64_t calls, captures, launches;
     char msg[256]; /* what the last failed call found */
 };
 
@@ -285,6 +308,11 @@ int flexicodec_cuda_create(const flexicodec_decoder_weights *w, const flexicodec
         goto fail;
     for (int i = 0; i < 3; i++)
         if ((rc = dev_buffer(c, c->buf_floats, &c->buf[i], st))) goto fail;
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        if ((rc = sotto_cuda_graph_create(c->cu, &c->graph[i]))) {
+            rc = device_status(c, rc, "graph", st);
+            goto fail;
+        }
     *out = c;
     return SOTTO_OK;
 fail:
@@ -296,6 +324,8 @@ void flexicodec_cuda_free(flexicodec_cuda *c)
 {
     if (!c) return;
     sotto_cuda *cu = c->cu;
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        sotto_cuda_graph_destroy(c->graph[i]);
     if (cu) {
         for (int i = 0; c->layers && i < c->n_layers; i++)
             sotto_cuda_tlayer_free(cu, &c->layers[i]);
@@ -382,35 +412,26 @@ static int64_t res_unit(flexicodec_cuda *c, const fc_res_unit *u, float *x, int 
     return SOTTO_OK;
 }
 
-int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int T, float *out_host,
-                               int64_t capacity)
+/*
+ * The device work of a decode of T frames whose latent is already in rows [K_HALF, K_HALF + T)
+ * of c->lat: the zero frames around it, the transformer, the DAC decoder and the tanh, into
+ * *wave. Only enqueues work on fixed buffers (no upload, download or sync), with addresses and
+ * sizes fixed by T, so a graph can record it. Returns the sample count or an error.
+ */
+static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
 {
-    if (!c) return SOTTO_ERR_INVALID_ARG;
-    c->msg[0] = '\0';
     sotto_cuda *cu = c->cu;
     const flexicodec_hparams *hp = &c->hp;
     const int lat = hp->latent_dim;
-    if (!latent_host || !out_host || T < 1 || T > c->max_frames)
-        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
-                        "flexicodec cuda: NULL buffer or frame count outside 1..max_frames");
-    for (int64_t i = 0; i < (int64_t)T * lat; i++)
-        if (!isfinite(latent_host[i]))
-            return fail_msg(c, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: non-finite latent value");
-    const int64_t len = flexicodec_dac_out_len(hp, T);
-    if (capacity < len)
-        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
-                        "flexicodec cuda: output capacity below the samples of the forward");
-    int64_t r = sotto_cuda_error(cu);
-    if (r) return layer_failed(c, r, "context");
+    int64_t r;
     sotto_cuda_scratch_reset(cu);
 
     /* the latent between K_HALF zero frames on each side */
     const size_t edge = sizeof(float) * (size_t)K_HALF * (size_t)lat;
     float *x = c->lat + (size_t)K_HALF * lat;
     if ((r = sotto_cuda_memset0(cu, c->lat, edge)) ||
-        (r = sotto_cuda_memset0(cu, x + (size_t)T * lat, edge)) ||
-        (r = sotto_cuda_upload(cu, x, latent_host, sizeof(float) * (size_t)T * lat)))
-        return layer_failed(c, r, "latent upload");
+        (r = sotto_cuda_memset0(cu, x + (size_t)T * lat, edge)))
+        return layer_failed(c, r, "latent padding");
 
     for (int i = 0; i < c->n_layers; i++)
         if ((r = sotto_cuda_tlayer_forward(cu, &c->layers[i], x, T, 0, x)))
@@ -438,24 +459,138 @@ int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int
         for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
             if ((r = res_unit(c, &b->ru[j], X, ix, L, b->c_out))) return r;
     }
-    if (L != len) return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: output length");
+    if (L != flexicodec_dac_out_len(hp, T))
+        return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: output length");
 
     const int c_last = hp->decoder_dim >> hp->n_rates;
-    float *A = c->buf[(ix + 1) % 3], *wave = c->buf[(ix + 2) % 3];
+    float *A = c->buf[(ix + 1) % 3], *w = c->buf[(ix + 2) % 3];
     const size_t edge_last = sizeof(float) * (size_t)K_HALF * (size_t)c_last;
     if ((r = sotto_cuda_memset0(cu, A, edge_last)) ||
         (r = sotto_cuda_memset0(cu, A + (size_t)(K_HALF + L) * c_last, edge_last)) ||
         (r = sotto_cuda_snake(cu, X, L, c_last, c->dac_alpha, A + (size_t)K_HALF * c_last)))
         return layer_failed(c, r, "final Snake");
-    if ((r = sotto_cuda_conv1d(cu, &c->dac_out, c->dac_out_b, A, L + 2 * K_HALF, wave)) != L)
+    if ((r = sotto_cuda_conv1d(cu, &c->dac_out, c->dac_out_b, A, L + 2 * K_HALF, w)) != L)
         return layer_failed(c, r, "DAC output conv");
-    if ((r = sotto_cuda_tanh(cu, wave, L, wave)) ||
-        (r = sotto_cuda_download(cu, out_host, wave, sizeof(float) * (size_t)L)))
-        return layer_failed(c, r, "output");
+    if ((r = sotto_cuda_tanh(cu, w, L, w))) return layer_failed(c, r, "output tanh");
+    *wave = w;
+    return L;
+}
+
+/* 1 (and forgets it) when T ran directly once since it was last captured, else remembers it
+ * and returns 0. */
+static int seen_before(flexicodec_cuda *c, int T)
+{
+    for (int i = 0; i < SEEN_SLOTS; i++)
+        if (c->seen[i] == T) {
+            c->seen[i] = 0;
+            return 1;
+        }
+    c->seen[c->seen_next] = T;
+    c->seen_next = (c->seen_next + 1) % SEEN_SLOTS;
+    return 0;
+}
+
+/* The forward of enqueue_forward: directly, or as a graph replay of T (captured first when T
+ * comes for the second time). */
+static int64_t run_forward(flexicodec_cuda *c, int T, float **wave)
+{
+    if (!c->use_graph) return enqueue_forward(c, T, wave);
+    c->calls++;
+    int slot = -1;
+    for (int i = 0; i < GRAPH_SLOTS && slot < 0; i++)
+        if (sotto_cuda_graph_ready(c->graph[i], T)) slot = i;
+    int64_t r;
+    if (slot < 0) {
+        if (!seen_before(c, T)) return enqueue_forward(c, T, wave);
+        slot = 0;
+        for (int i = 1; i < GRAPH_SLOTS; i++)
+            if (c->used[i] < c->used[slot]) slot = i;
+        sotto_cuda_graph *g = c->graph[slot];
+        c->used[slot] = 0;
+        if ((r = sotto_cuda_graph_begin(g, T))) return layer_failed(c, r, "graph begin");
+        const int64_t got = enqueue_forward(c, T, &c->wave[slot]);
+        r = sotto_cuda_graph_end(g); /* ends the capture even after a failure */
+        if (got < 0 || r) {
+            /* never replay a capture that stopped short (an error that left the context
+             * working still instantiated what was recorded) */
+            sotto_cuda_graph_invalidate(g);
+            return got < 0 ? got : layer_failed(c, r, "graph end");
+        }
+        c->captures++;
+    }
+    c->used[slot] = c->calls;
+    if ((r = sotto_cuda_graph_launch(c->graph[slot]))) return layer_failed(c, r, "graph launch");
+    c->launches++;
+    *wave = c->wave[slot];
+    return flexicodec_dac_out_len(&c->hp, T);
+}
+
+int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int T, float *out_host,
+                               int64_t capacity)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    sotto_cuda *cu = c->cu;
+    const flexicodec_hparams *hp = &c->hp;
+    const int lat = hp->latent_dim;
+    if (!latent_host || !out_host || T < 1 || T > c->max_frames)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "flexicodec cuda: NULL buffer or frame count outside 1..max_frames");
+    for (int64_t i = 0; i < (int64_t)T * lat; i++)
+        if (!isfinite(latent_host[i]))
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: non-finite latent value");
+    const int64_t len = flexicodec_dac_out_len(hp, T);
+    if (capacity < len)
+        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                        "flexicodec cuda: output capacity below the samples of the forward");
+    int64_t r = sotto_cuda_error(cu);
+    if (r) return layer_failed(c, r, "context");
+
+    /* the latent into its fixed rows, outside any graph */
+    if ((r = sotto_cuda_upload(cu, c->lat + (size_t)K_HALF * lat, latent_host,
+                               sizeof(float) * (size_t)T * lat)))
+        return layer_failed(c, r, "latent upload");
+    float *wave = NULL;
+    const int64_t L = run_forward(c, T, &wave);
+    if (L < 0) return L;
+    if (L != len) return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: output length");
+    if ((r = sotto_cuda_download(cu, out_host, wave, sizeof(float) * (size_t)L)))
+        return layer_failed(c, r, "output download");
     for (int64_t i = 0; i < L; i++)
         if (!isfinite(out_host[i]))
             return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: non-finite output sample");
     return L;
+}
+
+int flexicodec_cuda_set_graphs(flexicodec_cuda *c, int on)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    if (!on) {
+        /* release the instantiated graphs; turning graphs on again starts afresh */
+        for (int i = 0; i < GRAPH_SLOTS; i++) {
+            sotto_cuda_graph_invalidate(c->graph[i]);
+            c->used[i] = 0;
+        }
+        memset(c->seen, 0, sizeof c->seen);
+        c->seen_next = 0;
+    }
+    c->use_graph = on != 0;
+    return SOTTO_OK;
+}
+
+int flexicodec_cuda_graphs(const flexicodec_cuda *c)
+{
+    return c ? c->use_graph : 0;
+}
+
+int64_t flexicodec_cuda_graph_captures(const flexicodec_cuda *c)
+{
+    return c ? c->captures : 0;
+}
+
+int64_t flexicodec_cuda_graph_launches(const flexicodec_cuda *c)
+{
+    return c ? c->launches : 0;
 }
 
 #endif /* SOTTO_HAVE_CUDA */

@@ -1,8 +1,7 @@
 /*
  * An offline FlexiCodec decode forward on the CUDA layer library (backend/cuda/cuda_ops.h):
- * an internal building block toward decoding FlexiCodec on a GPU. It is not reachable through
- * the public API, and nothing in model loading, backend selection or the decoder of
- * sotto_codec.h uses it yet (docs/gpu.md).
+ * the decoder of sotto_codec.h runs its windows with it on a model loaded for CUDA (codec.c,
+ * docs/gpu.md); it is not itself part of the public API.
  *
  * It covers the part of the decode that costs (bottleneck transformer and DAC decoder, far
  * above 95% of the work) and starts where the CPU decoder's flush hands over to them: the
@@ -24,8 +23,9 @@
  * sized for max_frames latent frames. All arithmetic is f32 (TF32 off): a model loaded with
  * binary16 arithmetic runs here with f32 arithmetic on its f16 weights.
  *
- * Scope: one whole utterance of at most max_frames frames per call (the CPU decoder's
- * unsegmented flush; no segment windows, no streaming).
+ * Scope: one whole sequence of at most max_frames frames per call (the decoder's one-pass
+ * flush, or one of its segment windows; no streaming state between calls). The device work of
+ * a call can run as a CUDA graph replayed per frame count (flexicodec_cuda_set_graphs).
  *
  * Everything here exists only in builds with the CUDA backend (SOTTO_HAVE_CUDA); without it
  * this header declares nothing. One context serves one thread at a time; the CPU weights are
@@ -71,6 +71,26 @@ int64_t flexicodec_cuda_output_length(const flexicodec_cuda *c, int64_t T);
  */
 int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int T, float *out_host,
                                int64_t capacity);
+
+/*
+ * CUDA graphs (backend/cuda/cuda_graph.h), off in a new context. With them on, the device work
+ * of a decode (everything between the upload of the latent and the download of the samples)
+ * runs as a CUDA graph: a frame count T runs directly at its first call, is captured at its
+ * second (so a one-off length is never captured, and every kernel has been loaded before a
+ * capture) and replayed, as one launch, at every later call. The context keeps 4 graphs, one
+ * per T; a fifth T replaces the least recently replayed, which then starts over (a direct run,
+ * then a capture). The output is the direct run's (same kernels on the same buffers). A
+ * device failure during a capture is the context's sticky error (SOTTO_ERR_DEVICE from then
+ * on, like any failed layer; never a silent fallback to direct execution); a capture cut short
+ * by any other error is discarded, never replayed. Turning graphs off releases the captured
+ * graphs. Returns SOTTO_OK, or SOTTO_ERR_INVALID_ARG for NULL.
+ */
+int flexicodec_cuda_set_graphs(flexicodec_cuda *c, int on);
+/* 1 when graphs are on, else 0 (also for NULL). */
+int flexicodec_cuda_graphs(const flexicodec_cuda *c);
+/* Graph captures completed, and graph replays launched, since creation (0 for NULL). */
+int64_t flexicodec_cuda_graph_captures(const flexicodec_cuda *c);
+int64_t flexicodec_cuda_graph_launches(const flexicodec_cuda *c);
 
 /* What the last failed call found ("" when none did). */
 const char *flexicodec_cuda_last_error(const flexicodec_cuda *c);

@@ -8,8 +8,12 @@
  * ConvNeXt decoder, RVQ decode, per-group sum, expansion by the token lengths). Also: the CPU
  * reference against the public decoder's flush of the same codes (so the reference is the
  * decoder's own output), a second, shorter call on the same context (the zero frames around
- * the latent must be zero again), and the argument errors. Where no device exists, or Sotto
- * was built without its CUDA backend, the test reports SKIP (exit code 77), never a pass.
+ * the latent must be zero again), and the argument errors. CUDA graphs (decode-small): each
+ * call with graphs on against the direct run of the same frame count on the same context (a
+ * count's first call direct, its second captured, later ones replayed, on new latent values
+ * too), the capture and replay counts, four counts captured, the least recently used replaced
+ * by a fifth, graphs off again, and the errors. Where no device exists, or Sotto was built
+ * without its CUDA backend, the test reports SKIP (exit code 77), never a pass.
  *
  * Tolerances (all activations f32, TF32 off on the GPU):
  *   f32 weights: max-abs ≤ 2e-4 and NMSE ≤ 1e-8 (NMSE = Σ(gpu − cpu)² / Σ cpu²; the output
@@ -23,6 +27,10 @@
  *     sides compute in f32 on the same (exactly widened) weight values. The binary16 layout
  *     (the CPU's f16 arithmetic, whose own activations are rounded) converts to the same f32
  *     weights, so its GPU output is held to the same budget against the same reference.
+ *   graph replay vs the direct run: max-abs ≤ 1e-6. Both run the same kernels with the same
+ *     arguments on the same buffers, so the outputs are expected bit-identical; the slack only
+ *     covers a library picking another algorithm while captured. The log says whether each
+ *     comparison was bit-identical.
  * Each comparison prints its max-abs and NMSE, so the log records the achieved error.
  */
 #include <math.h>
@@ -44,6 +52,8 @@
 #define MAX_ABS_F32 2e-4
 #define NMSE_F32 1e-8
 #define MAX_ABS_DECODER 1e-5 /* CPU reference vs the public decoder: same CPU calls */
+#define MAX_ABS_GRAPH 1e-6   /* graph replay vs the direct run: expected bit-identical */
+#define GRAPH_SIZES 5        /* frame counts of the graph test: one more than the graphs kept */
 
 /* A fixture: model, codes file and the names of its tensors. */
 typedef struct fixture {
@@ -314,6 +324,129 @@ static void test_small_f16_h16(void)
     sotto_model_free(mh);
 }
 
+/* One decode of x's first T frames with graphs on, against want (the direct run of the same
+ * input), then the capture and replay counts after it. */
+static void graph_call(flexicodec_cuda *c, const float *x, int T, const float *want, int64_t n,
+                       int64_t captures, int64_t launches, const char *what)
+{
+    int64_t got_n;
+    float *got = gpu_forward(c, x, T, &got_n);
+    CU_ASSERT_EQUAL(got_n, n);
+    char label[160];
+    snprintf(label, sizeof label, "%s (T %d): against the direct run", what, T);
+    if (got_n == n) {
+        TU_ASSERT_CLOSE(label, got, want, n, MAX_ABS_GRAPH, -1);
+        const int same = !memcmp(got, want, sizeof(float) * (size_t)n);
+        printf("  (%s: %s)\n", label, same ? "bit-identical" : "NOT bit-identical");
+    }
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_captures(c), captures);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_launches(c), launches);
+    if (flexicodec_cuda_graph_captures(c) != captures ||
+        flexicodec_cuda_graph_launches(c) != launches)
+        fprintf(stderr, "%s: %lld captures, %lld replays; expected %lld, %lld\n", label,
+                (long long)flexicodec_cuda_graph_captures(c),
+                (long long)flexicodec_cuda_graph_launches(c), (long long)captures,
+                (long long)launches);
+    free(got);
+}
+
+static void test_graphs(void)
+{
+    sotto_model *m = load(DECODE_SMALL.model);
+    const flexicodec_model *fm = flexicodec_model_get(m);
+    codes cd;
+    codes_open(&cd, &DECODE_SMALL);
+    int64_t T64;
+    float *x = latent(fm, &cd, &T64);
+    CU_ASSERT_TRUE_FATAL(T64 > GRAPH_SIZES);
+    const int T = (int)T64, lat = fm->w.hp.latent_dim;
+    /* x2: other latent values, for a replay on new input */
+    float *x2 = xmalloc(sizeof(float) * (size_t)T * lat);
+    for (int64_t i = 0; i < (int64_t)T * lat; i++)
+        x2[i] = 0.5f * x[(int64_t)T * lat - 1 - i];
+
+    flexicodec_cuda *c = gpu_create(fm, T);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graphs(c), 0); /* off in a new context */
+
+    /* the direct runs: frame counts T, T − 1, ..., and x2 at T */
+    int sz[GRAPH_SIZES];
+    float *want[GRAPH_SIZES], *want2;
+    int64_t n[GRAPH_SIZES], n2;
+    for (int k = 0; k < GRAPH_SIZES; k++) {
+        sz[k] = T - k;
+        want[k] = gpu_forward(c, x, sz[k], &n[k]);
+        CU_ASSERT_EQUAL_FATAL(n[k], flexicodec_dac_out_len(&fm->w.hp, sz[k]));
+    }
+    want2 = gpu_forward(c, x2, T, &n2);
+    CU_ASSERT_EQUAL_FATAL(n2, n[0]);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_captures(c), 0);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_launches(c), 0);
+
+    CU_ASSERT_EQUAL(flexicodec_cuda_set_graphs(c, 1), SOTTO_OK);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graphs(c), 1);
+    /* a count's first call runs directly, its second captures and replays, later ones replay,
+     * also on other input (the graph reads the latent buffer, not the captured values) */
+    graph_call(c, x, sz[0], want[0], n[0], 0, 0, "1st call, direct");
+    graph_call(c, x, sz[0], want[0], n[0], 1, 1, "2nd call, captured");
+    graph_call(c, x2, sz[0], want2, n2, 1, 2, "3rd call, replay, new input");
+    graph_call(c, x, sz[0], want[0], n[0], 1, 3, "4th call, replay");
+    /* a second count gets its own graph; the first stays */
+    graph_call(c, x, sz[1], want[1], n[1], 1, 3, "2nd count, direct");
+    graph_call(c, x, sz[1], want[1], n[1], 2, 4, "2nd count, captured");
+    graph_call(c, x2, sz[0], want2, n2, 2, 5, "1st count again, replay");
+    /* four counts fill the graphs */
+    graph_call(c, x, sz[2], want[2], n[2], 2, 5, "3rd count, direct");
+    graph_call(c, x, sz[2], want[2], n[2], 3, 6, "3rd count, captured");
+    graph_call(c, x, sz[3], want[3], n[3], 3, 6, "4th count, direct");
+    graph_call(c, x, sz[3], want[3], n[3], 4, 7, "4th count, captured");
+    /* replays now in the order sz[1], sz[0], sz[2], sz[3]: sz[1] is the least recently used
+     * and a fifth count replaces it */
+    graph_call(c, x, sz[4], want[4], n[4], 4, 7, "5th count, direct");
+    graph_call(c, x, sz[4], want[4], n[4], 5, 8, "5th count, captured in place of the LRU");
+    graph_call(c, x, sz[0], want[0], n[0], 5, 9, "1st count, kept");
+    graph_call(c, x, sz[2], want[2], n[2], 5, 10, "3rd count, kept");
+    graph_call(c, x, sz[3], want[3], n[3], 5, 11, "4th count, kept");
+    graph_call(c, x, sz[4], want[4], n[4], 5, 12, "5th count, kept");
+    /* the replaced count starts over, and replaces the least recently used, now sz[0] */
+    graph_call(c, x, sz[1], want[1], n[1], 5, 12, "2nd count, replaced: direct again");
+    graph_call(c, x, sz[1], want[1], n[1], 6, 13, "2nd count, captured again");
+    graph_call(c, x, sz[4], want[4], n[4], 6, 14, "5th count, kept");
+    graph_call(c, x, sz[0], want[0], n[0], 6, 14, "1st count, replaced: direct again");
+
+    /* argument errors with graphs on leave them working */
+    const int64_t len = n[0];
+    float *y = xmalloc(sizeof(float) * (size_t)len);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, T + 1, y, len), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, x, T, y, len - 1), SOTTO_ERR_BUFFER_TOO_SMALL);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode(c, NULL, T, y, len), SOTTO_ERR_INVALID_ARG);
+    free(y);
+    graph_call(c, x, sz[2], want[2], n[2], 6, 15, "after argument errors, replay");
+
+    /* graphs off: direct runs, the counts stay; on again: everything starts over */
+    CU_ASSERT_EQUAL(flexicodec_cuda_set_graphs(c, 0), SOTTO_OK);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graphs(c), 0);
+    graph_call(c, x, sz[0], want[0], n[0], 6, 15, "graphs off");
+    graph_call(c, x, sz[0], want[0], n[0], 6, 15, "graphs off");
+    CU_ASSERT_EQUAL(flexicodec_cuda_set_graphs(c, 7), SOTTO_OK);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graphs(c), 1);
+    graph_call(c, x, sz[0], want[0], n[0], 6, 15, "on again, direct");
+    graph_call(c, x, sz[0], want[0], n[0], 7, 16, "on again, captured");
+
+    CU_ASSERT_EQUAL(flexicodec_cuda_set_graphs(NULL, 1), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graphs(NULL), 0);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_captures(NULL), 0);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_launches(NULL), 0);
+
+    flexicodec_cuda_free(c); /* with graphs held */
+    for (int k = 0; k < GRAPH_SIZES; k++)
+        free(want[k]);
+    free(want2);
+    free(x2);
+    free(x);
+    sotto_gguf_close(cd.g);
+    sotto_model_free(m);
+}
+
 static void test_create_errors(void)
 {
     sotto_model *m = load(SMALL.model);
@@ -345,10 +478,13 @@ int main(void)
         return TU_SKIP;
     }
     sotto_cpu_init(&g_cpu, sotto_cpu_features(), NULL);
-    static const tu_test tests[] = {
-        {"decode_small", test_decode_small},   {"small", test_small},
-        {"small_f16", test_small_f16},         {"small_f16_h16", test_small_f16_h16},
-        {"create_errors", test_create_errors}, {NULL, NULL}};
+    static const tu_test tests[] = {{"decode_small", test_decode_small},
+                                    {"small", test_small},
+                                    {"small_f16", test_small_f16},
+                                    {"small_f16_h16", test_small_f16_h16},
+                                    {"graphs", test_graphs},
+                                    {"create_errors", test_create_errors},
+                                    {NULL, NULL}};
     return tu_run_suite("flexicodec_cuda", tests);
 #endif
 }
