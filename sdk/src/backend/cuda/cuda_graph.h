@@ -6,8 +6,8 @@
  *
  * A graph object holds at most one instantiated graph, tagged with a caller's key that names
  * what was captured (e.g. the step's frame count). When the key changes, the caller captures
- * again and the new capture replaces the old one (the instantiated graph is updated in place
- * when its topology allows, else instantiated anew).
+ * again and the new capture replaces the old one (instantiated anew: the old executable
+ * graph is destroyed; cudaGraphExecUpdate is not used).
  *
  * Usage (per step; nothing is allocated after the first capture of a key):
  *     if (!sotto_cuda_graph_ready(g, key)) {
