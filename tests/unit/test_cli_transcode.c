@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "backend/cuda_probe.h"
 #include "sotto/sotto.h"
 #include "sotto/sotto_audio.h"
 #include "sotto/sotto_codec.h"
@@ -340,6 +341,25 @@ static void test_limits_errors(void)
     snprintf(args, sizeof args, "transcode '%s' -m '%s'", fa, model_path);
     run(args, r);
     CU_ASSERT_EQUAL(r->code, 2);
+    /* --gpu: only with --decode, a device index, exit 8 without that device */
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --gpu 0", fa, out, model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    TU_ASSERT_HAS(r->err, "--gpu needs --decode");
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode --gpu x", fa, out,
+             model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode --gpu 0", fa, out,
+             model_path);
+    run(args, r);
+    if (sotto_cuda_device_count() > 0) {
+        CU_ASSERT_EQUAL(r->code, 0);
+        TU_ASSERT_HAS(r->err, "decoding on CUDA device 0");
+    } else {
+        CU_ASSERT_EQUAL(r->code, 8);
+        TU_ASSERT_HAS(r->err, "no CUDA device");
+    }
     free(r);
 }
 
