@@ -9,6 +9,7 @@
 
 #include "core/gguf.h"
 #include "vocoder/vocos/vocos.h"
+#include "vocoder/vocos/vocos_cuda.h"
 
 /* A tensor as f32: borrowed from the file when stored as f32, else converted into the pool. */
 static int tensor_f32(vocos_weights *w, const sotto_model *m, const char *name, int n_dims,
@@ -127,6 +128,9 @@ static void vocos_free(sotto_model *m)
 {
     vocos_weights *w = m->arch_data;
     if (!w) return;
+#ifdef SOTTO_HAVE_CUDA
+    vocos_cuda_weights_free(w->cuda);
+#endif
     if (w->blocks) {
         for (int i = 0; i < w->hp.num_layers; i++) {
             sotto_linear_w_free(&w->blocks[i].pw1, &m->alloc);
@@ -276,8 +280,11 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
             return rc;
     }
 #ifdef SOTTO_HAVE_CUDA
-    /* The CUDA forward (vocos_cuda.h) covers mel-feature models with plain LayerNorm. */
+    /* The CUDA forward (vocos_cuda.h) covers mel-feature models with plain LayerNorm; their
+     * weights go to the device once, here, for every vocoder made on the model. */
     m->cuda_path = m->cuda_ok && hp->features == VOCOS_FEAT_MEL && !ada;
+    if (m->cuda_path && (rc = vocos_cuda_weights_create(w, m->params.device, &w->cuda, st)))
+        return rc;
 #endif
     return SOTTO_OK;
 }

@@ -433,9 +433,9 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
 #ifdef SOTTO_HAVE_CUDA
     const int window = vocos_cuda_stream_window_frames(w, v->cap);
     if (model->backend_used == SOTTO_BACKEND_CUDA &&
-        ((rc = vocos_cuda_create(w, model->params.device,
-                                 p.max_batch_frames > window ? p.max_batch_frames : window,
-                                 &v->cu, st)) ||
+        ((rc = vocos_cuda_create_shared(w->cuda,
+                                        p.max_batch_frames > window ? p.max_batch_frames : window,
+                                        &v->cu, st)) ||
          (rc = vocos_cuda_stream_create(v->cu, v->cap, 1, &v->cs, st))))
         goto fail;
 #endif

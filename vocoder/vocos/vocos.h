@@ -61,6 +61,8 @@ typedef struct vocos_weights {
     const float *mel_window;   /* [mel_n_fft] */
     const float *codebooks;    /* [codebooks_total * bins][input_channels] */
     sotto_f32_pool owned;      /* f32 copies of tensors stored as f16/bf16 */
+    struct vocos_cuda_weights *cuda; /* the device copy on a CUDA model (vocos_cuda.h), made
+                                        once at load and shared by its vocoders; else NULL */
 } vocos_weights;
 
 /* Model loader hook for architecture "vocos": reads hyperparameters, checks and repacks every

@@ -73,19 +73,32 @@ typedef struct vocos_cuda_seg {
     int64_t out_off;
 } vocos_cuda_seg;
 
-struct vocos_cuda {
+/* A model's weights on the device (vocos_cuda_weights_create): uploaded once through their
+ * own context, which does nothing else; every vocos_cuda made on them reads them from its own
+ * stream (device memory is shared by every stream of the process on that device). */
+struct vocos_cuda_weights {
     sotto_cuda *cu;
+    int device;
     vocos_hparams hp;
-    int max_frames;
-    int max_seqs; /* sequences one batch can hold: each ≥ 1 frame, 3 zero frames apart */
-    int n_bins;   /* F = n_fft/2 + 1 */
-    int trim;     /* ISTFT samples cut at each end (dsp/stft.h) */
-    int tf32;
+    int n_bins;
     sotto_cuda_conv1d_w embed;
     float *embed_b, *norm_w, *norm_b, *final_w, *final_b;
     vocos_cuda_block *blocks;
     sotto_cuda_linear_w head_mag, head_phase; /* rows [0, F) and [F, 2F) of head.out */
     float *head_b;                            /* [2F]: magnitude bias, then phase bias */
+    float *window;                            /* [n_fft] host: the ISTFT window */
+};
+
+struct vocos_cuda {
+    sotto_cuda *cu;
+    vocos_hparams hp;
+    const vocos_cuda_weights *wt; /* read only */
+    vocos_cuda_weights *own;      /* wt, when vocos_cuda_create made it for this context */
+    int max_frames;
+    int max_seqs; /* sequences one batch can hold: each ≥ 1 frame, 3 zero frames apart */
+    int n_bins;   /* F = n_fft/2 + 1 */
+    int trim;     /* ISTFT samples cut at each end (dsp/stft.h) */
+    int tf32;
     sotto_cuda_istft *istft;
     /* activations (device) */
     float *feat;        /* [(max_frames + 6)][input_channels], zero frames around each input */
@@ -128,33 +141,33 @@ static size_t align256(size_t n)
 }
 
 /* A failed device call at load: the context's message into st. */
-static int device_status(const vocos_cuda *c, int rc, const char *what, sotto_status *st)
+static int device_status(sotto_cuda *cu, int rc, const char *what, sotto_status *st)
 {
-    const char *m = c->cu ? sotto_cuda_error_message(c->cu) : "";
+    const char *m = cu ? sotto_cuda_error_message(cu) : "";
     return sotto_status_set(st, rc, "vocos cuda: %s: %s", what, m[0] ? m : sotto_strerror(rc));
 }
 
 static int dev_buffer(vocos_cuda *c, size_t n_floats, float **d, sotto_status *st)
 {
     int rc = sotto_cuda_alloc(c->cu, sizeof(float) * n_floats, (void **)d);
-    return rc ? device_status(c, rc, "buffer", st) : SOTTO_OK;
+    return rc ? device_status(c->cu, rc, "buffer", st) : SOTTO_OK;
 }
 
-static int dev_vec(vocos_cuda *c, const float *h, size_t n, float **d, sotto_status *st)
+static int dev_vec(sotto_cuda *cu, const float *h, size_t n, float **d, sotto_status *st)
 {
-    int rc = sotto_cuda_alloc(c->cu, sizeof(float) * n, (void **)d);
-    if (!rc) rc = sotto_cuda_upload(c->cu, *d, h, sizeof(float) * n);
-    return rc ? device_status(c, rc, "upload", st) : SOTTO_OK;
+    int rc = sotto_cuda_alloc(cu, sizeof(float) * n, (void **)d);
+    if (!rc) rc = sotto_cuda_upload(cu, *d, h, sizeof(float) * n);
+    return rc ? device_status(cu, rc, "upload", st) : SOTTO_OK;
 }
 
 /* A Linear weight's rows [r0, r0 + rows) to the device; W holds the whole [n_out][n_in]. */
-static int dev_linear_rows(vocos_cuda *c, sotto_cuda_linear_w *d, const float *W, int r0, int rows,
+static int dev_linear_rows(sotto_cuda *cu, sotto_cuda_linear_w *d, const float *W, int r0, int rows,
                            int n_in, sotto_status *st)
 {
-    return sotto_cuda_linear_w_init(c->cu, d, W + (int64_t)r0 * n_in, rows, n_in, st);
+    return sotto_cuda_linear_w_init(cu, d, W + (int64_t)r0 * n_in, rows, n_in, st);
 }
 
-static int upload_block(vocos_cuda *c, const vocos_block *b, vocos_cuda_block *d, float *W,
+static int upload_block(vocos_cuda_weights *c, const vocos_block *b, vocos_cuda_block *d, float *W,
                         float *tmp, sotto_status *st)
 {
     const int C = c->hp.dim, I = c->hp.intermediate_dim;
@@ -164,10 +177,10 @@ static int upload_block(vocos_cuda *c, const vocos_block *b, vocos_cuda_block *d
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: block weights empty");
     if ((rc = sotto_cuda_conv1d_w_init(c->cu, &d->dw, W, C, C, VOCOS_KERNEL, 1, 1, C, st)) ||
         (rc = sotto_cuda_linear_w_init(c->cu, &d->pw1, W + (size_t)C * VOCOS_KERNEL, I, C, st)) ||
-        (rc = dev_vec(c, b->dw_b, (size_t)C, &d->dw_b, st)) ||
-        (rc = dev_vec(c, b->ln_w, (size_t)C, &d->ln_w, st)) ||
-        (rc = dev_vec(c, b->ln_b, (size_t)C, &d->ln_b, st)) ||
-        (rc = dev_vec(c, b->pw1_b, (size_t)I, &d->pw1_b, st)))
+        (rc = dev_vec(c->cu, b->dw_b, (size_t)C, &d->dw_b, st)) ||
+        (rc = dev_vec(c->cu, b->ln_w, (size_t)C, &d->ln_w, st)) ||
+        (rc = dev_vec(c->cu, b->ln_b, (size_t)C, &d->ln_b, st)) ||
+        (rc = dev_vec(c->cu, b->pw1_b, (size_t)I, &d->pw1_b, st)))
         return rc;
     /* pwconv2 [C][I] with the layer scale folded in: x + γ⊙(W·h + b) = x + (γ⊙W)·h + γ⊙b */
     if (sotto_cuda_linear_to_f32(&b->pw2, W))
@@ -180,12 +193,12 @@ static int upload_block(vocos_cuda *c, const vocos_block *b, vocos_cuda_block *d
         tmp[n] = g * b->pw2_b[n];
     }
     if ((rc = sotto_cuda_linear_w_init(c->cu, &d->pw2, W, C, I, st)) ||
-        (rc = dev_vec(c, tmp, (size_t)C, &d->pw2_b, st)))
+        (rc = dev_vec(c->cu, tmp, (size_t)C, &d->pw2_b, st)))
         return rc;
     return SOTTO_OK;
 }
 
-static int upload_weights(vocos_cuda *c, const vocos_weights *w, sotto_status *st)
+static int upload_weights(vocos_cuda_weights *c, const vocos_weights *w, sotto_status *st)
 {
     const vocos_hparams *hp = &c->hp;
     const int C = hp->dim, Cin = hp->input_channels, I = hp->intermediate_dim;
@@ -208,19 +221,19 @@ static int upload_weights(vocos_cuda *c, const vocos_weights *w, sotto_status *s
         goto done;
     }
     if ((rc = sotto_cuda_conv1d_w_init(c->cu, &c->embed, W, C, Cin, VOCOS_KERNEL, 1, 1, 1, st)) ||
-        (rc = dev_vec(c, w->embed_b, (size_t)C, &c->embed_b, st)) ||
-        (rc = dev_vec(c, w->norm_w, (size_t)C, &c->norm_w, st)) ||
-        (rc = dev_vec(c, w->norm_b, (size_t)C, &c->norm_b, st)) ||
-        (rc = dev_vec(c, w->final_w, (size_t)C, &c->final_w, st)) ||
-        (rc = dev_vec(c, w->final_b, (size_t)C, &c->final_b, st)) ||
-        (rc = dev_vec(c, w->head_b, (size_t)(2 * F), &c->head_b, st)))
+        (rc = dev_vec(c->cu, w->embed_b, (size_t)C, &c->embed_b, st)) ||
+        (rc = dev_vec(c->cu, w->norm_w, (size_t)C, &c->norm_w, st)) ||
+        (rc = dev_vec(c->cu, w->norm_b, (size_t)C, &c->norm_b, st)) ||
+        (rc = dev_vec(c->cu, w->final_w, (size_t)C, &c->final_w, st)) ||
+        (rc = dev_vec(c->cu, w->final_b, (size_t)C, &c->final_b, st)) ||
+        (rc = dev_vec(c->cu, w->head_b, (size_t)(2 * F), &c->head_b, st)))
         goto done;
     if (sotto_cuda_linear_to_f32(&w->head, W)) {
         rc = sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: head weight empty");
         goto done;
     }
-    if ((rc = dev_linear_rows(c, &c->head_mag, W, 0, F, C, st)) ||
-        (rc = dev_linear_rows(c, &c->head_phase, W, F, F, C, st)))
+    if ((rc = dev_linear_rows(c->cu, &c->head_mag, W, 0, F, C, st)) ||
+        (rc = dev_linear_rows(c->cu, &c->head_phase, W, F, F, C, st)))
         goto done;
     for (int i = 0; i < L; i++)
         if ((rc = upload_block(c, &w->blocks[i], &c->blocks[i], W, tmp, st))) goto done;
@@ -248,16 +261,46 @@ static int ola_frames(const vocos_cuda *c)
     return (c->hp.n_fft - 1) / c->hp.hop_length;
 }
 
-int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_cuda **out,
-                      sotto_status *st)
+/* ---- weights ------------------------------------------------------------------------------ */
+
+void vocos_cuda_weights_free(vocos_cuda_weights *d)
+{
+    if (!d) return;
+    sotto_cuda *cu = d->cu;
+    if (cu) {
+        if (d->blocks)
+            for (int i = 0; i < d->hp.num_layers; i++) {
+                vocos_cuda_block *b = &d->blocks[i];
+                sotto_cuda_conv1d_w_free(cu, &b->dw);
+                sotto_cuda_linear_w_free(cu, &b->pw1);
+                sotto_cuda_linear_w_free(cu, &b->pw2);
+                sotto_cuda_free(cu, b->dw_b);
+                sotto_cuda_free(cu, b->ln_w);
+                sotto_cuda_free(cu, b->ln_b);
+                sotto_cuda_free(cu, b->pw1_b);
+                sotto_cuda_free(cu, b->pw2_b);
+            }
+        sotto_cuda_conv1d_w_free(cu, &d->embed);
+        sotto_cuda_linear_w_free(cu, &d->head_mag);
+        sotto_cuda_linear_w_free(cu, &d->head_phase);
+        float *bufs[] = {d->embed_b, d->norm_w, d->norm_b, d->final_w, d->final_b, d->head_b};
+        for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
+            sotto_cuda_free(cu, bufs[i]);
+        sotto_cuda_destroy(cu);
+    }
+    free(d->blocks);
+    free(d->window);
+    free(d);
+}
+
+int vocos_cuda_weights_create(const vocos_weights *w, int device, vocos_cuda_weights **out,
+                              sotto_status *st)
 {
     if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: out is NULL");
     *out = NULL;
-    if (!w || device < 0 || max_frames < 1 || max_frames > (1 << 20))
+    if (!w || device < 0)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "vocos cuda: NULL weights, device %d or max_frames %d out of "
-                                "range (1..%d)",
-                                device, max_frames, 1 << 20);
+                                "vocos cuda: NULL weights or device %d out of range", device);
     const vocos_hparams *hp = &w->hp;
     if (hp->features != VOCOS_FEAT_MEL || hp->adanorm_num_embeddings > 0)
         return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED,
@@ -265,7 +308,8 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
                                 "on the GPU (this one has %s features%s)",
                                 hp->features == VOCOS_FEAT_MEL ? "mel" : "EnCodec",
                                 hp->adanorm_num_embeddings ? " and AdaLayerNorm" : "");
-    /* The ISTFT geometry and window exactly as the CPU vocoder builds them. */
+    /* The ISTFT window exactly as the CPU vocoder builds it (the file's, or the periodic
+     * Hann the plan makes). */
     sotto_stft_params sp = sotto_stft_default_params();
     sp.n_fft = hp->n_fft;
     sp.hop_length = hp->hop_length;
@@ -274,19 +318,83 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
     sotto_stft *plan = NULL;
     int rc = sotto_stft_create(&sp, NULL, &plan, st);
     if (rc) return rc;
+    vocos_cuda_weights *d = calloc(1, sizeof *d);
+    if (d) {
+        d->hp = *hp;
+        d->device = device;
+        d->n_bins = hp->n_fft / 2 + 1;
+        d->blocks = calloc((size_t)(hp->num_layers ? hp->num_layers : 1), sizeof *d->blocks);
+        d->window = malloc(sizeof(float) * (size_t)hp->n_fft);
+        if (d->window)
+            memcpy(d->window, sotto_stft_window(plan), sizeof(float) * (size_t)hp->n_fft);
+    }
+    sotto_stft_destroy(plan);
+    if (!d || !d->blocks || !d->window) {
+        vocos_cuda_weights_free(d);
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    if ((rc = sotto_cuda_create(&d->cu, device, 0, st)) || (rc = upload_weights(d, w, st))) {
+        vocos_cuda_weights_free(d);
+        return rc;
+    }
+    *out = d;
+    return SOTTO_OK;
+}
 
+/* ---- contexts ----------------------------------------------------------------------------- */
+
+int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_cuda **out,
+                      sotto_status *st)
+{
+    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: out is NULL");
+    *out = NULL;
+    if (max_frames < 1 || max_frames > (1 << 20))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "vocos cuda: max_frames %d out of range (1..%d)", max_frames,
+                                1 << 20);
+    vocos_cuda_weights *d = NULL;
+    int rc = vocos_cuda_weights_create(w, device, &d, st);
+    if (rc) return rc;
+    if ((rc = vocos_cuda_create_shared(d, max_frames, out, st))) {
+        vocos_cuda_weights_free(d);
+        return rc;
+    }
+    (*out)->own = d;
+    return SOTTO_OK;
+}
+
+int vocos_cuda_create_shared(const vocos_cuda_weights *wt, int max_frames, vocos_cuda **out,
+                             sotto_status *st)
+{
+    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: out is NULL");
+    *out = NULL;
+    if (!wt || max_frames < 1 || max_frames > (1 << 20))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "vocos cuda: NULL weights or max_frames %d out of range (1..%d)",
+                                max_frames, 1 << 20);
+    const vocos_hparams *hp = &wt->hp;
+    const int device = wt->device;
+    /* The ISTFT geometry exactly as the CPU vocoder builds it. */
+    sotto_stft_params sp = sotto_stft_default_params();
+    sp.n_fft = hp->n_fft;
+    sp.hop_length = hp->hop_length;
+    sp.pad = hp->head_pad_same ? SOTTO_STFT_PAD_SAME : SOTTO_STFT_PAD_CENTER;
+    sp.window = wt->window;
+    sotto_stft *plan = NULL;
+    int rc = sotto_stft_create(&sp, NULL, &plan, st);
+    if (rc) return rc;
     vocos_cuda *c = calloc(1, sizeof *c);
     if (!c) {
         sotto_stft_destroy(plan);
         return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
     }
     c->hp = *hp;
+    c->wt = wt;
     c->max_frames = max_frames;
     c->max_seqs = (max_frames + VOCOS_HALF) / (1 + VOCOS_HALF);
     c->n_bins = hp->n_fft / 2 + 1;
     c->trim = sotto_istft_trim(plan);
     const int C = hp->dim, Cin = hp->input_channels, I = hp->intermediate_dim, F = c->n_bins;
-    const int L = hp->num_layers;
     const size_t rows = (size_t)max_frames + 2 * VOCOS_HALF;
     const int batch = max_frames < ISTFT_BATCH ? max_frames : ISTFT_BATCH;
     /* A batch's outputs together: Σ((T_i − 1)·hop + n_fft − 2·trim) with Σ T_i ≤ max_frames −
@@ -306,17 +414,15 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
     scratch += 4096;
 
     if ((rc = sotto_cuda_create(&c->cu, device, scratch, st))) goto fail;
-    c->blocks = calloc((size_t)(L ? L : 1), sizeof *c->blocks);
     c->segs = calloc((size_t)c->max_seqs, sizeof *c->segs);
     c->gaps_host = calloc((size_t)c->max_seqs, sizeof *c->gaps_host);
     c->window_host = malloc(sizeof(float) * (size_t)hp->n_fft);
-    if (!c->blocks || !c->segs || !c->gaps_host || !c->window_host) {
+    if (!c->segs || !c->gaps_host || !c->window_host) {
         rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
         goto fail;
     }
     memcpy(c->window_host, sotto_stft_window(plan), sizeof(float) * (size_t)hp->n_fft);
-    if ((rc = upload_weights(c, w, st)) ||
-        (rc = sotto_cuda_istft_create(c->cu, hp->n_fft, hp->hop_length, c->trim,
+    if ((rc = sotto_cuda_istft_create(c->cu, hp->n_fft, hp->hop_length, c->trim,
                                       sotto_stft_window(plan), batch, &c->istft, st)))
         goto fail;
     if (sotto_cuda_istft_scratch(c->istft) + 512 > sotto_cuda_scratch_size(c->cu)) {
@@ -332,7 +438,7 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
         (rc = dev_buffer(c, (size_t)c->out_cap, &c->out, st)))
         goto fail;
     if ((rc = sotto_cuda_alloc(c->cu, sizeof(int32_t) * (size_t)c->max_seqs, (void **)&c->gaps))) {
-        rc = device_status(c, rc, "buffer", st);
+        rc = device_status(c->cu, rc, "buffer", st);
         goto fail;
     }
     sotto_stft_destroy(plan);
@@ -349,31 +455,14 @@ void vocos_cuda_free(vocos_cuda *c)
     if (!c) return;
     sotto_cuda *cu = c->cu;
     if (cu) {
-        if (c->blocks)
-            for (int i = 0; i < c->hp.num_layers; i++) {
-                vocos_cuda_block *b = &c->blocks[i];
-                sotto_cuda_conv1d_w_free(cu, &b->dw);
-                sotto_cuda_linear_w_free(cu, &b->pw1);
-                sotto_cuda_linear_w_free(cu, &b->pw2);
-                sotto_cuda_free(cu, b->dw_b);
-                sotto_cuda_free(cu, b->ln_w);
-                sotto_cuda_free(cu, b->ln_b);
-                sotto_cuda_free(cu, b->pw1_b);
-                sotto_cuda_free(cu, b->pw2_b);
-            }
-        sotto_cuda_conv1d_w_free(cu, &c->embed);
-        sotto_cuda_linear_w_free(cu, &c->head_mag);
-        sotto_cuda_linear_w_free(cu, &c->head_phase);
-        float *bufs[] = {c->embed_b, c->norm_w, c->norm_b, c->final_w, c->final_b,
-                         c->head_b,  c->feat,   c->xp,     c->y,       c->h,
-                         c->mag,     c->phase,  c->out};
+        float *bufs[] = {c->feat, c->xp, c->y, c->h, c->mag, c->phase, c->out};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
         sotto_cuda_free(cu, c->gaps);
         sotto_cuda_istft_destroy(cu, c->istft);
         sotto_cuda_destroy(cu);
     }
-    free(c->blocks);
+    vocos_cuda_weights_free(c->own);
     free(c->segs);
     free(c->gaps_host);
     free(c->window_host);
@@ -451,14 +540,14 @@ static int64_t forward(vocos_cuda *c, const float *feat, int64_t n, int n_gaps,
     sotto_cuda_scratch_reset(cu);
     if ((r = sotto_cuda_memset0(cu, c->xp, sizeof(float) * (size_t)rows * C)))
         return layer_failed(c, r, "residual buffer");
-    if ((r = sotto_cuda_conv1d(cu, &c->embed, c->embed_b, feat, rows, x)) != n)
+    if ((r = sotto_cuda_conv1d(cu, &c->wt->embed, c->wt->embed_b, feat, rows, x)) != n)
         return layer_failed(c, r, "embed conv");
-    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->norm_w, c->norm_b, LN_EPS, x)) ||
+    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->wt->norm_w, c->wt->norm_b, LN_EPS, x)) ||
         (r = sotto_cuda_zero_row_groups(cu, x, C, c->gaps, n_gaps, VOCOS_HALF)))
         return layer_failed(c, r, "backbone norm");
 
     for (int i = 0; i < hp->num_layers; i++) {
-        const vocos_cuda_block *b = &c->blocks[i];
+        const vocos_cuda_block *b = &c->wt->blocks[i];
         if ((r = sotto_cuda_conv1d(cu, &b->dw, b->dw_b, c->xp, rows, c->y)) != n)
             return layer_failed(c, r, "dwconv");
         if ((r = sotto_cuda_layernorm(cu, c->y, n, C, b->ln_w, b->ln_b, LN_EPS, c->y)) ||
@@ -469,9 +558,9 @@ static int64_t forward(vocos_cuda *c, const float *feat, int64_t n, int n_gaps,
             return layer_failed(c, r, "ConvNeXt block");
     }
 
-    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->final_w, c->final_b, LN_EPS, c->y)) ||
-        (r = sotto_cuda_linear(cu, &c->head_mag, c->head_b, c->y, n, c->mag)) ||
-        (r = sotto_cuda_linear(cu, &c->head_phase, c->head_b + F, c->y, n, c->phase)) ||
+    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->wt->final_w, c->wt->final_b, LN_EPS, c->y)) ||
+        (r = sotto_cuda_linear(cu, &c->wt->head_mag, c->wt->head_b, c->y, n, c->mag)) ||
+        (r = sotto_cuda_linear(cu, &c->wt->head_phase, c->wt->head_b + F, c->y, n, c->phase)) ||
         (r = sotto_cuda_exp_clamp(cu, c->mag, n * F, MAG_MAX, c->mag)))
         return layer_failed(c, r, "head");
     int64_t total = 0;
@@ -587,7 +676,7 @@ int vocos_cuda_stream_create(vocos_cuda *c, int max_step_frames, int use_graph,
                                 "beyond the context's max_frames %d",
                                 max_step_frames, window, c->max_frames);
     int rc = sotto_cuda_error(c->cu);
-    if (rc) return device_status(c, rc, "context", st);
+    if (rc) return device_status(c->cu, rc, "context", st);
     vocos_cuda_stream *s = calloc(1, sizeof *s);
     if (!s) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
     s->c = c;
@@ -605,11 +694,11 @@ int vocos_cuda_stream_create(vocos_cuda *c, int max_step_frames, int use_graph,
         goto fail;
     for (int i = 0; use_graph && i < GRAPH_SLOTS; i++)
         if ((rc = sotto_cuda_graph_create(c->cu, &s->graph[i]))) {
-            rc = device_status(c, rc, "graph", st);
+            rc = device_status(c->cu, rc, "graph", st);
             goto fail;
         }
     if ((rc = vocos_cuda_stream_reset(s))) {
-        rc = device_status(c, rc, "reset", st);
+        rc = device_status(c->cu, rc, "reset", st);
         goto fail;
     }
     *out = s;

@@ -68,6 +68,21 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
                       sotto_status *st);
 void vocos_cuda_free(vocos_cuda *c);
 
+/*
+ * A model's weights on the device, uploaded once (model load) and shared: each context made
+ * with vocos_cuda_create_shared reads them from its own stream and owns only its activations,
+ * ISTFT plan and scratch (vocos_cuda_create is weights_create + create_shared in one, the
+ * context owning its weights). The weights must outlive every context made on them; they are
+ * only read, so contexts on several threads may use them at once. Errors of weights_create
+ * as vocos_cuda_create's, less the max_frames check.
+ */
+typedef struct vocos_cuda_weights vocos_cuda_weights;
+int vocos_cuda_weights_create(const vocos_weights *w, int device, vocos_cuda_weights **out,
+                              sotto_status *st);
+void vocos_cuda_weights_free(vocos_cuda_weights *wt);
+int vocos_cuda_create_shared(const vocos_cuda_weights *wt, int max_frames, vocos_cuda **out,
+                             sotto_status *st);
+
 /* Lets the GEMMs run on TF32 tensor cores (allow = 1) or keeps them f32 (0, the default). */
 void vocos_cuda_set_tf32(vocos_cuda *c, int allow);
 
