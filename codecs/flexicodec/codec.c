@@ -48,6 +48,9 @@ static void flexicodec_model_free(sotto_model *m)
 {
     flexicodec_model *fm = m->arch_data;
     if (!fm) return;
+#ifdef SOTTO_HAVE_CUDA
+    flexicodec_cuda_weights_free(fm->cuda);
+#endif
     sensevoice_free(&fm->sv);
     flexicodec_encoder_weights_free(&fm->enc);
     flexicodec_bottleneck_free(&fm->bt);
@@ -148,8 +151,12 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
     if ((rc = load_encode_side(m, fm, st))) return rc;
 #ifdef SOTTO_HAVE_CUDA
     /* On a CUDA model each decoder runs its transformer + DAC windows on the device
-     * (flexicodec_cuda.h); the group stages and the encoder stay on the CPU. */
+     * (flexicodec_cuda.h); the group stages and the encoder stay on the CPU. The weights go to
+     * the device once, here, for every decoder made on the model. */
     m->cuda_path = m->cuda_ok;
+    if (m->cuda_path &&
+        (rc = flexicodec_cuda_weights_create(&fm->w, &fm->bt, m->params.device, &fm->cuda, st)))
+        return rc;
 #endif
     return SOTTO_OK;
 }
@@ -481,7 +488,7 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
     sotto_cpu_init(&d->cpu, model->cpu_features, d->tp);
 #ifdef SOTTO_HAVE_CUDA
     if (model->backend_used == SOTTO_BACKEND_CUDA &&
-        (rc = flexicodec_cuda_create(&fm->w, &fm->bt, model->params.device, d->win, &d->cu, st)))
+        (rc = flexicodec_cuda_create_shared(fm->cuda, d->win, &d->cu, st)))
         goto fail;
     /* Segment windows repeat a few lengths (and a reused decoder its flushes): each length
      * seen twice runs as a replayed CUDA graph from then on. */

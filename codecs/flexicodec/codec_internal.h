@@ -24,7 +24,10 @@ typedef struct flexicodec_model {
     int has_encoder;
     flexicodec_encoder_weights enc;
     sensevoice sv;
-    char no_encoder_why[160]; /* why has_encoder is 0 */
+    char no_encoder_why[160];             /* why has_encoder is 0 */
+    struct flexicodec_cuda_weights *cuda; /* the decoder's device copy on a CUDA model
+                                             (flexicodec_cuda.h), made once at load and shared
+                                             by its decoders; else NULL */
 } flexicodec_model;
 
 /* The model's FlexiCodec data, or NULL when it is not a FlexiCodec model. */

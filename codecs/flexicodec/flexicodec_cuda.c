@@ -63,10 +63,13 @@ typedef struct fc_block {
     fc_res_unit ru[FLEXICODEC_RU_COUNT];
 } fc_block;
 
-struct flexicodec_cuda {
+/* A model's decoder weights on the device (flexicodec_cuda_weights_create): uploaded once
+ * through their own context, which does nothing else; every flexicodec_cuda made on them
+ * reads them from its own stream. */
+struct flexicodec_cuda_weights {
     sotto_cuda *cu;
+    int device;
     flexicodec_hparams hp;
-    int max_frames;
     int n_layers;
     sotto_cuda_tlayer *layers; /* [n_layers] */
     sotto_cuda_conv1d_w dac_in;
@@ -75,6 +78,14 @@ struct flexicodec_cuda {
     float *dac_alpha;
     sotto_cuda_conv1d_w dac_out;
     float *dac_out_b;
+};
+
+struct flexicodec_cuda {
+    sotto_cuda *cu;
+    flexicodec_hparams hp;
+    const flexicodec_cuda_weights *wt; /* read only */
+    flexicodec_cuda_weights *own;      /* wt, when flexicodec_cuda_create made it */
+    int max_frames;
     /* activations (device) */
     float *lat;    /* [(max_frames + 6)][latent_dim], zero frames around the latent */
     float *buf[3]; /* buf_floats each */
@@ -133,27 +144,28 @@ static int64_t dac_buf_floats(const flexicodec_hparams *hp, int64_t T)
 
 /* ---- creation ----------------------------------------------------------------------------- */
 
-static int device_status(const flexicodec_cuda *c, int rc, const char *what, sotto_status *st)
+static int device_status(sotto_cuda *cu, int rc, const char *what, sotto_status *st)
 {
-    const char *m = c->cu ? sotto_cuda_error_message(c->cu) : "";
+    const char *m = cu ? sotto_cuda_error_message(cu) : "";
     return sotto_status_set(st, rc, "flexicodec cuda: %s: %s", what, m[0] ? m : sotto_strerror(rc));
 }
 
 static int dev_buffer(flexicodec_cuda *c, size_t n_floats, float **d, sotto_status *st)
 {
     int rc = sotto_cuda_alloc(c->cu, sizeof(float) * n_floats, (void **)d);
-    return rc ? device_status(c, rc, "buffer", st) : SOTTO_OK;
+    return rc ? device_status(c->cu, rc, "buffer", st) : SOTTO_OK;
 }
 
-static int dev_vec(flexicodec_cuda *c, const float *h, size_t n, float **d, sotto_status *st)
+static int dev_vec(flexicodec_cuda_weights *c, const float *h, size_t n, float **d,
+                   sotto_status *st)
 {
     if (!h) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: vector missing");
     int rc = sotto_cuda_alloc(c->cu, sizeof(float) * n, (void **)d);
     if (!rc) rc = sotto_cuda_upload(c->cu, *d, h, sizeof(float) * n);
-    return rc ? device_status(c, rc, "upload", st) : SOTTO_OK;
+    return rc ? device_status(c->cu, rc, "upload", st) : SOTTO_OK;
 }
 
-static int upload_block(flexicodec_cuda *c, const flexicodec_dac_block *s, fc_block *b,
+static int upload_block(flexicodec_cuda_weights *c, const flexicodec_dac_block *s, fc_block *b,
                         sotto_status *st)
 {
     b->c_in = s->c_in;
@@ -191,7 +203,7 @@ static int upload_block(flexicodec_cuda *c, const flexicodec_dac_block *s, fc_bl
     return SOTTO_OK;
 }
 
-static int upload_weights(flexicodec_cuda *c, const flexicodec_decoder_weights *w,
+static int upload_weights(flexicodec_cuda_weights *c, const flexicodec_decoder_weights *w,
                           const flexicodec_bottleneck *bt, sotto_status *st)
 {
     const flexicodec_hparams *hp = &c->hp;
@@ -217,115 +229,35 @@ static int upload_weights(flexicodec_cuda *c, const flexicodec_decoder_weights *
     return SOTTO_OK;
 }
 
-/* The geometry of a CPU conv weight, which is all the scratch estimate reads. */
-static sotto_cuda_conv1d_w conv_geom(const sotto_conv1d_w *w)
+/* Scratch pool bytes for T frames, from the device weights' geometry: the larger of a
+ * transformer layer's temporaries and the DAC convs' im2col matrices (capped; longer inputs
+ * run in row blocks). */
+static size_t scratch_bytes(const flexicodec_cuda_weights *d, int64_t T)
 {
-    return (sotto_cuda_conv1d_w){.c_in = w->c_in,
-                                 .c_out = w->c_out,
-                                 .k = w->k,
-                                 .stride = w->stride,
-                                 .dilation = w->dilation,
-                                 .groups = w->groups,
-                                 .depthwise = w->depthwise};
-}
-
-/* Scratch pool bytes for T frames, from the CPU weights' geometry (the pool is allocated with
- * the context, before any weight is on the device): the larger of a transformer layer's
- * temporaries and the DAC convs' im2col matrices (capped; longer inputs run in row blocks). */
-static size_t scratch_bytes(const flexicodec_decoder_weights *w, const flexicodec_bottleneck *bt,
-                            int64_t T)
-{
-    const flexicodec_hparams *hp = &w->hp;
-    sotto_cuda_conv1d_w g = conv_geom(&w->dac_in);
-    size_t conv = sotto_cuda_conv1d_scratch(&g, T + 2 * K_HALF), s;
+    const flexicodec_hparams *hp = &d->hp;
+    size_t conv = sotto_cuda_conv1d_scratch(&d->dac_in, T + 2 * K_HALF), s;
     int64_t L = T;
     for (int i = 0; i < hp->n_rates; i++) {
-        const flexicodec_dac_block *b = &w->blocks[i];
+        const fc_block *b = &d->blocks[i];
         L = block_out_len(L, b->stride);
-        for (int j = 0; j < FLEXICODEC_RU_COUNT; j++) {
-            g = conv_geom(&b->ru[j].conv7);
-            if ((s = sotto_cuda_conv1d_scratch(&g, L + 6 * (int64_t)b->ru[j].dilation)) > conv)
+        for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
+            if ((s = sotto_cuda_conv1d_scratch(&b->ru[j].conv7,
+                                               L + 6 * (int64_t)b->ru[j].dilation)) > conv)
                 conv = s;
-        }
     }
-    g = conv_geom(&w->dac_out);
-    if ((s = sotto_cuda_conv1d_scratch(&g, L + 2 * K_HALF)) > conv) conv = s;
+    if ((s = sotto_cuda_conv1d_scratch(&d->dac_out, L + 2 * K_HALF)) > conv) conv = s;
     if (conv > CONV_SCRATCH_CAP) conv = CONV_SCRATCH_CAP;
     size_t tl = 0;
-    if (bt->cfg.n_layers > 0) {
-        const sotto_tlayer *l = &bt->layers[0]; /* every layer has the stack's shape */
-        const sotto_cuda_tlayer geom = {.dim = l->cfg.dim,
-                                        .n_heads = l->cfg.n_heads,
-                                        .head_dim = l->head_dim,
-                                        .ffn_dim = l->cfg.ffn_dim,
-                                        .causal = l->cfg.causal != 0,
-                                        .window = l->cfg.window};
-        tl = sotto_cuda_tlayer_scratch(&geom, T);
-        if (!tl) return 0;
-    }
+    if (d->n_layers > 0 && !(tl = sotto_cuda_tlayer_scratch(&d->layers[0], T))) return 0;
     return (tl > conv ? tl : conv) + 4096;
 }
 
-int flexicodec_cuda_create(const flexicodec_decoder_weights *w, const flexicodec_bottleneck *bt,
-                           int device, int max_frames, flexicodec_cuda **out, sotto_status *st)
-{
-    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: out is NULL");
-    *out = NULL;
-    if (!w || !bt || device < 0 || max_frames < 1 || max_frames > MAX_FRAMES)
-        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "flexicodec cuda: NULL weights, device %d or max_frames %d out "
-                                "of range (1..%d)",
-                                device, max_frames, MAX_FRAMES);
-    const flexicodec_hparams *hp = &w->hp;
-    if (!w->blocks || hp->n_rates < 1 || hp->n_rates > FLEXICODEC_MAX_RATES || hp->latent_dim < 1 ||
-        bt->cfg.n_layers < 0 || (bt->cfg.n_layers > 0 && !bt->layers) ||
-        (bt->cfg.n_layers > 0 && bt->cfg.dim != hp->latent_dim))
-        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "flexicodec cuda: weights not loaded, or a transformer width "
-                                "(%d) other than the latent width (%d)",
-                                bt->cfg.dim, hp->latent_dim);
-    const size_t scratch = scratch_bytes(w, bt, max_frames);
-    if (!scratch)
-        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "flexicodec cuda: transformer layers not prepared");
+/* ---- weights ------------------------------------------------------------------------------ */
 
-    flexicodec_cuda *c = calloc(1, sizeof *c);
-    if (!c) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
-    c->hp = *hp;
-    c->max_frames = max_frames;
-    c->n_layers = bt->cfg.n_layers;
-    int rc;
-    if (!(c->layers = calloc((size_t)(c->n_layers ? c->n_layers : 1), sizeof *c->layers)) ||
-        !(c->blocks = calloc((size_t)hp->n_rates, sizeof *c->blocks))) {
-        rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
-        goto fail;
-    }
-    c->buf_floats = (size_t)dac_buf_floats(hp, max_frames);
-    if ((rc = sotto_cuda_create(&c->cu, device, scratch, st)) ||
-        (rc = upload_weights(c, w, bt, st)) ||
-        (rc = dev_buffer(c, ((size_t)max_frames + 2 * K_HALF) * (size_t)hp->latent_dim, &c->lat,
-                         st)))
-        goto fail;
-    for (int i = 0; i < 3; i++)
-        if ((rc = dev_buffer(c, c->buf_floats, &c->buf[i], st))) goto fail;
-    for (int i = 0; i < GRAPH_SLOTS; i++)
-        if ((rc = sotto_cuda_graph_create(c->cu, &c->graph[i]))) {
-            rc = device_status(c, rc, "graph", st);
-            goto fail;
-        }
-    *out = c;
-    return SOTTO_OK;
-fail:
-    flexicodec_cuda_free(c);
-    return rc;
-}
-
-void flexicodec_cuda_free(flexicodec_cuda *c)
+void flexicodec_cuda_weights_free(flexicodec_cuda_weights *c)
 {
     if (!c) return;
     sotto_cuda *cu = c->cu;
-    for (int i = 0; i < GRAPH_SLOTS; i++)
-        sotto_cuda_graph_destroy(c->graph[i]);
     if (cu) {
         for (int i = 0; c->layers && i < c->n_layers; i++)
             sotto_cuda_tlayer_free(cu, &c->layers[i]);
@@ -346,14 +278,127 @@ void flexicodec_cuda_free(flexicodec_cuda *c)
         }
         sotto_cuda_conv1d_w_free(cu, &c->dac_in);
         sotto_cuda_conv1d_w_free(cu, &c->dac_out);
-        float *bufs[] = {c->dac_in_b, c->dac_alpha, c->dac_out_b, c->lat,
-                         c->buf[0],   c->buf[1],    c->buf[2]};
+        float *bufs[] = {c->dac_in_b, c->dac_alpha, c->dac_out_b};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
         sotto_cuda_destroy(cu);
     }
     free(c->layers);
     free(c->blocks);
+    free(c);
+}
+
+int flexicodec_cuda_weights_create(const flexicodec_decoder_weights *w,
+                                   const flexicodec_bottleneck *bt, int device,
+                                   flexicodec_cuda_weights **out, sotto_status *st)
+{
+    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: out is NULL");
+    *out = NULL;
+    if (!w || !bt || device < 0)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: NULL weights or device %d out of range", device);
+    const flexicodec_hparams *hp = &w->hp;
+    if (!w->blocks || hp->n_rates < 1 || hp->n_rates > FLEXICODEC_MAX_RATES || hp->latent_dim < 1 ||
+        bt->cfg.n_layers < 0 || (bt->cfg.n_layers > 0 && !bt->layers) ||
+        (bt->cfg.n_layers > 0 && bt->cfg.dim != hp->latent_dim))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: weights not loaded, or a transformer width "
+                                "(%d) other than the latent width (%d)",
+                                bt->cfg.dim, hp->latent_dim);
+    flexicodec_cuda_weights *c = calloc(1, sizeof *c);
+    if (!c) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    c->hp = *hp;
+    c->device = device;
+    c->n_layers = bt->cfg.n_layers;
+    int rc;
+    if (!(c->layers = calloc((size_t)(c->n_layers ? c->n_layers : 1), sizeof *c->layers)) ||
+        !(c->blocks = calloc((size_t)hp->n_rates, sizeof *c->blocks))) {
+        flexicodec_cuda_weights_free(c);
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    if ((rc = sotto_cuda_create(&c->cu, device, 0, st)) || (rc = upload_weights(c, w, bt, st))) {
+        flexicodec_cuda_weights_free(c);
+        return rc;
+    }
+    *out = c;
+    return SOTTO_OK;
+}
+
+/* ---- contexts ----------------------------------------------------------------------------- */
+
+int flexicodec_cuda_create(const flexicodec_decoder_weights *w, const flexicodec_bottleneck *bt,
+                           int device, int max_frames, flexicodec_cuda **out, sotto_status *st)
+{
+    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: out is NULL");
+    *out = NULL;
+    if (max_frames < 1 || max_frames > MAX_FRAMES)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: max_frames %d out of range (1..%d)", max_frames,
+                                MAX_FRAMES);
+    flexicodec_cuda_weights *d = NULL;
+    int rc = flexicodec_cuda_weights_create(w, bt, device, &d, st);
+    if (rc) return rc;
+    if ((rc = flexicodec_cuda_create_shared(d, max_frames, out, st))) {
+        flexicodec_cuda_weights_free(d);
+        return rc;
+    }
+    (*out)->own = d;
+    return SOTTO_OK;
+}
+
+int flexicodec_cuda_create_shared(const flexicodec_cuda_weights *wt, int max_frames,
+                                  flexicodec_cuda **out, sotto_status *st)
+{
+    if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: out is NULL");
+    *out = NULL;
+    if (!wt || max_frames < 1 || max_frames > MAX_FRAMES)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: NULL weights or max_frames %d out of range "
+                                "(1..%d)",
+                                max_frames, MAX_FRAMES);
+    const flexicodec_hparams *hp = &wt->hp;
+    const size_t scratch = scratch_bytes(wt, max_frames);
+    if (!scratch)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: transformer layers not prepared");
+    flexicodec_cuda *c = calloc(1, sizeof *c);
+    if (!c) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    c->hp = *hp;
+    c->wt = wt;
+    c->max_frames = max_frames;
+    int rc;
+    c->buf_floats = (size_t)dac_buf_floats(hp, max_frames);
+    if ((rc = sotto_cuda_create(&c->cu, wt->device, scratch, st)) ||
+        (rc = dev_buffer(c, ((size_t)max_frames + 2 * K_HALF) * (size_t)hp->latent_dim, &c->lat,
+                         st)))
+        goto fail;
+    for (int i = 0; i < 3; i++)
+        if ((rc = dev_buffer(c, c->buf_floats, &c->buf[i], st))) goto fail;
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        if ((rc = sotto_cuda_graph_create(c->cu, &c->graph[i]))) {
+            rc = device_status(c->cu, rc, "graph", st);
+            goto fail;
+        }
+    *out = c;
+    return SOTTO_OK;
+fail:
+    flexicodec_cuda_free(c);
+    return rc;
+}
+
+void flexicodec_cuda_free(flexicodec_cuda *c)
+{
+    if (!c) return;
+    sotto_cuda *cu = c->cu;
+    for (int i = 0; i < GRAPH_SLOTS; i++)
+        sotto_cuda_graph_destroy(c->graph[i]);
+    if (cu) {
+        float *bufs[] = {c->lat, c->buf[0], c->buf[1], c->buf[2]};
+        for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
+            sotto_cuda_free(cu, bufs[i]);
+        sotto_cuda_destroy(cu);
+    }
+    flexicodec_cuda_weights_free(c->own);
     free(c);
 }
 
@@ -433,18 +478,19 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
         (r = sotto_cuda_memset0(cu, x + (size_t)T * lat, edge)))
         return layer_failed(c, r, "latent padding");
 
-    for (int i = 0; i < c->n_layers; i++)
-        if ((r = sotto_cuda_tlayer_forward(cu, &c->layers[i], x, T, 0, x)))
+    for (int i = 0; i < c->wt->n_layers; i++)
+        if ((r = sotto_cuda_tlayer_forward(cu, &c->wt->layers[i], x, T, 0, x)))
             return layer_failed(c, r, "bottleneck transformer");
 
     /* DAC decoder: X in buffer ix */
     int ix = 0;
     float *X = c->buf[0];
-    if ((r = sotto_cuda_conv1d(cu, &c->dac_in, c->dac_in_b, c->lat, T + 2 * K_HALF, X)) != T)
+    if ((r = sotto_cuda_conv1d(cu, &c->wt->dac_in, c->wt->dac_in_b, c->lat, T + 2 * K_HALF, X)) !=
+        T)
         return layer_failed(c, r, "DAC input conv");
     int64_t L = T;
     for (int i = 0; i < hp->n_rates; i++) {
-        const fc_block *b = &c->blocks[i];
+        const fc_block *b = &c->wt->blocks[i];
         float *A = c->buf[(ix + 1) % 3];
         const int ib = (ix + 2) % 3;
         if ((r = sotto_cuda_snake(cu, X, L, b->c_in, b->alpha, A)))
@@ -467,9 +513,9 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
     const size_t edge_last = sizeof(float) * (size_t)K_HALF * (size_t)c_last;
     if ((r = sotto_cuda_memset0(cu, A, edge_last)) ||
         (r = sotto_cuda_memset0(cu, A + (size_t)(K_HALF + L) * c_last, edge_last)) ||
-        (r = sotto_cuda_snake(cu, X, L, c_last, c->dac_alpha, A + (size_t)K_HALF * c_last)))
+        (r = sotto_cuda_snake(cu, X, L, c_last, c->wt->dac_alpha, A + (size_t)K_HALF * c_last)))
         return layer_failed(c, r, "final Snake");
-    if ((r = sotto_cuda_conv1d(cu, &c->dac_out, c->dac_out_b, A, L + 2 * K_HALF, w)) != L)
+    if ((r = sotto_cuda_conv1d(cu, &c->wt->dac_out, c->wt->dac_out_b, A, L + 2 * K_HALF, w)) != L)
         return layer_failed(c, r, "DAC output conv");
     if ((r = sotto_cuda_tanh(cu, w, L, w))) return layer_failed(c, r, "output tanh");
     *wave = w;

@@ -56,6 +56,22 @@ int flexicodec_cuda_create(const flexicodec_decoder_weights *w, const flexicodec
                            int device, int max_frames, flexicodec_cuda **out, sotto_status *st);
 void flexicodec_cuda_free(flexicodec_cuda *c);
 
+/*
+ * A model's decoder weights on the device, uploaded once (model load) and shared: each
+ * context made with flexicodec_cuda_create_shared reads them from its own stream and owns only
+ * its activations, scratch pool and graphs (flexicodec_cuda_create is weights_create +
+ * create_shared in one, the context owning its weights). The weights must outlive every
+ * context made on them; they are only read, so contexts on several threads may use them at
+ * once. Errors as flexicodec_cuda_create's, less the max_frames check.
+ */
+typedef struct flexicodec_cuda_weights flexicodec_cuda_weights;
+int flexicodec_cuda_weights_create(const flexicodec_decoder_weights *w,
+                                   const flexicodec_bottleneck *bt, int device,
+                                   flexicodec_cuda_weights **out, sotto_status *st);
+void flexicodec_cuda_weights_free(flexicodec_cuda_weights *wt);
+int flexicodec_cuda_create_shared(const flexicodec_cuda_weights *wt, int max_frames,
+                                  flexicodec_cuda **out, sotto_status *st);
+
 /* Samples flexicodec_cuda_decode writes for T frames: flexicodec_dac_out_len (0 for T < 1). */
 int64_t flexicodec_cuda_output_length(const flexicodec_cuda *c, int64_t T);
 
