@@ -138,7 +138,7 @@ static int gemm_pv(sotto_cuda *cu, int mb, int n, int D, const float *P, int64_t
     const float alpha = 1.0f, beta = 0.0f;
     const cublasComputeType_t ct =
         cu->allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    SOTTO_CUBLAS(cu, cublasGemmStridedBatchedEx(
+    SOTTO_CUBLAS(cu, cu->cublas->gemm_strided_batched_ex(
                          cu->blas, CUBLAS_OP_N, CUBLAS_OP_N, D, mb, n, &alpha, v, CUDA_R_32F,
                          (int)ld, (long long)D, P, CUDA_R_32F, n, (long long)sp, &beta, o,
                          CUDA_R_32F, (int)ldo, (long long)D, H, ct, CUBLAS_GEMM_DEFAULT));

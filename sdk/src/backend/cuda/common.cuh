@@ -20,9 +20,32 @@ extern "C" {
 #include "core/core.h"
 }
 
+/* cuBLAS, opened on first use (cublas.cu) rather than linked: loading libcublas (with
+ * libcublasLt) costs a process about 210 MB of resident memory at start, which every program
+ * of a CUDA build would pay whether it ever ran on a GPU or not. */
+struct sotto_cublas_api {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetStream_v2) set_stream;
+    decltype(&cublasSetPointerMode_v2) set_pointer_mode;
+    decltype(&cublasSetWorkspace_v2) set_workspace;
+    /* the C entry point (C++ also declares a 64-bit overload of the name) */
+    cublasStatus_t (*gemm_strided_batched_ex)(cublasHandle_t, cublasOperation_t, cublasOperation_t,
+                                              int, int, int, const void *, const void *,
+                                              cudaDataType, int, long long, const void *,
+                                              cudaDataType, int, long long, const void *, void *,
+                                              cudaDataType, int, long long, int,
+                                              cublasComputeType_t, cublasGemmAlgo_t);
+    decltype(&cublasGetStatusString) status_string;
+};
+/* The loaded functions (the first call opens the library; thread-safe), or NULL with *why
+ * saying what failed. */
+const sotto_cublas_api *sotto_cublas_api_get(const char **why);
+
 struct sotto_cuda {
     int device;
     cudaStream_t stream;
+    const sotto_cublas_api *cublas; /* set at creation */
     cublasHandle_t blas;
     void *blas_ws; /* cuBLAS workspace, blas_ws_size bytes, set at creation */
     size_t blas_ws_size;

@@ -33,7 +33,8 @@ int sotto_cuda_fail_rt(sotto_cuda *cu, const char *call, cudaError_t e)
 
 int sotto_cuda_fail_blas(sotto_cuda *cu, const char *call, cublasStatus_t s)
 {
-    return sotto_cuda_fail(cu, SOTTO_ERR_DEVICE, call, cublasGetStatusString(s));
+    return sotto_cuda_fail(cu, SOTTO_ERR_DEVICE, call,
+                           cu && cu->cublas ? cu->cublas->status_string(s) : "cuBLAS error");
 }
 
 static const char *cufft_result_name(int r)
@@ -95,17 +96,20 @@ static int create_resources(sotto_cuda *cu, size_t scratch_bytes)
 {
     SOTTO_CU(cu, cudaSetDevice(cu->device));
     SOTTO_CU(cu, cudaStreamCreateWithFlags(&cu->stream, cudaStreamNonBlocking));
-    SOTTO_CUBLAS(cu, cublasCreate(&cu->blas));
-    SOTTO_CUBLAS(cu, cublasSetStream(cu->blas, cu->stream));
+    const char *why = "";
+    if (!(cu->cublas = sotto_cublas_api_get(&why)))
+        return sotto_cuda_fail(cu, SOTTO_ERR_DEVICE, "loading cuBLAS", why);
+    SOTTO_CUBLAS(cu, cu->cublas->create(&cu->blas));
+    SOTTO_CUBLAS(cu, cu->cublas->set_stream(cu->blas, cu->stream));
     /* alpha and beta are host scalars in every call */
-    SOTTO_CUBLAS(cu, cublasSetPointerMode(cu->blas, CUBLAS_POINTER_MODE_HOST));
+    SOTTO_CUBLAS(cu, cu->cublas->set_pointer_mode(cu->blas, CUBLAS_POINTER_MODE_HOST));
     /* cuBLAS would otherwise take its workspace with cudaMalloc on first use (and again for
      * CUDA graph capture); give it one now, of the size NVIDIA recommends per architecture. */
     int major = 0;
     SOTTO_CU(cu, cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, cu->device));
     cu->blas_ws_size = (size_t)(major >= 9 ? 32 : 4) << 20;
     SOTTO_CU(cu, cudaMalloc(&cu->blas_ws, cu->blas_ws_size));
-    SOTTO_CUBLAS(cu, cublasSetWorkspace(cu->blas, cu->blas_ws, cu->blas_ws_size));
+    SOTTO_CUBLAS(cu, cu->cublas->set_workspace(cu->blas, cu->blas_ws, cu->blas_ws_size));
     /* the flags word is cleared and read on the context's stream only: a non-blocking stream
      * does not wait for the legacy default stream */
     SOTTO_CU(cu, cudaMalloc((void **)&cu->flags, sizeof(int)));
@@ -154,7 +158,7 @@ extern "C" void sotto_cuda_destroy(sotto_cuda *cu)
     if (cu->stream) (void)cudaStreamSynchronize(cu->stream);
     if (cu->scratch) (void)cudaFree(cu->scratch);
     if (cu->flags) (void)cudaFree(cu->flags);
-    if (cu->blas) (void)cublasDestroy(cu->blas);
+    if (cu->blas) (void)cu->cublas->destroy(cu->blas);
     if (cu->blas_ws) (void)cudaFree(cu->blas_ws);
     if (cu->stream) (void)cudaStreamDestroy(cu->stream);
     (void)cudaGetLastError();

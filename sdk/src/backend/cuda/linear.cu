@@ -16,7 +16,7 @@ int sotto_cuda_gemm(sotto_cuda *cu, int M, int N, int K, const float *X, int64_t
      * NVIDIA_TF32_OVERRIDE environment says; the _FAST_TF32 type asks for it. */
     const cublasComputeType_t ct =
         cu->allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-    SOTTO_CUBLAS(cu, cublasGemmStridedBatchedEx(
+    SOTTO_CUBLAS(cu, cu->cublas->gemm_strided_batched_ex(
                          cu->blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_32F,
                          (int)ldw, (long long)sw, X, CUDA_R_32F, (int)ldx, (long long)sx, &beta, Y,
                          CUDA_R_32F, (int)ldy, (long long)sy, batch, ct, CUBLAS_GEMM_DEFAULT));
