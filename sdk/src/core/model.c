@@ -112,12 +112,9 @@ static void settle_backend(sotto_model *m)
                   "%s models of this kind have no CUDA path yet: this model runs on the CPU "
                   "(docs/gpu.md)",
                   m->arch);
-    } else if (p->backend == SOTTO_BACKEND_AUTO && sotto_cuda_device_count() > 0) {
-        sotto_log(SOTTO_LOG_INFO,
-                  "a CUDA device is present; SOTTO_BACKEND_AUTO runs models on the CPU until "
-                  "their CUDA paths are validated on a device (ask for SOTTO_BACKEND_CUDA to use "
-                  "it: docs/gpu.md)");
     }
+    /* AUTO does not probe for a device: initialising the CUDA runtime costs about 160 MB of
+     * resident memory even without a GPU, which a CPU model must not pay. */
 }
 
 /* Reads the general keys of an opened file; on failure frees m. */
