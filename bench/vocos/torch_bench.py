@@ -43,6 +43,9 @@ import torch
 import vocos  # noqa: F401
 import vocos.pretrained  # noqa: F401
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from bench_common import final_samples, make_features, percentile, stream_window  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAKE_CHECKPOINT = os.path.join(HERE, "..", "..", "tools", "golden", "vocos_make_checkpoint.py")
 
@@ -57,16 +60,6 @@ def load_module(path, name):
     spec.loader.exec_module(mod)
     return mod
 
-
-def make_features(T, dim):
-    """The generator of vocos_bench.c: a 32-bit LCG, 24 high bits mapped to [-8, 0), [T][dim]."""
-    n = T * dim
-    out = np.empty(n, dtype=np.float32)
-    s = 12345
-    for i in range(n):
-        s = (s * 1664525 + 1013904223) & 0xFFFFFFFF
-        out[i] = np.float32(-8.0) + np.float32(8.0) * np.float32(s >> 8) / np.float32(16777216.0)
-    return out.reshape(T, dim)
 
 
 def blas_info():
@@ -106,17 +99,12 @@ class Streamer:
 
     def final_samples(self, n):
         """Output samples no future frame can change once n frames are known."""
-        if n >= self.T:
-            return self.hop * (self.T - 1)
-        return max(0, (n - self.R) * self.hop - self.n_fft // 2)
+        return final_samples(n, self.T, self.R, self.hop, self.n_fft)
 
     def emit(self, s0, s1, n):
         """Samples [s0, s1) of the offline output, computed from the first n frames."""
-        half, hop = self.n_fft // 2, self.hop
-        f_lo = max(0, math.ceil((s0 - half + 1) / hop))
-        f_hi = min(n - 1, (s1 - 1 + half) // hop)
-        a = max(0, f_lo - self.R)
-        b = min(n - 1, f_hi + self.R)
+        hop = self.hop
+        a, b = stream_window(s0, s1, n, self.R, hop, self.n_fft)
         y = self.model.decode(self.feats[:, :, a:b + 1])
         return y[0, s0 - a * hop:s1 - a * hop]
 
@@ -155,13 +143,6 @@ class Streamer:
 def parse_list(s):
     return [int(x) for x in s.split(",") if x]
 
-
-def percentile(sorted_v, q):
-    """Nearest-rank percentile, as vocos_bench.c computes it."""
-    if not sorted_v:
-        return 0.0
-    k = min(len(sorted_v), max(1, math.ceil(q / 100.0 * len(sorted_v))))
-    return sorted_v[k - 1]
 
 
 def main():
