@@ -148,7 +148,7 @@ static void test_vocoder(void)
         {4, 4, 4, 4, 4, 4}, {1, 3, 4, 64, 7, 2}, {64, 64, 64, 64, 64, 64}};
     for (size_t s = 0; s < sizeof scheds / sizeof scheds[0]; s++) {
         float *yc, *yg;
-        int cc[512], cg[512];
+        int cc[512] = {0}, cg[512] = {0}; /* vocode fills the pushes' entries only */
         const int64_t nc = vocode(mc, feat, T, Cin, scheds[s], 6, &yc, cc, 512);
         const int64_t ng = vocode(mg, feat, T, Cin, scheds[s], 6, &yg, cg, 512);
         CU_ASSERT_EQUAL(nc, ng);
@@ -173,7 +173,9 @@ static void test_vocoder(void)
         sotto_vocoder *v = NULL;
         sotto_status st;
         CU_ASSERT_EQUAL_FATAL(sotto_vocoder_create(ms[b], NULL, &v, &st), SOTTO_OK);
-        const size_t cap = sotto_vocoder_max_output_samples(v, n / hop + 64);
+        /* the model's hop, not the 256 the test signal is laid out in */
+        const size_t cap =
+            sotto_vocoder_max_output_samples(v, n / sotto_vocoder_hop_samples(v) + 2);
         outs[b] = malloc(sizeof(float) * cap);
         CU_ASSERT_PTR_NOT_NULL_FATAL(outs[b]);
         int64_t total = 0;
@@ -181,6 +183,7 @@ static void test_vocoder(void)
             const int k = n - i < 1000 ? n - i : 1000;
             const int got = sotto_vocoder_push_audio(v, pcm + i, (size_t)k, outs[b] + total,
                                                      cap - (size_t)total);
+            if (got < 0) fprintf(stderr, "push_audio: %s\n", sotto_vocoder_last_error(v));
             CU_ASSERT_FATAL(got >= 0);
             total += got;
         }
