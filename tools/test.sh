@@ -2,7 +2,9 @@
 # Runs every test: installs the Debian build dependencies (tools/install-deps.sh), builds
 # Sotto twice — a release build and an AddressSanitizer + UndefinedBehaviorSanitizer build —
 # and runs the whole ctest suite on each; then, with clang, a libFuzzer build replays the
-# fuzz seed corpora (label `fuzz`). GPU-labelled tests report SKIP where no GPU exists.
+# fuzz seed corpora (label `fuzz`). GPU-labelled tests report SKIP where no GPU exists; a
+# third build runs them against the CUDA emulator of tests/cudaemu (the backend's kernels,
+# launches, graphs and library calls executed on the CPU: logic, not GPU results).
 # Usage: bash tools/test.sh [extra ctest args]   (e.g. -L unit)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +26,14 @@ run_suite() {
 mkdir -p build build-asan
 echo "== release build =="
 run_suite build
+echo "== CUDA emulator build: the gpu tests, the backend's kernels run on the CPU (tests/cudaemu) =="
+mkdir -p build-cudaemu
+cmake -S . -B build-cudaemu -DCMAKE_BUILD_TYPE=Release -DSOTTO_CUDA_EMU=ON -DSOTTO_APPS=OFF \
+    >build-cudaemu/configure.log 2>&1 || { cat build-cudaemu/configure.log; exit 1; }
+gpu_tests=(test_cudaemu)
+for f in tests/gpu/test_*.c; do gpu_tests+=("$(basename "$f" .c)"); done
+cmake --build build-cudaemu -j"$jobs" --target "${gpu_tests[@]}"
+ctest --test-dir build-cudaemu --output-on-failure -j"$jobs" -L gpu
 echo "== sanitizer build (ASan + UBSan) =="
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     run_suite build-asan -DSOTTO_SANITIZE=ON -DSOTTO_CUDA=OFF
