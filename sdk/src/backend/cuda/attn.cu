@@ -7,6 +7,9 @@
  * softmaxes each row, and a second batched GEMM multiplies by v into each head's columns of o.
  * A block meets only the keys its masks can reach, so a local window costs window-sized
  * products; the block size follows the free scratch, so a short pool costs launches.
+ * The streaming path (a sotto_cuda_kv_cache) is the same pair of GEMMs over the cache's ring
+ * of key and value rows instead of the fused QKV rows: the softmax kernel maps each slot of
+ * the ring to its frame's position for the masks, as nn/attn.c does on the CPU.
  */
 #include "backend/cuda/common.cuh"
 
@@ -95,12 +98,15 @@ extern "C" size_t sotto_cuda_attention_scratch(int64_t T, int n_heads, int causa
 }
 
 /*
- * Rows of S: H·mb rows of n scores, row r for head r / mb and query t0 + r % mb, key s at
- * position k0 + s. Scaled, masked (−inf, exactly 0 after the softmax) and softmaxed in place,
- * max-subtracted as sotto_softmax; each thread keeps to the same elements in every pass.
+ * Rows of S: H·mb rows of n scores, row r for head r / mb and query t0 + r % mb. Key s sits
+ * at position k0 + s for s ≥ s_first and at k1 + s below it (a ring whose oldest frame is in
+ * slot s_first; s_first = 0 for keys in order). Scaled, masked (−inf, exactly 0 after the
+ * softmax) and softmaxed in place, max-subtracted as sotto_softmax; each thread keeps to the
+ * same elements in every pass.
  */
 __global__ void masked_softmax_kernel(float *S, int64_t rows, int64_t mb, int n, int64_t t0,
-                                      int64_t k0, int causal, int W, float scale)
+                                      int64_t k0, int s_first, int64_t k1, int causal, int W,
+                                      float scale)
 {
     for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
         const int64_t t = t0 + r % mb;
@@ -109,7 +115,7 @@ __global__ void masked_softmax_kernel(float *S, int64_t rows, int64_t mb, int n,
         float *row = S + r * n;
         float mx = -INFINITY;
         for (int s = threadIdx.x; s < n; s += blockDim.x) {
-            const int64_t p = k0 + s;
+            const int64_t p = s >= s_first ? k0 + s : k1 + s;
             const float v = p >= lo && p <= hi ? row[s] * scale : -INFINITY;
             row[s] = v;
             mx = fmaxf(mx, v);
@@ -180,11 +186,107 @@ extern "C" int sotto_cuda_attention(sotto_cuda *cu, const float *q, const float 
         if (rc) return rc;
         const int64_t rows = (int64_t)H * m;
         const unsigned grid = (unsigned)(rows < 65535 ? rows : 65535);
-        masked_softmax_kernel<<<grid, 128, 0, cu->stream>>>(S, rows, m, n, b0, k0, causal, W,
+        masked_softmax_kernel<<<grid, 128, 0, cu->stream>>>(S, rows, m, n, b0, k0, 0, k0, causal, W,
                                                             scale);
         SOTTO_CU_LAUNCHED(cu, "masked_softmax_kernel");
         if ((rc = gemm_pv(cu, (int)m, n, D, S, sp, v + k0 * ld, ld, o + b0 * ldo, ldo, H)))
             return rc;
+    }
+    sotto_cuda_scratch_release(cu, mark);
+    return SOTTO_OK;
+}
+
+/* ---- attention over a KV cache ------------------------------------------------------------- */
+
+/* Row t < m of k and v (rows ld apart, d channels) into slot (first + t) mod cap of K and V
+ * (rows of d). */
+__global__ void kv_store_kernel(const float *k, const float *v, int64_t ld, int64_t m, int d,
+                                float *K, float *V, int cap, int first)
+{
+    const int64_t n = m * d;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t t = i / d;
+        const int c = (int)(i % d);
+        const int64_t slot = (first + t) % cap;
+        K[slot * d + c] = k[t * ld + c];
+        V[slot * d + c] = v[t * ld + c];
+    }
+}
+
+static int kv_ok(const sotto_cuda_kv_cache *c)
+{
+    return c && c->k && c->v && c->n_heads > 0 && c->head_dim > 0 &&
+           c->dim == c->n_heads * c->head_dim && c->capacity >= 1 && c->window >= 0 &&
+           (c->window == 0 || c->capacity >= c->window) && c->n >= 0 && c->n <= c->capacity &&
+           c->pos >= c->pos0;
+}
+
+extern "C" int sotto_cuda_kv_cache_append(sotto_cuda *cu, sotto_cuda_kv_cache *c, const float *k,
+                                          const float *v, int64_t ld, int64_t m)
+{
+    if (!cu || !kv_ok(c) || m < 0 || m > c->capacity || ld < c->dim) return SOTTO_ERR_INVALID_ARG;
+    if (c->window == 0 && m > (int64_t)c->capacity - c->n) return SOTTO_ERR_STATE;
+    int rc = sotto_cuda_enter(cu);
+    if (rc || m == 0) return rc;
+    if (!k || !v) return SOTTO_ERR_INVALID_ARG;
+    const int first = (int)((c->pos - c->pos0) % c->capacity);
+    const int64_t n = m * c->dim;
+    kv_store_kernel<<<sotto_cuda_grid(n), SOTTO_CUDA_BLOCK, 0, cu->stream>>>(
+        k, v, ld, m, c->dim, c->k, c->v, c->capacity, first);
+    SOTTO_CU_LAUNCHED(cu, "kv_store_kernel");
+    c->pos += m;
+    c->n = c->n + m < c->capacity ? (int)(c->n + m) : c->capacity;
+    return SOTTO_OK;
+}
+
+extern "C" size_t sotto_cuda_kv_attention_scratch(int64_t m, int n_heads, int capacity)
+{
+    if (m < 1 || n_heads < 1 || capacity < 1) return 0;
+    const int64_t mb = m < SOTTO_CUDA_ATTN_QBLOCK ? m : SOTTO_CUDA_ATTN_QBLOCK;
+    return (size_t)n_heads * (size_t)mb * (size_t)capacity * sizeof(float) + 256;
+}
+
+extern "C" int sotto_cuda_kv_attention(sotto_cuda *cu, const sotto_cuda_kv_cache *c, const float *q,
+                                       int64_t ldq, int64_t m, int causal, float *o, int64_t ldo)
+{
+    if (!cu || !kv_ok(c) || m < 0 || m > c->n || ldq < c->dim || ldo < c->dim || ldq > INT32_MAX ||
+        ldo > INT32_MAX)
+        return SOTTO_ERR_INVALID_ARG;
+    int rc = sotto_cuda_enter(cu);
+    if (rc || m == 0) return rc;
+    if (!q || !o) return SOTTO_ERR_INVALID_ARG;
+    const int H = c->n_heads, D = c->head_dim, n = c->n, d = c->dim;
+    const float scale = (float)(1.0 / sqrt((double)D));
+    /* the ring as nn/attn.c reads it: the oldest frame (position pos − n) in slot s_first,
+     * slots [s_first, n) at positions p_a + s, the ones before it (written later) at p_b + s */
+    const int64_t p_first = c->pos - n;
+    const int s_first = (int)((p_first - c->pos0) % c->capacity);
+    const int64_t p_a = p_first - s_first, p_b = p_first + (n - s_first);
+    const int64_t t0 = c->pos - m; /* the queries are the last m frames pushed */
+
+    const size_t mark = sotto_cuda_scratch_mark(cu);
+    const size_t avail = sotto_cuda_scratch_free(cu);
+    int64_t mb = m;
+    while (mb > 1 && (size_t)H * (size_t)mb * (size_t)n * sizeof(float) + 256 > avail)
+        mb = (mb + 1) / 2;
+    float *S;
+    if ((rc = sotto_cuda_scratch_alloc(cu, (size_t)H * (size_t)mb * (size_t)n * sizeof(float),
+                                       (void **)&S)))
+        return rc;
+    for (int64_t b0 = 0; b0 < m; b0 += mb) {
+        const int64_t mq = m - b0 < mb ? m - b0 : mb;
+        const int64_t sp = mq * n;
+        /* S_h[mq][s] = q_h[b0 + mq]·K_h[s]: the cached keys are rows of d, head h at h·D */
+        rc =
+            sotto_cuda_gemm(cu, (int)mq, n, D, q + b0 * ldq, ldq, D, c->k, d, D, 0.0f, S, n, sp, H);
+        if (rc) return rc;
+        const int64_t rows = (int64_t)H * mq;
+        const unsigned grid = (unsigned)(rows < 65535 ? rows : 65535);
+        masked_softmax_kernel<<<grid, 128, 0, cu->stream>>>(S, rows, mq, n, t0 + b0, p_a, s_first,
+                                                            p_b, causal, c->window, scale);
+        SOTTO_CU_LAUNCHED(cu, "masked_softmax_kernel");
+        if ((rc = gemm_pv(cu, (int)mq, n, D, S, sp, c->v, d, o + b0 * ldo, ldo, H))) return rc;
     }
     sotto_cuda_scratch_release(cu, mark);
     return SOTTO_OK;

@@ -359,6 +359,77 @@ int sotto_cuda_tlayer_self_attn(sotto_cuda *cu, const sotto_cuda_tlayer *L, cons
 int sotto_cuda_tlayer_ffn(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
                           float *y);
 
+/* ---- KV cache: streaming attention (nn/attn.h's sotto_kv_cache, sotto_tlayer_step) --------- */
+
+/*
+ * The rotated keys and the values of one layer for one stream, on the device, with the CPU
+ * cache's rules: `capacity` frames fixed at creation; positions continue from the cache (the
+ * next frame pushed gets `pos`); with a window W the cache is a ring of capacity ≥ W frames
+ * whose oldest frames are overwritten once no later query can see them, and a step longer
+ * than capacity − W + 1 frames is attended in parts of that size (the frames of a later part
+ * are not among the keys of an earlier one, which matters only to a non-causal layer);
+ * without a window it keeps every frame, and a step that would exceed capacity fails with
+ * SOTTO_ERR_STATE, changing nothing. The bookkeeping (pos0, pos, n) lives on the host, so it
+ * can be checked without waiting for the device; k and v are device memory.
+ *
+ * A step's launches carry its positions and ring slots as arguments, so a captured step
+ * (cuda_graph.h) replays the positions of its capture: do not replay one across steps.
+ */
+typedef struct sotto_cuda_kv_cache {
+    int n_heads, head_dim, dim; /* dim = n_heads·head_dim */
+    int capacity;               /* frames (ring slots) */
+    int window;                 /* the layer's window: > 0 makes the cache a ring */
+    int64_t pos0;               /* position of the first frame since the last reset */
+    int64_t pos;                /* position the next frame pushed gets */
+    int n;                      /* slots holding frames: min(pos − pos0, capacity) */
+    /* device rows of dim floats, the frame at position p in slot (p − pos0) mod capacity */
+    float *k, *v; /* [capacity][dim] each */
+} sotto_cuda_kv_cache;
+
+/* A cache for layer L with room for `capacity` frames (load time: allocates k and v, zeroed;
+ * capacity ≥ the layer's window when it has one, ≤ 2^24). Positions start at 0. Errors:
+ * SOTTO_ERR_INVALID_ARG, SOTTO_ERR_DEVICE; on error nothing stays allocated. */
+int sotto_cuda_kv_cache_init(sotto_cuda *cu, sotto_cuda_kv_cache *c, const sotto_cuda_tlayer *L,
+                             int capacity, sotto_status *st);
+/* Forgets every frame; the next frame pushed gets position pos0 (negative: 0). Host only. */
+void sotto_cuda_kv_cache_reset(sotto_cuda_kv_cache *c, int64_t pos0);
+/* Releases k and v (safe on a zeroed or already-freed struct). */
+void sotto_cuda_kv_cache_free(sotto_cuda *cu, sotto_cuda_kv_cache *c);
+
+/* The two halves of a part, for layers that arrange attention themselves. append: stores m
+ * frames (k and v rows ld apart, head h at channel h·head_dim; m ≤ capacity) in the next
+ * slots and advances pos and n (SOTTO_ERR_STATE, nothing changed, when an unwindowed cache
+ * lacks room). attention: the last m frames pushed (q rows ldq apart; m ≤ n) attend over the
+ * n cached frames under the masks of nn/attn.h (causal as given, the cache's window) into
+ * o[m] (rows ldo apart), queries in blocks whose scores fit the free scratch. */
+int sotto_cuda_kv_cache_append(sotto_cuda *cu, sotto_cuda_kv_cache *c, const float *k,
+                               const float *v, int64_t ld, int64_t m);
+/* Scratch bytes sotto_cuda_kv_attention needs for m queries in blocks of
+ * min(m, SOTTO_CUDA_ATTN_QBLOCK) over a full cache (0 on bad arguments). */
+size_t sotto_cuda_kv_attention_scratch(int64_t m, int n_heads, int capacity);
+int sotto_cuda_kv_attention(sotto_cuda *cu, const sotto_cuda_kv_cache *c, const float *q,
+                            int64_t ldq, int64_t m, int causal, float *o, int64_t ldo);
+
+/* Scratch bytes sotto_cuda_tlayer_step (or sotto_cuda_tlayer_self_attn_kv) takes for steps of
+ * up to n frames (0 on bad arguments); with less, the query blocks shrink. */
+size_t sotto_cuda_tlayer_step_scratch(const sotto_cuda_tlayer *L, const sotto_cuda_kv_cache *c,
+                                      int64_t n);
+/*
+ * As sotto_tlayer_step: the layer over n new frames x[n][d] → y[n][d] (y == x allowed, else no
+ * overlap), appending their keys and values to the cache, RoPE at the cache's positions.
+ * Errors: SOTTO_ERR_INVALID_ARG (NULL pointers, n < 0, a cache made for another layer shape),
+ * SOTTO_ERR_STATE (an unwindowed cache without room for n more frames); on these neither y
+ * nor the cache changes and the context keeps working. A device failure is the context's
+ * sticky error (the cache may then have advanced: reset it or make a new context).
+ */
+int sotto_cuda_tlayer_step(sotto_cuda *cu, const sotto_cuda_tlayer *L, sotto_cuda_kv_cache *c,
+                           const float *x, int64_t n, float *y);
+/* As sotto_tlayer_self_attn with a cache: the attention sublayer on already normalised x
+ * (no LayerScale or residual), positions from the cache, which advances as in a step; y must
+ * not overlap x. Errors as sotto_cuda_tlayer_step. */
+int sotto_cuda_tlayer_self_attn_kv(sotto_cuda *cu, const sotto_cuda_tlayer *L,
+                                   sotto_cuda_kv_cache *c, const float *x, int64_t n, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,7 +3,9 @@
  * upload of a prepared CPU layer, and the whole-sequence forward as the same sequence of
  * calls as nn/attn.c, each a CUDA layer: norm → QKV Linear → RoPE on q and k → attention →
  * output Linear → residual with LayerScale → norm → FFN → residual. Temporaries come from the
- * context's pool and are given back before each call returns.
+ * context's pool and are given back before each call returns. The streaming step is the same
+ * sequence with attention through a sotto_cuda_kv_cache (attn.cu), split into the parts
+ * nn/attn.c splits a ring into, so both backends see the same keys for every query.
  */
 #include <string.h>
 
@@ -178,21 +180,45 @@ static int take(sotto_cuda *cu, int64_t rows, int64_t cols, float **p)
     return sotto_cuda_scratch_alloc(cu, (size_t)rows * (size_t)cols * sizeof(float), (void **)p);
 }
 
-static int self_attn(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
-                     int64_t pos0, float *y)
+/* Attention of T frames through cache c: the keys and values go into the ring part by part,
+ * each part's queries attending over what the ring then holds (nn/attn.c's self_attn). */
+static int attend_kv(sotto_cuda *cu, const sotto_cuda_tlayer *L, sotto_cuda_kv_cache *c,
+                     const float *qkv, int64_t T, float *o)
 {
     const int64_t d = L->dim, ld3 = 3 * d;
+    /* a ring takes at most capacity − W + 1 frames at once: the first query of a part still
+     * needs the W − 1 frames before it */
+    const int64_t part = c->window > 0 ? (int64_t)c->capacity - c->window + 1 : T;
+    int rc = SOTTO_OK;
+    for (int64_t t0 = 0; t0 < T && !rc; t0 += part) {
+        const int64_t m = T - t0 < part ? T - t0 : part;
+        const float *q = qkv + t0 * ld3;
+        rc = sotto_cuda_kv_cache_append(cu, c, q + d, q + 2 * d, ld3, m);
+        if (!rc) rc = sotto_cuda_kv_attention(cu, c, q, ld3, m, L->causal, o + t0 * d, d);
+    }
+    return rc;
+}
+
+/* y = out(attention(qkv(x))), positions from pos0, or from c (and through it) when not NULL. */
+static int self_attn(sotto_cuda *cu, const sotto_cuda_tlayer *L, sotto_cuda_kv_cache *c,
+                     const float *x, int64_t T, int64_t pos0, float *y)
+{
+    const int64_t d = L->dim, ld3 = 3 * d;
+    const int64_t p0 = c ? c->pos : pos0;
     const size_t mark = sotto_cuda_scratch_used(cu);
     float *qkv, *o;
     int rc;
     if ((rc = take(cu, T, ld3, &qkv)) || (rc = take(cu, T, d, &o)) ||
         (rc = sotto_cuda_linear(cu, &L->qkv, L->qkv_b, x, T, qkv)) ||
-        (rc = sotto_cuda_rope_apply(cu, &L->rope, qkv, ld3, T, L->n_heads, pos0)) ||
-        (rc = sotto_cuda_rope_apply(cu, &L->rope, qkv + d, ld3, T, L->n_heads, pos0)) ||
-        (rc = sotto_cuda_attention(cu, qkv, qkv + d, qkv + 2 * d, ld3, T, L->n_heads, L->head_dim,
-                                   L->causal, L->window, o, d)) ||
-        (rc = sotto_cuda_linear(cu, &L->out, L->out_b, o, T, y)))
+        (rc = sotto_cuda_rope_apply(cu, &L->rope, qkv, ld3, T, L->n_heads, p0)) ||
+        (rc = sotto_cuda_rope_apply(cu, &L->rope, qkv + d, ld3, T, L->n_heads, p0)))
         return rc;
+    if (c)
+        rc = attend_kv(cu, L, c, qkv, T, o);
+    else
+        rc = sotto_cuda_attention(cu, qkv, qkv + d, qkv + 2 * d, ld3, T, L->n_heads, L->head_dim,
+                                  L->causal, L->window, o, d);
+    if (rc || (rc = sotto_cuda_linear(cu, &L->out, L->out_b, o, T, y))) return rc;
     sotto_cuda_scratch_rewind(cu, mark);
     return SOTTO_OK;
 }
@@ -257,7 +283,7 @@ int sotto_cuda_tlayer_self_attn(sotto_cuda *cu, const sotto_cuda_tlayer *L, cons
     int rc = enter(cu, L, x, T, pos0, y);
     if (rc || T == 0) return rc;
     if (!alias_ok(x, y, T * L->dim) || x == y) return SOTTO_ERR_INVALID_ARG;
-    return self_attn(cu, L, x, T, pos0, y);
+    return self_attn(cu, L, NULL, x, T, pos0, y);
 }
 
 int sotto_cuda_tlayer_ffn(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
@@ -269,22 +295,135 @@ int sotto_cuda_tlayer_ffn(sotto_cuda *cu, const sotto_cuda_tlayer *L, const floa
     return ffn(cu, L, x, T, y);
 }
 
-int sotto_cuda_tlayer_forward(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
-                              int64_t pos0, float *y)
+/* The pre-norm layer, through cache c when not NULL. */
+static int layer(sotto_cuda *cu, const sotto_cuda_tlayer *L, sotto_cuda_kv_cache *c, const float *x,
+                 int64_t T, int64_t pos0, float *y)
 {
-    int rc = enter(cu, L, x, T, pos0, y);
-    if (rc || T == 0) return rc;
     const int d = L->dim;
-    if (!alias_ok(x, y, T * d)) return SOTTO_ERR_INVALID_ARG;
     const size_t mark = sotto_cuda_scratch_used(cu);
     float *h, *a;
+    int rc;
     if ((rc = take(cu, T, d, &h)) || (rc = take(cu, T, d, &a)) ||
         (rc = norm(cu, L, x, T, L->norm1_w, L->norm1_b, h)) ||
-        (rc = self_attn(cu, L, h, T, pos0, a)) ||
+        (rc = self_attn(cu, L, c, h, T, pos0, a)) ||
         (rc = sotto_cuda_residual(cu, x, a, L->ls1, T, d, y)) ||
         (rc = norm(cu, L, y, T, L->norm2_w, L->norm2_b, h)) || (rc = ffn(cu, L, h, T, a)) ||
         (rc = sotto_cuda_residual(cu, y, a, L->ls2, T, d, y)))
         return rc;
     sotto_cuda_scratch_rewind(cu, mark);
     return SOTTO_OK;
+}
+
+int sotto_cuda_tlayer_forward(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
+                              int64_t pos0, float *y)
+{
+    int rc = enter(cu, L, x, T, pos0, y);
+    if (rc || T == 0) return rc;
+    if (!alias_ok(x, y, T * L->dim)) return SOTTO_ERR_INVALID_ARG;
+    return layer(cu, L, NULL, x, T, pos0, y);
+}
+
+/* ---- KV cache ----------------------------------------------------------------------------- */
+
+/* nn/attn_init.c's bound, so both backends accept the same capacities */
+#define KV_MAX_CAPACITY (1 << 24)
+
+void sotto_cuda_kv_cache_free(sotto_cuda *cu, sotto_cuda_kv_cache *c)
+{
+    if (!c) return;
+    sotto_cuda_free(cu, c->k);
+    sotto_cuda_free(cu, c->v);
+    memset(c, 0, sizeof *c);
+}
+
+int sotto_cuda_kv_cache_init(sotto_cuda *cu, sotto_cuda_kv_cache *c, const sotto_cuda_tlayer *L,
+                             int capacity, sotto_status *st)
+{
+    if (!c) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL argument");
+    memset(c, 0, sizeof *c);
+    if (!cu || !layer_ok(L))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL or unprepared layer");
+    const int W = L->window;
+    if (capacity < 1 || capacity > KV_MAX_CAPACITY || W < 0 || (W > 0 && capacity < W))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "cuda kv cache: capacity %d below the window %d, or out of range",
+                                capacity, W);
+    c->n_heads = L->n_heads;
+    c->head_dim = L->head_dim;
+    c->dim = L->dim;
+    c->capacity = capacity;
+    c->window = W;
+    const size_t bytes = (size_t)capacity * (size_t)L->dim * sizeof(float);
+    /* zeroed as the CPU's: attention reads only the n filled slots, but a cache read back for
+     * inspection then holds no stale NaN */
+    int rc = sotto_cuda_alloc(cu, bytes, (void **)&c->k);
+    if (!rc) rc = sotto_cuda_alloc(cu, bytes, (void **)&c->v);
+    if (!rc) rc = sotto_cuda_memset0(cu, c->k, bytes);
+    if (!rc) rc = sotto_cuda_memset0(cu, c->v, bytes);
+    if (rc) {
+        sotto_cuda_kv_cache_free(cu, c);
+        return device_fail(cu, rc, "cuda kv cache", st);
+    }
+    return SOTTO_OK;
+}
+
+void sotto_cuda_kv_cache_reset(sotto_cuda_kv_cache *c, int64_t pos0)
+{
+    if (!c) return;
+    c->pos0 = c->pos = pos0 < 0 ? 0 : pos0;
+    c->n = 0;
+}
+
+/* A cache made for L's shape, its bookkeeping in range (nn/attn.c's cache_ok). */
+static int cache_ok(const sotto_cuda_kv_cache *c, const sotto_cuda_tlayer *L)
+{
+    return c && c->k && c->v && c->n_heads == L->n_heads && c->head_dim == L->head_dim &&
+           c->dim == L->dim && c->window == L->window && c->capacity >= 1 &&
+           (c->window == 0 || c->capacity >= c->window) && c->n >= 0 && c->n <= c->capacity &&
+           c->pos >= c->pos0;
+}
+
+size_t sotto_cuda_tlayer_step_scratch(const sotto_cuda_tlayer *L, const sotto_cuda_kv_cache *c,
+                                      int64_t n)
+{
+    if (!layer_ok(L) || !cache_ok(c, L) || n < 1 || n > INT32_MAX) return 0;
+    const size_t h = part(n, L->dim), qkv = part(n, 3 * (int64_t)L->dim), o = part(n, L->dim);
+    const size_t s = sotto_cuda_kv_attention_scratch(n, L->n_heads, c->capacity);
+    const size_t f = part(n, L->ffn_dim);
+    if (!h || !qkv || !o || !s || !f || s > SIZE_MAX / 4) return 0;
+    const size_t a = qkv + o + s;
+    size_t total;
+    if (sotto_add_size(2 * h, a > f ? a : f, &total)) return 0;
+    return total;
+}
+
+/* The argument rules of sotto_tlayer_step, then the context's state. */
+static int enter_kv(sotto_cuda *cu, const sotto_cuda_tlayer *L, sotto_cuda_kv_cache *c,
+                    const float *x, int64_t n, const float *y)
+{
+    if (!cu || !layer_ok(L) || !cache_ok(c, L) || n < 0 || n > INT32_MAX)
+        return SOTTO_ERR_INVALID_ARG;
+    if (c->window == 0 && n > (int64_t)c->capacity - c->n) return SOTTO_ERR_STATE;
+    const int err = sotto_cuda_error(cu);
+    if (err) return err;
+    if (n > 0 && (!x || !y)) return SOTTO_ERR_INVALID_ARG;
+    return SOTTO_OK;
+}
+
+int sotto_cuda_tlayer_step(sotto_cuda *cu, const sotto_cuda_tlayer *L, sotto_cuda_kv_cache *c,
+                           const float *x, int64_t n, float *y)
+{
+    int rc = enter_kv(cu, L, c, x, n, y);
+    if (rc || n == 0) return rc;
+    if (!alias_ok(x, y, n * L->dim)) return SOTTO_ERR_INVALID_ARG;
+    return layer(cu, L, c, x, n, 0, y);
+}
+
+int sotto_cuda_tlayer_self_attn_kv(sotto_cuda *cu, const sotto_cuda_tlayer *L,
+                                   sotto_cuda_kv_cache *c, const float *x, int64_t n, float *y)
+{
+    int rc = enter_kv(cu, L, c, x, n, y);
+    if (rc || n == 0) return rc;
+    if (!alias_ok(x, y, n * L->dim) || x == y) return SOTTO_ERR_INVALID_ARG;
+    return self_attn(cu, L, c, x, n, 0, y);
 }
