@@ -3,8 +3,9 @@
  * its vocoder streams (sotto_vocoder.h) and its codec decoders' transformer + DAC windows
  * (sotto_codec.h) on the device, and must give what the same model gives on the CPU:
  *
- *   - selection: CUDA models report SOTTO_BACKEND_CUDA, CPU and AUTO ones SOTTO_BACKEND_CPU, an
- *     EnCodec-feature Vocos (no CUDA path) falls back to the CPU;
+ *   - selection: CUDA and AUTO models report SOTTO_BACKEND_CUDA (AUTO also takes the device),
+ *     CPU ones SOTTO_BACKEND_CPU; an EnCodec-feature Vocos (no CUDA path) falls back to the CPU
+ *     under CUDA and AUTO; AUTO with a device index past the last runs on the CPU;
  *   - vocoder: the golden mel features (tiled to 160+ frames) pushed in uneven chunks
  *     (1, 3, 4, 64, ... frames), then flush, and a waveform pushed through the mel front end:
  *     every push releases the same number of samples as on the CPU, and the samples agree
@@ -73,7 +74,10 @@ static void test_selection(void)
     m = load("vocos/mel-small.gguf", SOTTO_BACKEND_CPU);
     CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
     sotto_model_free(m);
-    m = load("vocos/mel-small.gguf", SOTTO_BACKEND_AUTO); /* CPU until validated: docs/gpu.md */
+    m = load("vocos/mel-small.gguf", SOTTO_BACKEND_AUTO); /* a device exists: AUTO takes it */
+    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CUDA);
+    sotto_model_free(m);
+    m = load("vocos/encodec-small.gguf", SOTTO_BACKEND_AUTO); /* no CUDA path: the CPU */
     CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
     sotto_model_free(m);
     m = load("vocos/encodec-small.gguf", SOTTO_BACKEND_CUDA); /* no CUDA path: the CPU */
@@ -89,6 +93,12 @@ static void test_selection(void)
     CU_ASSERT_EQUAL(sotto_model_load_file(tu_data_path("vocos/mel-small.gguf"), &p, &m, &st),
                     SOTTO_ERR_DEVICE);
     TU_ASSERT_HAS(st.message, "device");
+    /* AUTO with a device index past the last: the CPU, not an error */
+    p.backend = SOTTO_BACKEND_AUTO;
+    CU_ASSERT_EQUAL_FATAL(sotto_model_load_file(tu_data_path("vocos/mel-small.gguf"), &p, &m, &st),
+                          SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
+    sotto_model_free(m);
 }
 
 /* Pushes T frames of features in the repeating chunk schedule, then flushes; the outputs go

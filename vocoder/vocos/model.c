@@ -283,7 +283,8 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
     /* The CUDA forward (vocos_cuda.h) covers mel-feature models with plain LayerNorm; their
      * weights go to the device once, here, for every vocoder made on the model. */
     m->cuda_path = m->cuda_ok && hp->features == VOCOS_FEAT_MEL && !ada;
-    if (m->cuda_path && (rc = vocos_cuda_weights_create(w, m->params.device, &w->cuda, st)))
+    if (m->cuda_path && (rc = sotto_model_cuda_fallback(
+                             m, vocos_cuda_weights_create(w, m->params.device, &w->cuda, st), st)))
         return rc;
 #endif
     return SOTTO_OK;

@@ -125,11 +125,13 @@ typedef struct sotto_model sotto_model;
  *  SOTTO_ERR_DEVICE when the device does not exist; otherwise the model runs on the device
  *  where its architecture has a CUDA path (Vocos mel vocoder streams; FlexiCodec decoders'
  *  transformer and DAC decoder) and on the CPU, with a warning in the log at load, where it
- *  has none. These CUDA paths have not yet been run on a GPU. AUTO runs on the CPU for now,
- *  without probing for a device. sotto_model_backend() says which backend runs a loaded
+ *  has none. AUTO takes CUDA device params.device when it exists and the model has a CUDA
+ *  path, else the CPU (never an error; a machine without an NVIDIA driver does not start the
+ *  CUDA runtime at all). These CUDA paths have been tested against a CUDA emulator
+ *  (tests/cudaemu), not yet on a GPU. sotto_model_backend() says which backend runs a loaded
  *  model. */
 typedef enum sotto_backend_kind {
-    SOTTO_BACKEND_AUTO = 0, /**< the CPU until the CUDA paths are validated on a GPU */
+    SOTTO_BACKEND_AUTO = 0, /**< CUDA when a device exists and the model has a CUDA path */
     SOTTO_BACKEND_CPU = 1,
     SOTTO_BACKEND_CUDA = 2
 } sotto_backend_kind;

@@ -2,6 +2,11 @@
 #include "backend/cuda_probe.h"
 
 #ifndef SOTTO_HAVE_CUDA
+int sotto_cuda_driver_present(void)
+{
+    return 0;
+}
+
 int sotto_cuda_device_count(void)
 {
     return 0;

@@ -9,6 +9,10 @@
 extern "C" {
 #endif
 
+/* Whether an NVIDIA driver is installed (its device nodes or /proc entry exist): a cheap test
+ * that starts nothing, so SOTTO_BACKEND_AUTO only starts the CUDA runtime where a device can
+ * exist. Always 0 without the CUDA backend. */
+int sotto_cuda_driver_present(void);
 /* Number of usable CUDA devices (0 when the driver or runtime is missing). */
 int sotto_cuda_device_count(void);
 /* The device's name into buf; 0 on success, -1 otherwise. */

@@ -75,13 +75,26 @@ static int model_new(const sotto_model_params *params, sotto_model **out, sotto_
 }
 
 /* Before the architecture loads: an explicit CUDA request needs its device to exist (else
- * SOTTO_ERR_DEVICE); then cuda_ok tells the loader it may use it. */
+ * SOTTO_ERR_DEVICE); AUTO takes the device when one exists, without starting the CUDA runtime
+ * on a machine that has no NVIDIA driver at all (starting it costs about 160 MB of resident
+ * memory, which a CPU-only machine must not pay). cuda_ok then tells the loader it may use
+ * the device. */
 static int check_backend(sotto_model *m, sotto_status *st)
 {
     const sotto_model_params *p = &m->params;
     m->backend_used = SOTTO_BACKEND_CPU;
     m->cuda_ok = 0;
-    if (p->backend != SOTTO_BACKEND_CUDA) return SOTTO_OK;
+    if (p->backend == SOTTO_BACKEND_CPU) return SOTTO_OK;
+    if (p->backend == SOTTO_BACKEND_AUTO) {
+        if (!sotto_cuda_driver_present()) return SOTTO_OK;
+        const int n = sotto_cuda_device_count();
+        if (p->device < n)
+            m->cuda_ok = 1;
+        else
+            sotto_log(SOTTO_LOG_INFO, "backend AUTO: no CUDA device %d (%d found), using the CPU",
+                      p->device, n);
+        return SOTTO_OK;
+    }
     const int n = sotto_cuda_device_count();
     if (n == 0)
         return sotto_status_set(st, SOTTO_ERR_DEVICE,
@@ -95,26 +108,35 @@ static int check_backend(sotto_model *m, sotto_status *st)
     return SOTTO_OK;
 }
 
+int sotto_model_cuda_fallback(sotto_model *m, int rc, sotto_status *st)
+{
+    if (rc == SOTTO_OK || m->params.backend != SOTTO_BACKEND_AUTO) return rc;
+    sotto_log(SOTTO_LOG_WARN, "backend AUTO: %s; this model runs on the CPU",
+              st && st->message[0] ? st->message : "the CUDA device could not take the model");
+    sotto_status_clear(st);
+    m->cuda_path = 0;
+    return SOTTO_OK;
+}
+
 /* After it loaded: which backend runs the model, said once in the log, never silently.
- * CUDA runs a model only when asked for (SOTTO_BACKEND_CUDA) and the architecture has a CUDA
- * path for it (cuda_path, set by its loader); otherwise the CPU runs it, with a warning when
- * CUDA was asked for. AUTO stays on the CPU for now: the CUDA paths have not yet been
- * validated on a device (docs/gpu.md), so they are used only on request. */
+ * CUDA runs a model when it was asked for (SOTTO_BACKEND_CUDA) or AUTO found a device, and
+ * the architecture has a CUDA path for it (cuda_path, set by its loader); otherwise the CPU
+ * runs it, with a warning when CUDA was asked for explicitly. */
 static void settle_backend(sotto_model *m)
 {
     const sotto_model_params *p = &m->params;
+    const char *how = p->backend == SOTTO_BACKEND_AUTO ? " (backend AUTO)" : "";
     if (m->cuda_ok && m->cuda_path) {
         m->backend_used = SOTTO_BACKEND_CUDA;
-        sotto_log(SOTTO_LOG_INFO, "%s model runs on CUDA device %d (docs/gpu.md says which parts)",
-                  m->arch, p->device);
+        sotto_log(SOTTO_LOG_INFO,
+                  "%s model runs on CUDA device %d%s (docs/gpu.md says which parts)", m->arch,
+                  p->device, how);
     } else if (m->cuda_ok) {
-        sotto_log(SOTTO_LOG_WARN,
-                  "%s models of this kind have no CUDA path yet: this model runs on the CPU "
+        sotto_log(p->backend == SOTTO_BACKEND_CUDA ? SOTTO_LOG_WARN : SOTTO_LOG_INFO,
+                  "%s models of this kind have no CUDA path yet: this model runs on the CPU%s "
                   "(docs/gpu.md)",
-                  m->arch);
+                  m->arch, how);
     }
-    /* AUTO does not probe for a device: initialising the CUDA runtime costs about 160 MB of
-     * resident memory even without a GPU, which a CPU model must not pay. */
 }
 
 /* Reads the general keys of an opened file; on failure frees m. */

@@ -24,8 +24,9 @@ struct sotto_model {
                                   switches its f16 Linear weights to binary16 arithmetic at load */
     int f16_math_used;         /* set by model code when it did (sotto_model_f16_arithmetic) */
     sotto_backend_kind backend_used; /* the backend that runs it (model.c: settle_backend) */
-    int cuda_ok;      /* params.backend = CUDA and its device exists (model.c: check_backend):
-                         the architecture's loader may then prepare its CUDA path */
+    int cuda_ok;      /* params.backend = CUDA and its device exists, or AUTO found it
+                         (model.c: check_backend): the architecture's loader may then prepare
+                         its CUDA path */
     int cuda_path;    /* set by the architecture's loader when it has a CUDA path for this
                          model (CUDA builds only); backend_used is CUDA when both are set */
     const char *arch; /* general.architecture, owned by gguf */
@@ -47,5 +48,11 @@ struct sotto_model {
 /* Checks params: n_threads 1..64, a known backend, device >= 0, allocator with both hooks.
  * Returns SOTTO_OK or SOTTO_ERR_INVALID_ARG with a message naming the field. */
 int sotto_model_params_check(const sotto_model_params *p, sotto_status *st);
+
+/* For an architecture's loader, after setting up its CUDA path failed with rc (st saying why):
+ * with params.backend = AUTO the model falls back to the CPU (a warning in the log, st
+ * cleared, cuda_path reset) and SOTTO_OK is returned; with CUDA asked for explicitly, rc is
+ * returned and the load fails. */
+int sotto_model_cuda_fallback(sotto_model *m, int rc, sotto_status *st);
 
 #endif

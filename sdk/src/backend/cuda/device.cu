@@ -3,8 +3,18 @@
  * without a driver or device simply reports zero devices (never an abort).
  */
 #include <cuda_runtime.h>
+#include <unistd.h>
 
 #include "backend/cuda_probe.h"
+
+extern "C" int sotto_cuda_driver_present(void)
+{
+#ifdef SOTTO_CUDA_EMULATED
+    return 1; /* the emulator's device (tests/cudaemu) needs no driver */
+#else
+    return access("/dev/nvidiactl", F_OK) == 0 || access("/proc/driver/nvidia/version", F_OK) == 0;
+#endif
+}
 
 extern "C" int sotto_cuda_device_count(void)
 {
