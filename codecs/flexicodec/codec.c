@@ -30,6 +30,7 @@
 #include "codecs/flexicodec/codec_internal.h"
 #include "codecs/flexicodec/flexicodec.h"
 #include "codecs/flexicodec/flexicodec_cuda.h"
+#include "codecs/flexicodec/flexicodec_cuda_enc.h"
 #include "core/arena.h"
 #include "core/model.h"
 #include "core/threadpool.h"
@@ -50,6 +51,7 @@ static void flexicodec_model_free(sotto_model *m)
     if (!fm) return;
 #ifdef SOTTO_HAVE_CUDA
     flexicodec_cuda_weights_free(fm->cuda);
+    flexicodec_cuda_enc_weights_free(fm->cuda_enc);
 #endif
     sensevoice_free(&fm->sv);
     flexicodec_encoder_weights_free(&fm->enc);
@@ -150,13 +152,28 @@ int sotto_flexicodec_load(sotto_model *m, sotto_status *st)
     fm->max_group_len = mtpg ? mtpg : NO_GROUP_LIMIT;
     if ((rc = load_encode_side(m, fm, st))) return rc;
 #ifdef SOTTO_HAVE_CUDA
-    /* On a CUDA model each decoder runs its transformer + DAC windows on the device
-     * (flexicodec_cuda.h); the group stages and the encoder stay on the CPU. The weights go to
-     * the device once, here, for every decoder made on the model. */
+    /* On a CUDA model each decoder runs its whole decode after packet parsing (group stages,
+     * transformer, DAC) on the device (flexicodec_cuda.h). The weights go to the device
+     * once, here, for every decoder made on the model. */
     m->cuda_path = m->cuda_ok;
-    if (m->cuda_path &&
-        (rc = flexicodec_cuda_weights_create(&fm->w, &fm->bt, m->params.device, &fm->cuda, st)))
-        return rc;
+    if (m->cuda_path) {
+        rc = flexicodec_cuda_weights_create(&fm->w, &fm->bt, m->params.device, &fm->cuda, st);
+        /* The encoder's SenseVoice stack and DAC encoder likewise, when the model has an
+         * encoder (flexicodec_cuda_enc.h); its other stages stay on the CPU, which the log
+         * says once. */
+        if (!rc && fm->has_encoder &&
+            !(rc = flexicodec_cuda_enc_weights_create(&fm->enc, &fm->sv, m->params.device,
+                                                      &fm->cuda_enc, st)))
+            sotto_log(SOTTO_LOG_INFO, "flexicodec encoder on CUDA: %s", FLEXICODEC_CUDA_ENC_STAGES);
+        if (rc) {
+            flexicodec_cuda_weights_free(fm->cuda);
+            flexicodec_cuda_enc_weights_free(fm->cuda_enc);
+            fm->cuda = NULL;
+            fm->cuda_enc = NULL;
+        }
+        /* with AUTO a device that cannot take the model leaves it on the CPU */
+        if ((rc = sotto_model_cuda_fallback(m, rc, st))) return rc;
+    }
 #endif
     return SOTTO_OK;
 }
@@ -496,6 +513,10 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
         sotto_status_set(st, rc, "flexicodec cuda: graphs");
         goto fail;
     }
+    /* the group stages run on the device too: a flush uploads only the codes and lengths */
+    if (d->cu &&
+        (rc = flexicodec_cuda_enable_codes(d->cu, d->max_groups, d->stages, d->max_frames, st)))
+        goto fail;
 #endif
     d->layout_ok = flexicodec_model_layout(model, &d->layout, NULL) == SOTTO_OK;
     reset_state(d);
@@ -715,10 +736,6 @@ static int group_stages(sotto_decoder *d)
 /* Transformer (in place on x[T][latent]) and DAC decoder into wave. */
 static int64_t run_window(sotto_decoder *d, float *x, int64_t T, float *wave)
 {
-#ifdef SOTTO_HAVE_CUDA
-    if (d->cu)
-        return flexicodec_cuda_decode(d->cu, x, (int)T, wave, flexicodec_dac_out_len(d->hp, T));
-#endif
     int rc = flexicodec_bottleneck_forward(&d->cpu, &d->fm->bt, x, T, x, d->scratch);
     if (rc) return rc;
     return flexicodec_dac_decode(&d->cpu, &d->fm->w, x, T, wave, d->scratch);
@@ -733,8 +750,18 @@ static int64_t run_segmented(sotto_decoder *d, float *out, int64_t N)
     for (int64_t c0 = 0; c0 < T; c0 += seg) {
         const int64_t c1 = c0 + seg < T ? c0 + seg : T;
         const int64_t a = c0 - ov > 0 ? c0 - ov : 0, b = c1 + ov < T ? c1 + ov : T;
-        memcpy(d->wx, d->lat + a * lat, sizeof(float) * (size_t)((b - a) * lat));
-        const int64_t got = run_window(d, d->wx, b - a, d->wwave);
+        int64_t got;
+#ifdef SOTTO_HAVE_CUDA
+        /* the utterance's latent is on the device (cuda_flush): the window's frames too */
+        if (d->cu)
+            got = flexicodec_cuda_decode_window(d->cu, a, (int)(b - a), d->wwave,
+                                                flexicodec_dac_out_len(d->hp, b - a));
+        else
+#endif
+        {
+            memcpy(d->wx, d->lat + a * lat, sizeof(float) * (size_t)((b - a) * lat));
+            got = run_window(d, d->wx, b - a, d->wwave);
+        }
         if (got < 0) return got;
         if (got != flexicodec_dac_out_len(d->hp, b - a)) return SOTTO_ERR_INTERNAL;
         const int64_t lo = c0 ? c0 * H - half : 0, hi = c1 < T ? c1 * H + half : N;
@@ -751,6 +778,27 @@ static int64_t run_segmented(sotto_decoder *d, float *out, int64_t N)
     return N;
 }
 
+#ifdef SOTTO_HAVE_CUDA
+/* A flush on the device: the codes go up once and every stage after packet parsing runs
+ * there (flexicodec_cuda.h), in one pass or in the windows of run_segmented. */
+static int64_t cuda_flush(sotto_decoder *d, float *out, int64_t N)
+{
+    const flexicodec_cuda_codes in = {.n_groups = d->n_groups,
+                                      .lengths = d->len,
+                                      .fsq = d->fsq,
+                                      .rvq = d->rvq,
+                                      .ldr = d->stages,
+                                      .n_stages = d->nst};
+    if (d->segmented && d->n_frames > d->params.segment_frames) {
+        const int64_t T = flexicodec_cuda_latent_from_codes(d->cu, &in);
+        if (T < 0) return T;
+        if (T != d->n_frames) return SOTTO_ERR_INTERNAL;
+        return run_segmented(d, out, N);
+    }
+    return flexicodec_cuda_decode_codes(d->cu, &in, out, N);
+}
+#endif
+
 int sotto_decoder_flush(sotto_decoder *d, float *out, size_t capacity)
 {
     if (!d) return SOTTO_ERR_INVALID_ARG;
@@ -762,12 +810,19 @@ int sotto_decoder_flush(sotto_decoder *d, float *out, size_t capacity)
                     (long long)N, capacity);
     int64_t got = 0;
     if (T > 0) {
-        int rc = group_stages(d);
-        if (rc) return fail(d, rc, "decoding the groups failed (%s)", sotto_strerror(rc));
-        if (d->segmented && T > d->params.segment_frames)
-            got = run_segmented(d, out, N);
+#ifdef SOTTO_HAVE_CUDA
+        if (d->cu)
+            got = cuda_flush(d, out, N);
         else
-            got = run_window(d, d->lat, T, out);
+#endif
+        {
+            int rc = group_stages(d);
+            if (rc) return fail(d, rc, "decoding the groups failed (%s)", sotto_strerror(rc));
+            if (d->segmented && T > d->params.segment_frames)
+                got = run_segmented(d, out, N);
+            else
+                got = run_window(d, d->lat, T, out);
+        }
 #ifdef SOTTO_HAVE_CUDA
         if (got < 0 && d->cu)
             return fail(d, (int)got, "decoding on CUDA failed: %s",

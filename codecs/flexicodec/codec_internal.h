@@ -28,6 +28,9 @@ typedef struct flexicodec_model {
     struct flexicodec_cuda_weights *cuda; /* the decoder's device copy on a CUDA model
                                              (flexicodec_cuda.h), made once at load and shared
                                              by its decoders; else NULL */
+    /* the encoder's device copy on a CUDA model with an encoder (flexicodec_cuda_enc.h), made
+     * once at load and shared by its encoders; else NULL */
+    struct flexicodec_cuda_enc_weights *cuda_enc;
 } flexicodec_model;
 
 /* The model's FlexiCodec data, or NULL when it is not a FlexiCodec model. */

@@ -863,13 +863,32 @@ int64_t flexicodec_encode_from_features_rc(const sotto_cpu *cpu,
     if (!lengths || !fsq || (n_q && !rvq)) return SOTTO_ERR_INVALID_ARG;
     const int lat = w->hp.latent_dim, ssl = w->hp.ssl_dim;
     float *ac = scratch;
-    float *sem_agg = ac + T_ac * lat;
-    float *ac_agg = sem_agg + T * ssl;
-    float *sem_dec = ac_agg + T * lat;
-    float *rest = sem_dec + T * lat;
+    float *sem_agg = ac + T_ac * lat;            /* flexicodec_encode_streams' scratch */
+    float *rest = sem_agg + T * (ssl + 2 * lat); /* past what it keeps between its stages */
     int64_t rc = flexicodec_dac_encode(cpu, w, wave, n, ac, rest);
     if (rc != T_ac) return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
     /* both streams truncated to T frames: the first T rows of each */
+    return flexicodec_encode_streams(cpu, dw, w, feats, ac, T, threshold, rate, n_q, lengths, fsq,
+                                     rvq, sem_agg);
+}
+
+int64_t flexicodec_encode_streams(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
+                                  const flexicodec_encoder_weights *w, const float *feats,
+                                  const float *ac, int64_t T, float threshold,
+                                  flexicodec_rate_ctl *rate, int n_q, int32_t *lengths,
+                                  int32_t *fsq, int32_t *rvq, float *scratch)
+{
+    if (!cpu || !dw || !w || T < 0 || n_q < 0 || n_q > w->hp.n_codebooks || isnan(threshold) ||
+        !scratch)
+        return SOTTO_ERR_INVALID_ARG;
+    if (T == 0) return 0;
+    if (!feats || !ac || !lengths || !fsq || (n_q && !rvq)) return SOTTO_ERR_INVALID_ARG;
+    const int lat = w->hp.latent_dim, ssl = w->hp.ssl_dim;
+    float *sem_agg = scratch;
+    float *ac_agg = sem_agg + T * ssl;
+    float *sem_dec = ac_agg + T * lat;
+    float *rest = sem_dec + T * lat;
+    int64_t rc;
     if (rate) {
         if (!rate->sim || !rate->work) return SOTTO_ERR_INVALID_ARG;
         rc = flexicodec_merge(feats, T, ssl, 1.0f, w->hp.merge_eps, w->hp.max_tokens_per_group,

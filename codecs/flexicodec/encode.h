@@ -253,6 +253,21 @@ int64_t flexicodec_encode_from_features_rc(const sotto_cpu *cpu,
 /* ---- audio in: fbank → SenseVoice → 4/3 downsampling → the above (encode_audio.c) ------- */
 
 /*
+ * What follows the two encoders, for callers that computed both streams themselves (the CUDA
+ * encoder): feats[T][ssl_dim] semantic and ac[T][latent_dim] acoustic frames (already
+ * truncated to the common T) → merging at `threshold` (or by rate control when rate is not
+ * NULL, as flexicodec_encode_from_features_rc), both aggregators, FSQ, the semantic decode and
+ * RVQ; outputs and return value as flexicodec_encode_from_features. scratch: at least
+ * T·(ssl_dim + 2·latent_dim) floats plus what those stages take (flexicodec_encode_scratch
+ * covers it).
+ */
+int64_t flexicodec_encode_streams(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
+                                  const flexicodec_encoder_weights *w, const float *feats,
+                                  const float *ac, int64_t T, float threshold,
+                                  flexicodec_rate_ctl *rate, int n_q, int32_t *lengths,
+                                  int32_t *fsq, int32_t *rvq, float *scratch);
+
+/*
  * Frames _downsample_semantic_features gives for T input frames: T for factor 1,
  * floor(T / factor) for an integer factor (avg_pool1d), else int(T / factor) evaluated in
  * double precision as Python does (1.33333: 32 → 24). 0 for T ≤ 0; negative for a factor

@@ -3,7 +3,10 @@
  * sotto_codec_encode_file. The work is flexicodec_encode_audio (encode_audio.c): fbank →
  * SenseVoice → 4/3 downsampling → DAC encoder, merging, aggregation, FSQ, RVQ, over one whole
  * utterance (the model is not causal). create sizes one buffer for params.max_seconds of
- * audio (scratch + the output groups); encode only carves it.
+ * audio (scratch + the output groups); encode only carves it. On a CUDA model each encoder
+ * also makes its own CUDA context, sized for max_seconds at create, and runs the SenseVoice
+ * stack and the DAC encoder there (flexicodec_cuda_enc.h); its host scratch then holds only
+ * the buffers of the stages that stay on the CPU.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -12,6 +15,7 @@
 
 #include "codecs/flexicodec/codec_internal.h"
 #include "codecs/flexicodec/encode.h"
+#include "codecs/flexicodec/flexicodec_cuda_enc.h"
 #include "core/model.h"
 #include "core/threadpool.h"
 #include "sotto/sotto_audio.h"
@@ -43,6 +47,9 @@ struct sotto_encoder {
     float *sim, *work;        /* rate control scratch, [max_groups] each */
     float chosen;             /* the threshold the last encode in target mode chose */
     int has_chosen;
+#ifdef SOTTO_HAVE_CUDA
+    flexicodec_cuda_enc *cu; /* SenseVoice + DAC encoder on the device (a CUDA model), or NULL */
+#endif
 };
 
 sotto_encoder_params sotto_encoder_default_params(void)
@@ -121,10 +128,25 @@ static float resolve_threshold(const flexicodec_model *fm, float t)
     return t < 0.0f ? fm->enc.hp.default_threshold : t;
 }
 
+/* Host scratch floats one encode of n samples needs: the whole CPU pipeline's, or on a CUDA
+ * model only that of the stages left on the CPU. */
+static size_t scratch_for(const sotto_encoder *e, int64_t n)
+{
+    const flexicodec_model *fm = e->fm;
+#ifdef SOTTO_HAVE_CUDA
+    if (e->model->backend_used == SOTTO_BACKEND_CUDA && fm->cuda_enc)
+        return flexicodec_cuda_enc_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, n);
+#endif
+    return flexicodec_encode_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, n);
+}
+
 void sotto_encoder_free(sotto_encoder *e)
 {
     if (!e) return;
     const sotto_alloc *a = &e->model->alloc;
+#ifdef SOTTO_HAVE_CUDA
+    flexicodec_cuda_enc_free(e->cu);
+#endif
     sotto_fbank_destroy(e->fb);
     sotto_threadpool_free(e->tp);
     sotto_free(a, e->scratch);
@@ -187,8 +209,7 @@ int sotto_encoder_create(const sotto_model *model, const sotto_encoder_params *p
     sotto_fbank_params fp = flexicodec_fbank_params(fm->sv.cfg.n_mels);
     if ((rc = sotto_fbank_create(&fp, a, &e->fb, st))) goto fail;
     const int64_t T = flexicodec_encode_audio_frames(&fm->enc, &fm->sv, e->fb, e->max_samples);
-    e->scratch_floats =
-        flexicodec_encode_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, e->max_samples);
+    e->scratch_floats = scratch_for(e, e->max_samples);
     if (T < 0 || T > INT32_MAX / 64 || !e->scratch_floats) {
         rc = sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "max_seconds %g: sizes overflow",
                               p.max_seconds);
@@ -215,6 +236,15 @@ int sotto_encoder_create(const sotto_model *model, const sotto_encoder_params *p
         goto fail;
     }
     sotto_cpu_init(&e->cpu, model->cpu_features, e->tp);
+#ifdef SOTTO_HAVE_CUDA
+    if (model->backend_used == SOTTO_BACKEND_CUDA && fm->cuda_enc) {
+        const int64_t T_fb = sotto_fbank_num_frames(e->fb, e->max_samples);
+        const int64_t max_lfr = sensevoice_lfr_frames(T_fb, fm->sv.cfg.lfr_n);
+        if ((rc = flexicodec_cuda_enc_create(fm->cuda_enc, e->max_samples,
+                                             max_lfr > 0 ? max_lfr : 1, &e->cu, st)))
+            goto fail;
+    }
+#endif
     *out = e;
     return SOTTO_OK;
 fail:
@@ -291,7 +321,7 @@ static int encode_impl(sotto_encoder *e, const float *pcm, int64_t n, int64_t n_
                     "%lld samples (%.2f s) exceed the encoder's max_seconds %g", (long long)n,
                     (double)n / ENC_RATE, e->params.max_seconds);
     const flexicodec_model *fm = e->fm;
-    if (flexicodec_encode_audio_scratch(&fm->w, &fm->enc, &fm->sv, e->fb, n) > e->scratch_floats)
+    if (scratch_for(e, n) > e->scratch_floats)
         return fail(e, SOTTO_ERR_INTERNAL, "encoder scratch too small for %lld samples",
                     (long long)n);
     flexicodec_rate_ctl rate;
@@ -300,9 +330,23 @@ static int encode_impl(sotto_encoder *e, const float *pcm, int64_t n, int64_t n_
     rate.sim = e->sim;
     rate.work = e->work;
     flexicodec_rate_ctl *rp = e->target_gps > 0.0 ? &rate : NULL;
-    const int64_t G =
-        flexicodec_encode_audio(&e->cpu, &fm->w, &fm->enc, &fm->sv, e->fb, pcm, n, e->threshold, rp,
-                                e->stages, e->len, e->fsq, e->rvq, e->scratch);
+    int64_t G = SOTTO_ERR_INTERNAL;
+    int on_device = 0;
+#ifdef SOTTO_HAVE_CUDA
+    if (e->cu) {
+        on_device = 1;
+        G = flexicodec_cuda_enc_audio(e->cu, &e->cpu, &fm->w, &fm->enc, &fm->sv, e->fb, pcm, n,
+                                      e->threshold, rp, e->stages, e->len, e->fsq, e->rvq,
+                                      e->scratch);
+        /* a device stage names the failing layer and call */
+        if (G < 0 && flexicodec_cuda_enc_last_error(e->cu)[0])
+            return fail(e, (int)G, "encoding on CUDA failed: %s",
+                        flexicodec_cuda_enc_last_error(e->cu));
+    }
+#endif
+    if (!on_device)
+        G = flexicodec_encode_audio(&e->cpu, &fm->w, &fm->enc, &fm->sv, e->fb, pcm, n, e->threshold,
+                                    rp, e->stages, e->len, e->fsq, e->rvq, e->scratch);
     if (G < 0)
         return fail(e, (int)G,
                     G == SOTTO_ERR_BAD_AUDIO ? "the input has NaN or infinite samples"

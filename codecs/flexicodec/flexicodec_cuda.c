@@ -12,13 +12,26 @@
  * (L·s + s rows) into a free buffer, and X then points past torch's padding into it: the
  * crop costs no copy. Each residual unit's 1×1 conv adds onto X in one accumulating GEMM.
  *
- * CUDA graphs: everything between the upload of the latent and the download of the samples
- * (enqueue_forward) only enqueues work on fixed buffers, with addresses and sizes that depend
- * on T alone (the scratch pool is reset at its start), so it can be captured once per T and
- * replayed. A T is captured at its second call, never its first: one-off lengths (a one-pass
- * flush of each utterance) are not captured for nothing, and every kernel the decode uses,
- * cuBLAS's included, has run (and been loaded) before a capture. The context never allows
- * TF32, so T is the whole key.
+ * Codes in (flexicodec_cuda_enable_codes): the group stages run on the device too, on
+ * buffers sized for max_groups groups. One upload per call carries every per-group integer
+ * (FSQ indices, stage counts, frame offsets, the RVQ codes stage-major with 0 where a group
+ * sent no code, so every id the embedding meets is valid), checked on the host first; then
+ * FSQ codes (concealed groups interpolated) → project_out → the ConvNeXt blocks in a buffer
+ * with the depthwise conv's zero rows around the groups → the RVQ stages (codebook rows
+ * gathered by sotto_cuda_embedding, out_proj, added only to the groups that carry the stage)
+ * → the sum, expanded by the offsets straight into the frames the transformer reads. A
+ * segmented decode expands into a latent buffer for the whole utterance instead and copies
+ * each window's frames from it on the device.
+ *
+ * CUDA graphs: everything between the upload of the inputs and the download of the samples
+ * (enqueue_job) only enqueues work on fixed buffers, with addresses and sizes that depend on
+ * the job's key alone (the scratch pool is reset at its start), so it can be captured once per
+ * key and replayed: the frame count T for a latent-in window; T, the group count G and the
+ * stages decoded S for a codes-in decode (the per-group values are data the kernels read at
+ * replay, but G places them and S sets the number of stage launches). A key is captured at its
+ * second call, never its first: one-off lengths (a one-pass flush of each utterance) are not
+ * captured for nothing, and every kernel the decode uses, cuBLAS's included, has run (and been
+ * loaded) before a capture. The context never allows TF32, so nothing else changes the work.
  *
  * Built only with the CUDA backend: sdk/CMakeLists.txt compiles every .c of the model folders
  * and defines SOTTO_HAVE_CUDA when the backend is built.
@@ -33,7 +46,9 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_graph.h"
+#include "backend/cuda/cuda_groups.h"
 #include "backend/cuda/cuda_ops.h"
+#include "backend/cuda/cuda_rows.h"
 
 #define MAX_FRAMES (1 << 16)
 #define K_HALF (FLEXICODEC_DAC_K / 2) /* padding of the k 7 convs */
@@ -43,8 +58,11 @@
 /* Graphs a context keeps, one per frame count: a segmented decode's first, middle and last
  * windows and one more length all stay captured. */
 #define GRAPH_SLOTS 4
-/* Frame counts remembered as run directly once, so that their next call captures. */
+/* Graph keys remembered as run directly once, so that their next call captures. */
 #define SEEN_SLOTS 4
+/* Bounds of the codes-in buffers (a graph key packs G in 24 bits, T in 24, S in 7). */
+#define MAX_GROUPS (1 << 20)
+#define MAX_LATENT_FRAMES (1 << 22)
 
 typedef struct fc_res_unit {
     int dilation;
@@ -63,6 +81,21 @@ typedef struct fc_block {
     fc_res_unit ru[FLEXICODEC_RU_COUNT];
 } fc_block;
 
+typedef struct fc_cnx_block {
+    sotto_cuda_conv1d_w dw; /* depthwise k 7 */
+    float *dw_b, *ln_w, *ln_b;
+    sotto_cuda_linear_w pw1, pw2;
+    float *pw1_b, *pw2_b;
+    float *gamma; /* NULL when absent (the release) */
+} fc_cnx_block;
+
+typedef struct fc_rvq_stage {
+    int dim;
+    float *codebook; /* [codebook_size][dim] */
+    sotto_cuda_linear_w out_proj;
+    float *out_b;
+} fc_rvq_stage;
+
 /* A model's decoder weights on the device (flexicodec_cuda_weights_create): uploaded once
  * through their own context, which does nothing else; every flexicodec_cuda made on them
  * reads them from its own stream. */
@@ -78,6 +111,13 @@ struct flexicodec_cuda_weights {
     float *dac_alpha;
     sotto_cuda_conv1d_w dac_out;
     float *dac_out_b;
+    /* the group stages */
+    sotto_cuda_linear_w fsq_out;
+    float *fsq_out_b;
+    fc_cnx_block *cnx; /* [convnext_layers] when decode_semantic, else NULL */
+    sotto_cuda_linear_w cnx_out;
+    float *cnx_out_b;
+    fc_rvq_stage *rvq; /* [n_codebooks] */
 };
 
 struct flexicodec_cuda {
@@ -96,10 +136,23 @@ struct flexicodec_cuda {
     sotto_cuda_graph *graph[GRAPH_SLOTS];
     float *wave[GRAPH_SLOTS];
     int64_t used[GRAPH_SLOTS]; /* call number of the slot's last replay (0: free) */
-    int seen[SEEN_SLOTS];      /* frame counts run directly once and not captured since */
+    int64_t seen[SEEN_SLOTS];  /* graph keys run directly once and not captured since */
     int seen_next;             /* the entry of seen replaced next */
     int64_t calls, captures, launches;
     char msg[256]; /* what the last failed call found */
+    /* codes in (flexicodec_cuda_enable_codes; all NULL before) */
+    int max_groups, max_stages, max_latent;
+    int32_t *h_idx; /* host staging of the per-group integers, n_idx of them */
+    int32_t *d_idx; /* device: fsq[G], count[G], off[G + 1], ids[S][G] */
+    size_t n_idx;
+    float *codes; /* [max_groups][n_levels] */
+    float *xp;    /* [max_groups + K - 1][convnext_dim]: the groups between the conv's zero rows */
+    float *ct, *ch;      /* [max_groups][convnext_dim], [max_groups][intermediate] */
+    float *sem;          /* [max_groups][latent] ConvNeXt output */
+    float *ac, *tmp;     /* [max_groups][latent] acoustic sum, one stage's out_proj */
+    float *emb;          /* [max_groups][widest code] codebook rows */
+    float *ulat;         /* [max_latent][latent] a segmented utterance's latent */
+    int64_t ulat_frames; /* frames of ulat from the last flexicodec_cuda_latent_from_codes */
 };
 
 /* ---- sizes -------------------------------------------------------------------------------- */
@@ -165,6 +218,86 @@ static int dev_vec(flexicodec_cuda_weights *c, const float *h, size_t n, float *
     return rc ? device_status(c->cu, rc, "upload", st) : SOTTO_OK;
 }
 
+/* As dev_vec, NULL staying NULL (an optional vector). */
+static int dev_vec_opt(flexicodec_cuda_weights *c, const float *h, size_t n, float **d,
+                       sotto_status *st)
+{
+    *d = NULL;
+    return h ? dev_vec(c, h, n, d, st) : SOTTO_OK;
+}
+
+/* The group stages: FSQ project_out, the ConvNeXt decoder, the RVQ codebooks and out_proj. */
+static int upload_groups(flexicodec_cuda_weights *c, const flexicodec_decoder_weights *w,
+                         sotto_status *st)
+{
+    const flexicodec_hparams *hp = &c->hp;
+    const size_t C = (size_t)hp->convnext_dim, I = (size_t)hp->convnext_intermediate;
+    const size_t lat = (size_t)hp->latent_dim;
+    int rc;
+    if (hp->n_levels < 1 || hp->n_levels > SOTTO_CUDA_FSQ_MAX_LEVELS || hp->n_codebooks < 0 ||
+        (hp->n_codebooks > 0 && !w->rvq) || (hp->decode_semantic && !w->cnx))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: group-stage weights not loaded");
+    if ((rc = sotto_cuda_linear_w_from_cpu(c->cu, &c->fsq_out, &w->fsq_out, st)) ||
+        (rc = dev_vec_opt(c, w->fsq_out_b, C, &c->fsq_out_b, st)))
+        return rc;
+    if (hp->decode_semantic) {
+        if (!(c->cnx =
+                  calloc((size_t)(hp->convnext_layers ? hp->convnext_layers : 1), sizeof *c->cnx)))
+            return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+        for (int i = 0; i < hp->convnext_layers; i++) {
+            const flexicodec_convnext_block *s = &w->cnx[i];
+            fc_cnx_block *b = &c->cnx[i];
+            if ((rc = sotto_cuda_conv1d_w_from_cpu(c->cu, &b->dw, &s->dw, st)) ||
+                (rc = dev_vec_opt(c, s->dw_b, C, &b->dw_b, st)) ||
+                (rc = dev_vec_opt(c, s->ln_w, C, &b->ln_w, st)) ||
+                (rc = dev_vec_opt(c, s->ln_b, C, &b->ln_b, st)) ||
+                (rc = sotto_cuda_linear_w_from_cpu(c->cu, &b->pw1, &s->pw1, st)) ||
+                (rc = dev_vec_opt(c, s->pw1_b, I, &b->pw1_b, st)) ||
+                (rc = sotto_cuda_linear_w_from_cpu(c->cu, &b->pw2, &s->pw2, st)) ||
+                (rc = dev_vec_opt(c, s->pw2_b, C, &b->pw2_b, st)) ||
+                (rc = dev_vec_opt(c, s->gamma, C, &b->gamma, st)))
+                return rc;
+            if (b->dw.c_in != (int)C || !b->dw.depthwise || b->dw.k != FLEXICODEC_CONVNEXT_K ||
+                b->dw.stride != 1 || b->dw.dilation != 1 || b->pw1.n_in != (int)C ||
+                b->pw1.n_out != (int)I || b->pw2.n_in != (int)I || b->pw2.n_out != (int)C)
+                return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                        "flexicodec cuda: ConvNeXt weights of the wrong shape");
+        }
+        if ((rc = sotto_cuda_linear_w_from_cpu(c->cu, &c->cnx_out, &w->cnx_out, st)) ||
+            (rc = dev_vec_opt(c, w->cnx_out_b, lat, &c->cnx_out_b, st)))
+            return rc;
+        if (c->cnx_out.n_in != (int)C || c->cnx_out.n_out != (int)lat)
+            return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                    "flexicodec cuda: ConvNeXt output of the wrong shape");
+    } else if (C != lat) {
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: FSQ width %zu is not the latent width", C);
+    }
+    if (c->fsq_out.n_in != hp->n_levels || c->fsq_out.n_out != (int)C)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: FSQ project_out of the wrong shape");
+    if (!(c->rvq = calloc((size_t)(hp->n_codebooks ? hp->n_codebooks : 1), sizeof *c->rvq)))
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int q = 0; q < hp->n_codebooks; q++) {
+        const flexicodec_rvq_stage *s = &w->rvq[q];
+        fc_rvq_stage *r = &c->rvq[q];
+        r->dim = s->dim;
+        if (s->dim < 1 || !s->codebook)
+            return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                    "flexicodec cuda: RVQ stage %d not loaded", q);
+        if ((rc = dev_vec(c, s->codebook, (size_t)hp->codebook_size * (size_t)s->dim, &r->codebook,
+                          st)) ||
+            (rc = sotto_cuda_linear_w_from_cpu(c->cu, &r->out_proj, &s->out_proj, st)) ||
+            (rc = dev_vec_opt(c, s->out_b, lat, &r->out_b, st)))
+            return rc;
+        if (r->out_proj.n_in != s->dim || r->out_proj.n_out != (int)lat)
+            return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                    "flexicodec cuda: RVQ out_proj %d of the wrong shape", q);
+    }
+    return SOTTO_OK;
+}
+
 static int upload_block(flexicodec_cuda_weights *c, const flexicodec_dac_block *s, fc_block *b,
                         sotto_status *st)
 {
@@ -218,7 +351,7 @@ static int upload_weights(flexicodec_cuda_weights *c, const flexicodec_decoder_w
     const int c_last = hp->decoder_dim >> hp->n_rates;
     if ((rc = dev_vec(c, w->dac_alpha, (size_t)c_last, &c->dac_alpha, st)) ||
         (rc = sotto_cuda_conv1d_w_from_cpu(c->cu, &c->dac_out, &w->dac_out, st)) ||
-        (rc = dev_vec(c, w->dac_out_b, 1, &c->dac_out_b, st)))
+        (rc = dev_vec(c, w->dac_out_b, 1, &c->dac_out_b, st)) || (rc = upload_groups(c, w, st)))
         return rc;
     if (c->dac_in.c_in != hp->latent_dim || c->dac_in.c_out != hp->decoder_dim ||
         c->dac_in.k != FLEXICODEC_DAC_K || c->dac_in.groups != 1 || c->dac_in.stride != 1 ||
@@ -278,13 +411,31 @@ void flexicodec_cuda_weights_free(flexicodec_cuda_weights *c)
         }
         sotto_cuda_conv1d_w_free(cu, &c->dac_in);
         sotto_cuda_conv1d_w_free(cu, &c->dac_out);
-        float *bufs[] = {c->dac_in_b, c->dac_alpha, c->dac_out_b};
+        float *bufs[] = {c->dac_in_b, c->dac_alpha, c->dac_out_b, c->fsq_out_b, c->cnx_out_b};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
+        sotto_cuda_linear_w_free(cu, &c->fsq_out);
+        sotto_cuda_linear_w_free(cu, &c->cnx_out);
+        for (int i = 0; c->cnx && i < c->hp.convnext_layers; i++) {
+            fc_cnx_block *b = &c->cnx[i];
+            sotto_cuda_conv1d_w_free(cu, &b->dw);
+            sotto_cuda_linear_w_free(cu, &b->pw1);
+            sotto_cuda_linear_w_free(cu, &b->pw2);
+            float *v[] = {b->dw_b, b->ln_w, b->ln_b, b->pw1_b, b->pw2_b, b->gamma};
+            for (size_t k = 0; k < SOTTO_ARRAY_LEN(v); k++)
+                sotto_cuda_free(cu, v[k]);
+        }
+        for (int q = 0; c->rvq && q < c->hp.n_codebooks; q++) {
+            sotto_cuda_free(cu, c->rvq[q].codebook);
+            sotto_cuda_linear_w_free(cu, &c->rvq[q].out_proj);
+            sotto_cuda_free(cu, c->rvq[q].out_b);
+        }
         sotto_cuda_destroy(cu);
     }
     free(c->layers);
     free(c->blocks);
+    free(c->cnx);
+    free(c->rvq);
     free(c);
 }
 
@@ -393,11 +544,14 @@ void flexicodec_cuda_free(flexicodec_cuda *c)
     for (int i = 0; i < GRAPH_SLOTS; i++)
         sotto_cuda_graph_destroy(c->graph[i]);
     if (cu) {
-        float *bufs[] = {c->lat, c->buf[0], c->buf[1], c->buf[2]};
+        float *bufs[] = {c->lat, c->buf[0], c->buf[1], c->buf[2], c->codes, c->xp,  c->ct,
+                         c->ch,  c->sem,    c->ac,     c->tmp,    c->emb,   c->ulat};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
+        sotto_cuda_free(cu, c->d_idx);
         sotto_cuda_destroy(cu);
     }
+    free(c->h_idx);
     flexicodec_cuda_weights_free(c->own);
     free(c);
 }
@@ -522,39 +676,119 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
     return L;
 }
 
-/* 1 (and forgets it) when T ran directly once since it was last captured, else remembers it
- * and returns 0. */
-static int seen_before(flexicodec_cuda *c, int T)
+/*
+ * The group stages of G groups (the per-group integers already in d_idx, S stages decoded)
+ * into dst[T][latent]: FSQ codes, project_out, the ConvNeXt decoder, the RVQ stages, the sum,
+ * the expansion. Only enqueues work, on buffers whose addresses depend on G alone.
+ */
+static int64_t enqueue_groups(flexicodec_cuda *c, int G, int S, int64_t T, float *dst)
+{
+    sotto_cuda *cu = c->cu;
+    const flexicodec_cuda_weights *wt = c->wt;
+    const flexicodec_hparams *hp = &c->hp;
+    const int C = hp->convnext_dim, I = hp->convnext_intermediate, lat = hp->latent_dim;
+    const int32_t *fsq = c->d_idx, *cnt = fsq + G, *off = cnt + G, *ids = off + G + 1;
+    const int pad_l = hp->convnext_causal ? FLEXICODEC_CONVNEXT_K - 1 : FLEXICODEC_CONVNEXT_K / 2;
+    const int pad_r = FLEXICODEC_CONVNEXT_K - 1 - pad_l;
+    float *x = c->xp + (size_t)pad_l * C;
+    int64_t r;
+    if ((r = sotto_cuda_fsq_codes(cu, fsq, cnt, G, hp->fsq_levels, hp->n_levels, c->codes)) ||
+        (r = sotto_cuda_linear(cu, &wt->fsq_out, wt->fsq_out_b, c->codes, G, x)))
+        return layer_failed(c, r, "FSQ decode");
+    const float *sem = x; /* without decode_semantic_for_codec the FSQ output is the latent */
+    if (hp->decode_semantic) {
+        /* the depthwise conv's zero padding, as sotto_conv1d_padded pads on the CPU */
+        const size_t row = sizeof(float) * (size_t)C;
+        if ((pad_l && (r = sotto_cuda_memset0(cu, c->xp, row * (size_t)pad_l))) ||
+            (pad_r && (r = sotto_cuda_memset0(cu, x + (size_t)G * C, row * (size_t)pad_r))))
+            return layer_failed(c, r, "ConvNeXt padding");
+        for (int i = 0; i < hp->convnext_layers; i++) {
+            const fc_cnx_block *b = &wt->cnx[i];
+            if ((r = sotto_cuda_conv1d(cu, &b->dw, b->dw_b, c->xp, G + FLEXICODEC_CONVNEXT_K - 1,
+                                       c->ct)) != G)
+                return layer_failed(c, r, "ConvNeXt depthwise conv");
+            if ((r = sotto_cuda_layernorm(cu, c->ct, G, C, b->ln_w, b->ln_b, hp->convnext_eps,
+                                          c->ct)) ||
+                (r = sotto_cuda_linear(cu, &b->pw1, b->pw1_b, c->ct, G, c->ch)) ||
+                (r = sotto_cuda_gelu_erf(cu, c->ch, (int64_t)G * I, c->ch)) ||
+                (r = sotto_cuda_linear(cu, &b->pw2, b->pw2_b, c->ch, G, c->ct)) ||
+                (r = sotto_cuda_residual(cu, x, c->ct, b->gamma, G, C, x)))
+                return layer_failed(c, r, "ConvNeXt block");
+        }
+        if ((r = sotto_cuda_linear(cu, &wt->cnx_out, wt->cnx_out_b, x, G, c->sem)))
+            return layer_failed(c, r, "ConvNeXt output");
+        sem = c->sem;
+    }
+    for (int q = 0; q < S; q++) {
+        const fc_rvq_stage *s = &wt->rvq[q];
+        if ((r = sotto_cuda_embedding(cu, s->codebook, hp->codebook_size, s->dim,
+                                      ids + (size_t)q * G, G, c->emb)) ||
+            (r = sotto_cuda_linear(cu, &s->out_proj, NULL, c->emb, G, c->tmp)) ||
+            (r = sotto_cuda_rows_masked_add(cu, c->ac, c->tmp, s->out_b, cnt, q, q == 0, G, lat)))
+            return layer_failed(c, r, "RVQ decode");
+    }
+    if ((r = sotto_cuda_expand_rows(cu, sem, S ? c->ac : NULL, off, G, lat, T, dst)))
+        return layer_failed(c, r, "expansion");
+    return SOTTO_OK;
+}
+
+/* What one decode enqueues: a latent-in window of T frames (G = 0), or the group stages of
+ * G groups and S stages into the window's T frames, then the window. */
+typedef struct fc_job {
+    int T, G, S;
+} fc_job;
+
+static int64_t job_key(const fc_job *j)
+{
+    if (!j->G) return j->T;
+    return ((int64_t)1 << 62) | ((int64_t)j->S << 48) | ((int64_t)j->G << 24) | j->T;
+}
+
+static int64_t enqueue_job(flexicodec_cuda *c, const fc_job *j, float **wave)
+{
+    if (j->G) {
+        sotto_cuda_scratch_reset(c->cu);
+        const int64_t r =
+            enqueue_groups(c, j->G, j->S, j->T, c->lat + (size_t)K_HALF * c->hp.latent_dim);
+        if (r) return r;
+    }
+    return enqueue_forward(c, j->T, wave);
+}
+
+/* 1 (and forgets it) when key ran directly once since it was last captured, else remembers
+ * it and returns 0. */
+static int seen_before(flexicodec_cuda *c, int64_t key)
 {
     for (int i = 0; i < SEEN_SLOTS; i++)
-        if (c->seen[i] == T) {
+        if (c->seen[i] == key) {
             c->seen[i] = 0;
             return 1;
         }
-    c->seen[c->seen_next] = T;
+    c->seen[c->seen_next] = key;
     c->seen_next = (c->seen_next + 1) % SEEN_SLOTS;
     return 0;
 }
 
-/* The forward of enqueue_forward: directly, or as a graph replay of T (captured first when T
- * comes for the second time). */
-static int64_t run_forward(flexicodec_cuda *c, int T, float **wave)
+/* The work of enqueue_job: directly, or as a graph replay of its key (captured first when the
+ * key comes for the second time). */
+static int64_t run_job(flexicodec_cuda *c, const fc_job *j, float **wave)
 {
-    if (!c->use_graph) return enqueue_forward(c, T, wave);
+    if (!c->use_graph) return enqueue_job(c, j, wave);
     c->calls++;
+    const int64_t key = job_key(j);
     int slot = -1;
     for (int i = 0; i < GRAPH_SLOTS && slot < 0; i++)
-        if (sotto_cuda_graph_ready(c->graph[i], T)) slot = i;
+        if (sotto_cuda_graph_ready(c->graph[i], key)) slot = i;
     int64_t r;
     if (slot < 0) {
-        if (!seen_before(c, T)) return enqueue_forward(c, T, wave);
+        if (!seen_before(c, key)) return enqueue_job(c, j, wave);
         slot = 0;
         for (int i = 1; i < GRAPH_SLOTS; i++)
             if (c->used[i] < c->used[slot]) slot = i;
         sotto_cuda_graph *g = c->graph[slot];
         c->used[slot] = 0;
-        if ((r = sotto_cuda_graph_begin(g, T))) return layer_failed(c, r, "graph begin");
-        const int64_t got = enqueue_forward(c, T, &c->wave[slot]);
+        if ((r = sotto_cuda_graph_begin(g, key))) return layer_failed(c, r, "graph begin");
+        const int64_t got = enqueue_job(c, j, &c->wave[slot]);
         r = sotto_cuda_graph_end(g); /* ends the capture even after a failure */
         if (got < 0 || r) {
             /* never replay a capture that stopped short (an error that left the context
@@ -568,8 +802,10 @@ static int64_t run_forward(flexicodec_cuda *c, int T, float **wave)
     if ((r = sotto_cuda_graph_launch(c->graph[slot]))) return layer_failed(c, r, "graph launch");
     c->launches++;
     *wave = c->wave[slot];
-    return flexicodec_dac_out_len(&c->hp, T);
+    return flexicodec_dac_out_len(&c->hp, j->T);
 }
+
+static int64_t finish(flexicodec_cuda *c, const fc_job *job, int64_t len, float *out_host);
 
 int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int T, float *out_host,
                                int64_t capacity)
@@ -596,16 +832,190 @@ int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int
     if ((r = sotto_cuda_upload(cu, c->lat + (size_t)K_HALF * lat, latent_host,
                                sizeof(float) * (size_t)T * lat)))
         return layer_failed(c, r, "latent upload");
+    const fc_job job = {.T = T};
+    return finish(c, &job, len, out_host);
+}
+
+/* Runs job and downloads its len samples into out_host. */
+static int64_t finish(flexicodec_cuda *c, const fc_job *job, int64_t len, float *out_host)
+{
     float *wave = NULL;
-    const int64_t L = run_forward(c, T, &wave);
+    const int64_t L = run_job(c, job, &wave);
     if (L < 0) return L;
     if (L != len) return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: output length");
-    if ((r = sotto_cuda_download(cu, out_host, wave, sizeof(float) * (size_t)L)))
-        return layer_failed(c, r, "output download");
+    const int64_t r = sotto_cuda_download(c->cu, out_host, wave, sizeof(float) * (size_t)L);
+    if (r) return layer_failed(c, r, "output download");
     for (int64_t i = 0; i < L; i++)
         if (!isfinite(out_host[i]))
             return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: non-finite output sample");
     return L;
+}
+
+/* ---- codes in ----------------------------------------------------------------------------- */
+
+int flexicodec_cuda_enable_codes(flexicodec_cuda *c, int max_groups, int max_stages,
+                                 int max_latent_frames, sotto_status *st)
+{
+    if (!c) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: NULL context");
+    const flexicodec_hparams *hp = &c->hp;
+    if (max_groups < 1 || max_groups > MAX_GROUPS || max_stages < 0 ||
+        max_stages > hp->n_codebooks || max_latent_frames < 1 ||
+        max_latent_frames > MAX_LATENT_FRAMES)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: codes bounds out of range (groups %d, stages %d "
+                                "of %d, frames %d)",
+                                max_groups, max_stages, hp->n_codebooks, max_latent_frames);
+    if (c->d_idx)
+        return sotto_status_set(st, SOTTO_ERR_STATE, "flexicodec cuda: codes already enabled");
+    const size_t G = (size_t)max_groups, lat = (size_t)hp->latent_dim;
+    const size_t C = (size_t)hp->convnext_dim, I = (size_t)hp->convnext_intermediate;
+    size_t widest = 1;
+    for (int q = 0; q < max_stages; q++)
+        if ((size_t)c->wt->rvq[q].dim > widest) widest = (size_t)c->wt->rvq[q].dim;
+    c->n_idx = 3 * G + 1 + (size_t)max_stages * G;
+    int rc;
+    if (!(c->h_idx = malloc(sizeof(int32_t) * c->n_idx)))
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    if ((rc = sotto_cuda_alloc(c->cu, sizeof(int32_t) * c->n_idx, (void **)&c->d_idx))) {
+        rc = device_status(c->cu, rc, "codes buffer", st);
+        goto fail;
+    }
+    if ((rc = dev_buffer(c, G * (size_t)hp->n_levels, &c->codes, st)) ||
+        (rc = dev_buffer(c, (G + FLEXICODEC_CONVNEXT_K - 1) * C, &c->xp, st)) ||
+        (rc = dev_buffer(c, (size_t)max_latent_frames * lat, &c->ulat, st)))
+        goto fail;
+    if (hp->decode_semantic &&
+        ((rc = dev_buffer(c, G * C, &c->ct, st)) || (rc = dev_buffer(c, G * I, &c->ch, st)) ||
+         (rc = dev_buffer(c, G * lat, &c->sem, st))))
+        goto fail;
+    if (max_stages > 0 &&
+        ((rc = dev_buffer(c, G * lat, &c->ac, st)) || (rc = dev_buffer(c, G * lat, &c->tmp, st)) ||
+         (rc = dev_buffer(c, G * widest, &c->emb, st))))
+        goto fail;
+    c->max_groups = max_groups;
+    c->max_stages = max_stages;
+    c->max_latent = max_latent_frames;
+    c->ulat_frames = -1;
+    return SOTTO_OK;
+fail:
+    /* back to a latent-in context; the buffers that did come stay until it is freed */
+    sotto_cuda_free(c->cu, c->d_idx);
+    c->d_idx = NULL;
+    return rc;
+}
+
+/* Checks the codes on the host, packs every per-group integer into h_idx (the layout of
+ * enqueue_groups) and uploads it. *S gets the stages decoded (the most any group carries).
+ * Returns the frame count T ≥ 1 or an error. */
+static int64_t upload_codes(flexicodec_cuda *c, const flexicodec_cuda_codes *in, int *S)
+{
+    const flexicodec_hparams *hp = &c->hp;
+    if (!c->d_idx)
+        return fail_msg(c, SOTTO_ERR_STATE,
+                        "flexicodec cuda: codes in not enabled (flexicodec_cuda_enable_codes)");
+    if (!in || in->n_groups < 1 || in->n_groups > c->max_groups || !in->lengths || !in->fsq ||
+        !in->n_stages || in->ldr < 0)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "flexicodec cuda: NULL codes or a group count outside 1..max_groups");
+    const int G = in->n_groups;
+    int32_t *fsq = c->h_idx, *cnt = fsq + G, *off = cnt + G, *ids = off + G + 1;
+    int64_t T = 0;
+    int s_max = 0;
+    off[0] = 0;
+    for (int g = 0; g < G; g++) {
+        const int32_t n = in->n_stages[g], len = in->lengths[g];
+        if (len < 0 || n > c->max_stages || n > in->ldr || (n > 0 && !in->rvq))
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                            "flexicodec cuda: negative group length, or more stages than the "
+                            "context or the code rows hold");
+        if (n >= 0 && (in->fsq[g] < 0 || in->fsq[g] >= hp->fsq_size))
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: FSQ index out of range");
+        for (int q = 0; q < n; q++) {
+            const int32_t v = in->rvq[(int64_t)g * in->ldr + q];
+            if (v < 0 || v >= hp->codebook_size)
+                return fail_msg(c, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: RVQ code out of range");
+        }
+        if (n > s_max) s_max = n;
+        fsq[g] = n >= 0 ? in->fsq[g] : 0;
+        cnt[g] = n < 0 ? -1 : n;
+        T += len;
+        if (T > c->max_latent)
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                            "flexicodec cuda: more frames than the context holds");
+        off[g + 1] = (int32_t)T;
+    }
+    if (T < 1) return fail_msg(c, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: no frames");
+    /* stage-major ids, 0 where a group sent no code: every id the embedding meets is valid */
+    for (int q = 0; q < s_max; q++)
+        for (int g = 0; g < G; g++)
+            ids[(int64_t)q * G + g] = q < cnt[g] ? in->rvq[(int64_t)g * in->ldr + q] : 0;
+    const int64_t r = sotto_cuda_error(c->cu);
+    if (r) return layer_failed(c, r, "context");
+    const size_t n_up = 3 * (size_t)G + 1 + (size_t)s_max * G;
+    const int u = sotto_cuda_upload(c->cu, c->d_idx, c->h_idx, sizeof(int32_t) * n_up);
+    if (u) return layer_failed(c, u, "codes upload");
+    *S = s_max;
+    return T;
+}
+
+int64_t flexicodec_cuda_decode_codes(flexicodec_cuda *c, const flexicodec_cuda_codes *in,
+                                     float *out_host, int64_t capacity)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    if (!out_host) return fail_msg(c, SOTTO_ERR_INVALID_ARG, "flexicodec cuda: NULL output");
+    int S = 0;
+    const int64_t T = upload_codes(c, in, &S);
+    if (T < 0) return T;
+    if (T > c->max_frames)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "flexicodec cuda: more frames than one window (decode it in windows)");
+    const int64_t len = flexicodec_dac_out_len(&c->hp, T);
+    if (capacity < len)
+        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                        "flexicodec cuda: output capacity below the samples of the forward");
+    c->ulat_frames = -1;
+    const fc_job job = {.T = (int)T, .G = in->n_groups, .S = S};
+    return finish(c, &job, len, out_host);
+}
+
+int64_t flexicodec_cuda_latent_from_codes(flexicodec_cuda *c, const flexicodec_cuda_codes *in)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    c->ulat_frames = -1;
+    int S = 0;
+    const int64_t T = upload_codes(c, in, &S);
+    if (T < 0) return T;
+    /* directly, not as a graph: one call per utterance, its windows are what repeats */
+    sotto_cuda_scratch_reset(c->cu);
+    const int64_t r = enqueue_groups(c, in->n_groups, S, T, c->ulat);
+    if (r) return r;
+    c->ulat_frames = T;
+    return T;
+}
+
+int64_t flexicodec_cuda_decode_window(flexicodec_cuda *c, int64_t t0, int T, float *out_host,
+                                      int64_t capacity)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    if (!out_host || T < 1 || T > c->max_frames || t0 < 0 || c->ulat_frames < 0 ||
+        t0 + T > c->ulat_frames)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "flexicodec cuda: NULL output, or a window outside the latent of the "
+                        "last flexicodec_cuda_latent_from_codes");
+    const int64_t len = flexicodec_dac_out_len(&c->hp, T);
+    if (capacity < len)
+        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                        "flexicodec cuda: output capacity below the samples of the forward");
+    const int lat = c->hp.latent_dim;
+    /* the window's frames into the forward's rows, outside any graph (t0 is not in the key) */
+    const int64_t r = sotto_cuda_copy(c->cu, c->lat + (size_t)K_HALF * lat,
+                                      c->ulat + (size_t)t0 * lat, sizeof(float) * (size_t)T * lat);
+    if (r) return layer_failed(c, r, "window copy");
+    const fc_job job = {.T = T};
+    return finish(c, &job, len, out_host);
 }
 
 int flexicodec_cuda_set_graphs(flexicodec_cuda *c, int on)

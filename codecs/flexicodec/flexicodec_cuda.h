@@ -3,11 +3,11 @@
  * the decoder of sotto_codec.h runs its windows with it on a model loaded for CUDA (codec.c,
  * docs/gpu.md); it is not itself part of the public API.
  *
- * It covers the part of the decode that costs (bottleneck transformer and DAC decoder, far
- * above 95% of the work) and starts where the CPU decoder's flush hands over to them: the
- * expanded latent x[T][latent_dim] (FSQ and RVQ decode, ConvNeXt decoder, the per-group sum
- * and the expansion by token lengths stay on the CPU: flexicodec.h). Then, as the CPU's
- * bottleneck forward and flexicodec_dac_decode:
+ * flexicodec_cuda_decode starts where the CPU decoder's flush hands over to the part that
+ * costs (bottleneck transformer and DAC decoder, far above 95% of the work): the expanded
+ * latent x[T][latent_dim]. flexicodec_cuda_decode_codes starts from the codes instead and
+ * runs the group stages too, as flexicodec.h's (below, "Codes in"). From the latent, as the
+ * CPU's bottleneck forward and flexicodec_dac_decode:
  *
  *     x → N transformer layers (bottleneck.h; each a sotto_cuda_tlayer, in place)
  *       → conv k7 (latent → decoder_dim), zero padding 3 on each side
@@ -90,12 +90,13 @@ int64_t flexicodec_cuda_decode(flexicodec_cuda *c, const float *latent_host, int
 
 /*
  * CUDA graphs (backend/cuda/cuda_graph.h), off in a new context. With them on, the device work
- * of a decode (everything between the upload of the latent and the download of the samples)
- * runs as a CUDA graph: a frame count T runs directly at its first call, is captured at its
- * second (so a one-off length is never captured, and every kernel has been loaded before a
- * capture) and replayed, as one launch, at every later call. The context keeps 4 graphs, one
- * per T; a fifth T replaces the least recently replayed, which then starts over (a direct run,
- * then a capture). The output is the direct run's (same kernels on the same buffers). A
+ * of a decode (everything between the upload of the latent or codes and the download of the
+ * samples) runs as a CUDA graph: a key (the frame count T; for codes in, T, the group count
+ * and the stages decoded) runs directly at its first call, is captured at its second (so a
+ * one-off length is never captured, and every kernel has been loaded before a capture) and
+ * replayed, as one launch, at every later call. The context keeps 4 graphs, one per key; a
+ * fifth key replaces the least recently replayed, which then starts over (a direct run, then
+ * a capture). The output is the direct run's (same kernels on the same buffers). A
  * device failure during a capture is the context's sticky error (SOTTO_ERR_DEVICE from then
  * on, like any failed layer; never a silent fallback to direct execution); a capture cut short
  * by any other error is discarded, never replayed. Turning graphs off releases the captured
@@ -107,6 +108,64 @@ int flexicodec_cuda_graphs(const flexicodec_cuda *c);
 /* Graph captures completed, and graph replays launched, since creation (0 for NULL). */
 int64_t flexicodec_cuda_graph_captures(const flexicodec_cuda *c);
 int64_t flexicodec_cuda_graph_launches(const flexicodec_cuda *c);
+
+/*
+ * Codes in: the group stages on the device, so that only integers go up per call. For G
+ * groups, as the CPU decoder's flush computes them (flexicodec.h, codec.c):
+ *
+ *     FSQ index → normalised code (a concealed group's code interpolated between its
+ *       received neighbours) → project_out → ConvNeXt decoder (depthwise conv k 7, LayerNorm,
+ *       pointwise Linear → GELU → Linear, layer scale when the model has one, residual) → cnx
+ *       out, the semantic latent (without decode_semantic_for_codec: project_out's output)
+ *     + Σ over the group's transmitted stages q of out_proj_q(codebook_q[code]) (0 stages:
+ *       nothing added)
+ *     → each group's row repeated for its length in frames → x[T][latent_dim].
+ */
+typedef struct flexicodec_cuda_codes {
+    int n_groups;           /* G ≥ 1 */
+    const int32_t *lengths; /* [G] frames per group, ≥ 0 (Σ ≥ 1) */
+    const int32_t *fsq;     /* [G] FSQ indices in [0, fsq_size); a concealed group's is unread */
+    const int32_t *rvq;     /* [G][ldr]: group g's stage-q code at rvq[g·ldr + q] */
+    int ldr;                /* ≥ every group's stage count; entries past a group's count unread */
+    const int32_t *n_stages; /* [G] stages decoded per group (≤ the context's max_stages);
+                              * negative: a concealed group (no codes, FSQ code interpolated) */
+} flexicodec_cuda_codes;
+
+/*
+ * Makes the context take codes (load time): allocates the group-stage buffers for up to
+ * max_groups groups with up to max_stages RVQ stages (≤ the model's n_codebooks) and a latent
+ * of up to max_latent_frames frames for a segmented decode. Once per context. Errors:
+ * SOTTO_ERR_INVALID_ARG (NULL, a bound out of range), SOTTO_ERR_STATE (already enabled),
+ * SOTTO_ERR_DEVICE, SOTTO_ERR_OUT_OF_MEMORY.
+ */
+int flexicodec_cuda_enable_codes(flexicodec_cuda *c, int max_groups, int max_stages,
+                                 int max_latent_frames, sotto_status *st);
+
+/*
+ * One window from codes: the group stages and the decode of their T ≤ max_frames frames into
+ * out_host[flexicodec_cuda_output_length(c, T)], as flexicodec_cuda_decode of the latent the
+ * CPU would build. The codes are checked on the host, then uploaded in one copy. With graphs
+ * on, the whole device work (group stages included) is one graph per (T, G, stages decoded).
+ * Returns the sample count, or SOTTO_ERR_STATE (codes not enabled), SOTTO_ERR_INVALID_ARG
+ * (NULL, counts out of range, an index or code out of range, T > max_frames or > the latent
+ * bound), SOTTO_ERR_BUFFER_TOO_SMALL, SOTTO_ERR_INTERNAL (a non-finite sample), or the sticky
+ * error, as flexicodec_cuda_decode.
+ */
+int64_t flexicodec_cuda_decode_codes(flexicodec_cuda *c, const flexicodec_cuda_codes *in,
+                                     float *out_host, int64_t capacity);
+
+/*
+ * A segmented decode: flexicodec_cuda_latent_from_codes runs the group stages of a whole
+ * utterance into the context's latent buffer (up to max_latent_frames frames; returns T or an
+ * error as above; always directly, never as a graph), then each flexicodec_cuda_decode_window
+ * decodes frames [t0, t0 + T) of it (T ≤ max_frames; the frames are copied on the device,
+ * outside the graph, which is keyed by T alone) into out_host, as flexicodec_cuda_decode of
+ * those latent frames. A window outside the last latent (or after a decode_codes call, which
+ * does not keep one) is SOTTO_ERR_INVALID_ARG.
+ */
+int64_t flexicodec_cuda_latent_from_codes(flexicodec_cuda *c, const flexicodec_cuda_codes *in);
+int64_t flexicodec_cuda_decode_window(flexicodec_cuda *c, int64_t t0, int T, float *out_host,
+                                      int64_t capacity);
 
 /* What the last failed call found ("" when none did). */
 const char *flexicodec_cuda_last_error(const flexicodec_cuda *c);

@@ -403,6 +403,37 @@ static int block_forward(const sotto_cpu *cpu, const sensevoice *sv, const sense
     return sotto_linear_ex(cpu, &b->ff2, b->ff2_b, L->ffh, c->ffn_dim, T, y, d, 1);
 }
 
+int sensevoice_embed_input(const sensevoice *sv, const int32_t *queries, const float *x,
+                           int64_t T_lfr, float *xin)
+{
+    if (!sv || !sv->embed || !sv->pos_inv || T_lfr < 0 || T_lfr > MAX_FRAMES || (T_lfr && !x) ||
+        !xin)
+        return SOTTO_ERR_INVALID_ARG;
+    const sensevoice_cfg *c = &sv->cfg;
+    const int in = c->input_size, d = c->dim, nq = SENSEVOICE_N_QUERIES;
+    if (!queries) queries = sensevoice_default_queries;
+    for (int i = 0; i < nq; i++)
+        if (queries[i] < 0 || queries[i] >= c->n_embed) return SOTTO_ERR_INVALID_ARG;
+    const int64_t T = T_lfr + nq;
+    /* [queries; x] · sqrt(d) + sinusoid(positions 1 …) */
+    for (int i = 0; i < nq; i++)
+        memcpy(xin + (int64_t)i * in, sv->embed + (int64_t)queries[i] * in,
+               sizeof(float) * (size_t)in);
+    if (T_lfr) memcpy(xin + (int64_t)nq * in, x, sizeof(float) * (size_t)(T_lfr * in));
+    const float sc = sqrtf((float)d);
+    const int half = in / 2;
+    for (int64_t t = 0; t < T; t++) {
+        float *r = xin + t * in;
+        const float p = (float)(t + 1);
+        for (int j = 0; j < half; j++) {
+            const float a = p * sv->pos_inv[j];
+            r[j] = r[j] * sc + sinf(a);
+            r[half + j] = r[half + j] * sc + cosf(a);
+        }
+    }
+    return SOTTO_OK;
+}
+
 int sensevoice_encode(const sotto_cpu *cpu, const sensevoice *sv, const int32_t *queries,
                       const float *x, int64_t T_lfr, float *y, float *scratch)
 {
@@ -411,30 +442,13 @@ int sensevoice_encode(const sotto_cpu *cpu, const sensevoice *sv, const int32_t 
     if (T_lfr == 0) return SOTTO_OK;
     if (!x || !y || !scratch) return SOTTO_ERR_INVALID_ARG;
     const sensevoice_cfg *c = &sv->cfg;
-    const int in = c->input_size, d = c->dim, nq = SENSEVOICE_N_QUERIES;
-    if (!queries) queries = sensevoice_default_queries;
-    for (int i = 0; i < nq; i++)
-        if (queries[i] < 0 || queries[i] >= c->n_embed) return SOTTO_ERR_INVALID_ARG;
+    const int d = c->dim, nq = SENSEVOICE_N_QUERIES;
     const int64_t T = T_lfr + nq;
     layout L;
     if (!make_layout(c, T, scratch, &L)) return SOTTO_ERR_INVALID_ARG;
-    /* [queries; x] · sqrt(d) + sinusoid(positions 1 …) */
-    for (int i = 0; i < nq; i++)
-        memcpy(L.xin + (int64_t)i * in, sv->embed + (int64_t)queries[i] * in,
-               sizeof(float) * (size_t)in);
-    memcpy(L.xin + (int64_t)nq * in, x, sizeof(float) * (size_t)(T_lfr * in));
-    const float sc = sqrtf((float)d);
-    const int half = in / 2;
-    for (int64_t t = 0; t < T; t++) {
-        float *r = L.xin + t * in;
-        const float p = (float)(t + 1);
-        for (int j = 0; j < half; j++) {
-            const float a = p * sv->pos_inv[j];
-            r[j] = r[j] * sc + sinf(a);
-            r[half + j] = r[half + j] * sc + cosf(a);
-        }
-    }
-    int rc = block_forward(cpu, sv, &sv->blocks[0], L.xin, T, L.cur, &L);
+    int rc = sensevoice_embed_input(sv, queries, x, T_lfr, L.xin);
+    if (rc) return rc;
+    rc = block_forward(cpu, sv, &sv->blocks[0], L.xin, T, L.cur, &L);
     for (int i = 1; i < c->n_blocks && !rc; i++)
         rc = block_forward(cpu, sv, &sv->blocks[i], L.cur, T, L.cur, &L);
     if (rc) return rc;

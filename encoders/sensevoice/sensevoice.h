@@ -125,6 +125,15 @@ extern const int32_t sensevoice_default_queries[SENSEVOICE_N_QUERIES];
 size_t sensevoice_scratch_size(const sensevoice *sv, int64_t T_lfr);
 
 /*
+ * The stack's input, as sensevoice_encode builds it: xin[T_lfr + 4][input_size] = the query
+ * rows `queries` (NULL: the default ones; each < n_embed) then x[T_lfr][input_size], all
+ * · sqrt(dim), plus the sinusoid of positions 1 … T_lfr + 4. A backend that runs the blocks
+ * elsewhere (sensevoice_cuda.h) starts from it. Returns SOTTO_OK or SOTTO_ERR_INVALID_ARG.
+ */
+int sensevoice_embed_input(const sensevoice *sv, const int32_t *queries, const float *x,
+                           int64_t T_lfr, float *xin);
+
+/*
  * The encoder on x[T_lfr][input_size] (LFR + CMVN features): prepends the query rows
  * `queries` (NULL: sensevoice_default_queries; each < n_embed), runs the stack and after_norm
  * and writes the frames after the queries, y[T_lfr][dim] (FlexiCodec's semantic features

@@ -12,8 +12,13 @@
  * call with graphs on against the direct run of the same frame count on the same context (a
  * count's first call direct, its second captured, later ones replayed, on new latent values
  * too), the capture and replay counts, four counts captured, the least recently used replaced
- * by a fifth, graphs off again, and the errors. Where no device exists, or Sotto was built
- * without its CUDA backend, the test reports SKIP (exit code 77), never a pass.
+ * by a fifth, graphs off again, and the errors. Codes in (flexicodec_cuda_decode_codes, the
+ * group stages on the device too): on each fixture, against the CPU decoder's flush of the same
+ * codes with no RVQ stage, all stages, and a mix (groups with all, one and no stages, and a
+ * concealed run between them, interpolated); a segmented latent (latent_from_codes) decoded in
+ * one window and in a shifted window; graphs on (direct, captured, replayed, replayed on other
+ * codes of the same shape) against the direct run; and the errors. Where no device exists, or
+ * Sotto was built without its CUDA backend, the test reports SKIP (exit code 77), never a pass.
  *
  * Tolerances (all activations f32, TF32 off on the GPU):
  *   f32 weights: max-abs ≤ 2e-4 and NMSE ≤ 1e-8 (NMSE = Σ(gpu − cpu)² / Σ cpu²; the output
@@ -77,11 +82,14 @@ static void *xmalloc(size_t n)
     return p;
 }
 
+/* On the CPU whatever the default backend: the references here are the CPU's. */
 static sotto_model *load(const char *rel)
 {
     sotto_model *m = NULL;
     sotto_status st;
-    int rc = sotto_model_load_file(tu_data_path(rel), NULL, &m, &st);
+    sotto_model_params p = sotto_model_default_params();
+    p.backend = SOTTO_BACKEND_CPU;
+    int rc = sotto_model_load_file(tu_data_path(rel), &p, &m, &st);
     if (rc) fprintf(stderr, "load %s: %s\n", rel, st.message);
     CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
     CU_ASSERT_PTR_NOT_NULL_FATAL(flexicodec_model_get(m));
@@ -324,6 +332,281 @@ static void test_small_f16_h16(void)
     sotto_model_free(mh);
 }
 
+/* ---- codes in ---------------------------------------------------------------------------- */
+
+/* A schedule of the fixture's groups as the decoder receives them: [start, end) with `stages`
+ * RVQ stages each, or concealed (stages < 0, lengths known). */
+typedef struct span {
+    int start, end, stages;
+} span;
+
+/* The device's view of the codes after that schedule, as codec.c stores them. */
+typedef struct codes_in {
+    int32_t *fsq, *nst;
+    flexicodec_cuda_codes in;
+} codes_in;
+
+static void codes_in_make(codes_in *ci, const codes *c, const span *sp, int n_sp)
+{
+    ci->fsq = xmalloc(sizeof(int32_t) * (size_t)c->G);
+    ci->nst = xmalloc(sizeof(int32_t) * (size_t)c->G);
+    for (int k = 0; k < n_sp; k++)
+        for (int g = sp[k].start; g < sp[k].end; g++) {
+            ci->fsq[g] = sp[k].stages < 0 ? 0 : c->fsq[g];
+            ci->nst[g] = sp[k].stages < 0 ? -1 : sp[k].stages;
+        }
+    ci->in = (flexicodec_cuda_codes){.n_groups = c->G,
+                                     .lengths = c->len,
+                                     .fsq = ci->fsq,
+                                     .rvq = c->rvq,
+                                     .ldr = c->nq,
+                                     .n_stages = ci->nst};
+}
+
+static void codes_in_free(codes_in *ci)
+{
+    free(ci->fsq);
+    free(ci->nst);
+}
+
+/* The CPU decoder's flush of the schedule (pushes and concealment through the public API). */
+static float *decoder_flush_spans(const sotto_model *m, const codes *c, const span *sp, int n_sp,
+                                  int64_t *n)
+{
+    sotto_decoder *d = NULL;
+    sotto_status st;
+    CU_ASSERT_EQUAL_FATAL(sotto_decoder_create(m, NULL, &d, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
+    int32_t *rvq = xmalloc(sizeof(int32_t) * (size_t)c->G * (size_t)c->nq);
+    for (int k = 0; k < n_sp; k++) {
+        const int g = sp[k].start, G = sp[k].end - g, S = sp[k].stages;
+        int rc;
+        /* a push's codes are rows of its own stage count */
+        for (int i = 0; i < G; i++)
+            for (int q = 0; q < S; q++)
+                rvq[i * S + q] = c->rvq[(int64_t)(g + i) * c->nq + q];
+        if (S < 0)
+            rc = sotto_decoder_conceal(d, G, c->len + g);
+        else
+            rc = sotto_decoder_push(d, c->len + g, c->fsq + g, rvq, G, S);
+        if (rc) fprintf(stderr, "push: %s\n", sotto_decoder_last_error(d));
+        CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    }
+    free(rvq);
+    const size_t cap = sotto_decoder_output_samples(d);
+    float *y = xmalloc(sizeof(float) * cap);
+    const int got = sotto_decoder_flush(d, y, cap);
+    if (got < 0) fprintf(stderr, "flush: %s\n", sotto_decoder_last_error(d));
+    *n = got;
+    sotto_decoder_free(d);
+    return y;
+}
+
+/* decode_codes of ci into a fresh buffer; *n gets the count (or the error). */
+static float *gpu_codes(flexicodec_cuda *c, const codes_in *ci, int64_t T, int64_t *n)
+{
+    const int64_t len = flexicodec_cuda_output_length(c, T);
+    float *y = xmalloc(sizeof(float) * (size_t)len);
+    *n = flexicodec_cuda_decode_codes(c, &ci->in, y, len);
+    if (*n < 0) fprintf(stderr, "decode_codes: %s\n", flexicodec_cuda_last_error(c));
+    return y;
+}
+
+/* One schedule on the device against the CPU decoder. */
+static void codes_case(const sotto_model *m, flexicodec_cuda *c, const codes *cd, int64_t T,
+                       const span *sp, int n_sp, const char *what)
+{
+    int64_t n_cpu, n_gpu;
+    float *want = decoder_flush_spans(m, cd, sp, n_sp, &n_cpu);
+    codes_in ci;
+    codes_in_make(&ci, cd, sp, n_sp);
+    float *got = gpu_codes(c, &ci, T, &n_gpu);
+    CU_ASSERT_EQUAL(n_gpu, n_cpu);
+    char label[200];
+    snprintf(label, sizeof label, "codes in, %s: GPU vs the CPU decoder", what);
+    if (n_gpu == n_cpu && n_cpu > 0)
+        TU_ASSERT_CLOSE(label, got, want, n_cpu, MAX_ABS_F32, NMSE_F32);
+    codes_in_free(&ci);
+    free(want);
+    free(got);
+}
+
+static void run_codes(const fixture *f)
+{
+    sotto_model *m = load(f->model);
+    const flexicodec_model *fm = flexicodec_model_get(m);
+    const flexicodec_hparams *hp = &fm->w.hp;
+    codes cd;
+    codes_open(&cd, f);
+    const int G = cd.G, nq = cd.nq;
+    CU_ASSERT_TRUE_FATAL(G >= 6 && nq >= 1);
+    const int64_t T = flexicodec_expanded_len(cd.len, G);
+    printf("  %s: %d groups, %lld frames, %d of %d stages sent\n", f->model, G, (long long)T, nq,
+           hp->n_codebooks);
+    flexicodec_cuda *c = gpu_create(fm, (int)T);
+    sotto_status st;
+    /* not enabled yet: refused, the context keeps working */
+    codes_in ci;
+    const span all[] = {{0, G, nq}};
+    codes_in_make(&ci, &cd, all, 1);
+    float *y = xmalloc(sizeof(float) * (size_t)flexicodec_cuda_output_length(c, T));
+    const int64_t len = flexicodec_cuda_output_length(c, T);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, &ci.in, y, len), SOTTO_ERR_STATE);
+    CU_ASSERT_EQUAL(flexicodec_cuda_enable_codes(c, G, hp->n_codebooks + 1, (int)T, &st),
+                    SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL_FATAL(flexicodec_cuda_enable_codes(c, G, nq, (int)T, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL(flexicodec_cuda_enable_codes(c, G, nq, (int)T, &st), SOTTO_ERR_STATE);
+
+    const span none[] = {{0, G, 0}};
+    const span mixed[] = {{0, G / 3, nq},
+                          {G / 3, G / 2, 1},
+                          {G / 2, 2 * G / 3, -1},
+                          {2 * G / 3, 5 * G / 6, 0},
+                          {5 * G / 6, G, nq}};
+    const span lost_edges[] = {{0, 2, -1}, {2, G - 2, nq}, {G - 2, G, -1}};
+    codes_case(m, c, &cd, T, none, 1, "no RVQ stage");
+    codes_case(m, c, &cd, T, all, 1, "all stages");
+    codes_case(m, c, &cd, T, mixed, 5, "all, 1, concealed, 0, all stages");
+    codes_case(m, c, &cd, T, lost_edges, 3, "concealed at both ends");
+
+    /* a segmented latent: one whole window equals the one-pass decode (same kernels, then a
+     * device copy); a shifted window equals the CPU forward of those latent frames */
+    int64_t n1, n2;
+    float *one = gpu_codes(c, &ci, T, &n1);
+    CU_ASSERT_EQUAL(flexicodec_cuda_latent_from_codes(c, &ci.in), T);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_window(c, 0, (int)T, y, len), n1);
+    if (n1 == len) {
+        TU_ASSERT_CLOSE("codes in, segmented latent, whole window vs one pass", y, one, len,
+                        MAX_ABS_GRAPH, -1);
+        printf("  (%s)\n",
+               memcmp(y, one, sizeof(float) * (size_t)len) ? "NOT bit-identical" : "bit-identical");
+    }
+    int64_t Tx;
+    float *x = latent(fm, &cd, &Tx);
+    const int w0 = 3, wT = (int)T - 5;
+    float *want = cpu_forward(fm, x + (size_t)w0 * hp->latent_dim, wT, &n2);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_window(c, w0, wT, y, len), n2);
+    TU_ASSERT_CLOSE("codes in, segmented latent, frames [3, T - 2) vs CPU", y, want, n2,
+                    MAX_ABS_F32, NMSE_F32);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_window(c, w0, (int)T, y, len), SOTTO_ERR_INVALID_ARG);
+
+    /* argument errors leave the context working */
+    ci.fsq[1] = hp->fsq_size;
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, &ci.in, y, len), SOTTO_ERR_INVALID_ARG);
+    ci.fsq[1] = cd.fsq[1];
+    ci.nst[2] = nq + 1;
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, &ci.in, y, len), SOTTO_ERR_INVALID_ARG);
+    ci.nst[2] = nq;
+    ci.in.n_groups = G + 1;
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, &ci.in, y, len), SOTTO_ERR_INVALID_ARG);
+    ci.in.n_groups = G;
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, &ci.in, y, len - 1),
+                    SOTTO_ERR_BUFFER_TOO_SMALL);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, NULL, y, len), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_codes(c, &ci.in, y, len), len);
+    TU_ASSERT_CLOSE("codes in, after the errors", y, one, len, MAX_ABS_GRAPH, -1);
+    /* a one-pass decode keeps no utterance latent for windows */
+    CU_ASSERT_EQUAL(flexicodec_cuda_decode_window(c, 0, (int)T, y, len), SOTTO_ERR_INVALID_ARG);
+
+    flexicodec_cuda_free(c);
+    codes_in_free(&ci);
+    free(one);
+    free(want);
+    free(x);
+    free(y);
+    sotto_gguf_close(cd.g);
+    sotto_model_free(m);
+}
+
+static void test_codes_decode_small(void)
+{
+    run_codes(&DECODE_SMALL);
+}
+
+static void test_codes_small(void)
+{
+    run_codes(&SMALL);
+}
+
+static void test_codes_small_f16(void)
+{
+    run_codes(&SMALL_F16);
+}
+
+/* decode_codes with graphs on against the direct run of the same codes. */
+static void codes_graph_call(flexicodec_cuda *c, const codes_in *ci, int64_t T, const float *want,
+                             int64_t n, int64_t captures, int64_t launches, const char *what)
+{
+    int64_t got_n;
+    float *got = gpu_codes(c, ci, T, &got_n);
+    CU_ASSERT_EQUAL(got_n, n);
+    char label[160];
+    snprintf(label, sizeof label, "codes in, %s: against the direct run", what);
+    if (got_n == n) {
+        TU_ASSERT_CLOSE(label, got, want, n, MAX_ABS_GRAPH, -1);
+        printf("  (%s: %s)\n", label,
+               memcmp(got, want, sizeof(float) * (size_t)n) ? "NOT bit-identical"
+                                                            : "bit-identical");
+    }
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_captures(c), captures);
+    CU_ASSERT_EQUAL(flexicodec_cuda_graph_launches(c), launches);
+    free(got);
+}
+
+static void test_codes_graphs(void)
+{
+    sotto_model *m = load(DECODE_SMALL.model);
+    const flexicodec_model *fm = flexicodec_model_get(m);
+    codes cd;
+    codes_open(&cd, &DECODE_SMALL);
+    const int G = cd.G, nq = cd.nq;
+    const int64_t T = flexicodec_expanded_len(cd.len, G);
+    flexicodec_cuda *c = gpu_create(fm, (int)T);
+    sotto_status st;
+    CU_ASSERT_EQUAL_FATAL(flexicodec_cuda_enable_codes(c, G, nq, (int)T, &st), SOTTO_OK);
+    /* a: the mixed schedule; b: the same shape (G, T, stages) with other indices and codes;
+     * s: one stage fewer everywhere, another key */
+    const span mixed[] = {{0, G / 2, nq}, {G / 2, 2 * G / 3, -1}, {2 * G / 3, G, 1}};
+    const span fewer[] = {{0, G / 2, nq - 1}, {G / 2, 2 * G / 3, -1}, {2 * G / 3, G, 1}};
+    codes_in a, b, s;
+    codes_in_make(&a, &cd, mixed, 3);
+    codes_in_make(&b, &cd, mixed, 3);
+    codes_in_make(&s, &cd, nq > 1 ? fewer : mixed, 3);
+    const flexicodec_hparams *hp = &fm->w.hp;
+    int32_t *rvq_b = xmalloc(sizeof(int32_t) * (size_t)G * nq);
+    for (int g = 0; g < G; g++) {
+        if (b.fsq[g] || b.nst[g] >= 0) b.fsq[g] = (cd.fsq[G - 1 - g] + 7 * g) % hp->fsq_size;
+        for (int q = 0; q < nq; q++)
+            rvq_b[g * nq + q] = (cd.rvq[g * nq + q] + 3 * g + q) % hp->codebook_size;
+    }
+    b.in.rvq = rvq_b;
+    int64_t na, nb, ns;
+    float *wa = gpu_codes(c, &a, T, &na), *wb = gpu_codes(c, &b, T, &nb);
+    float *ws = gpu_codes(c, &s, T, &ns);
+    CU_ASSERT_TRUE_FATAL(na > 0 && nb == na && ns == na);
+    CU_ASSERT_TRUE(memcmp(wa, wb, sizeof(float) * (size_t)na) != 0);
+    CU_ASSERT_EQUAL(flexicodec_cuda_set_graphs(c, 1), SOTTO_OK);
+    codes_graph_call(c, &a, T, wa, na, 0, 0, "1st call, direct");
+    codes_graph_call(c, &a, T, wa, na, 1, 1, "2nd call, captured");
+    codes_graph_call(c, &b, T, wb, nb, 1, 2, "replay, other codes of the same shape");
+    codes_graph_call(c, &a, T, wa, na, 1, 3, "replay");
+    if (nq > 1) {
+        codes_graph_call(c, &s, T, ws, ns, 1, 3, "fewer stages: another key, direct");
+        codes_graph_call(c, &s, T, ws, ns, 2, 4, "fewer stages, captured");
+        codes_graph_call(c, &b, T, wb, nb, 2, 5, "first key, replay");
+    }
+    flexicodec_cuda_free(c);
+    codes_in_free(&a);
+    codes_in_free(&b);
+    codes_in_free(&s);
+    free(rvq_b);
+    free(wa);
+    free(wb);
+    free(ws);
+    sotto_gguf_close(cd.g);
+    sotto_model_free(m);
+}
+
 /* One decode of x's first T frames with graphs on, against want (the direct run of the same
  * input), then the capture and replay counts after it. */
 static void graph_call(flexicodec_cuda *c, const float *x, int T, const float *want, int64_t n,
@@ -483,6 +766,10 @@ int main(void)
                                     {"small_f16", test_small_f16},
                                     {"small_f16_h16", test_small_f16_h16},
                                     {"graphs", test_graphs},
+                                    {"codes_decode_small", test_codes_decode_small},
+                                    {"codes_small", test_codes_small},
+                                    {"codes_small_f16", test_codes_small_f16},
+                                    {"codes_graphs", test_codes_graphs},
                                     {"create_errors", test_create_errors},
                                     {NULL, NULL}};
     return tu_run_suite("flexicodec_cuda", tests);
