@@ -62,10 +62,13 @@ int cli_encoder_options(const char *cmd, const char *threshold_arg, const char *
 /* --segment S (sotto_codec_encode_params.segment_seconds): 0 or 1..3600; NULL keeps the
  * default. CLI_OK, or CLI_ERR_USAGE after printing why. */
 int cli_segment_option(const char *cmd, const char *arg, double *segment_seconds);
-/* --gpu N: the model on CUDA device N (0..63): backend SOTTO_BACKEND_CUDA in *mp. NULL leaves
- * *mp as it is. CLI_OK, or CLI_ERR_USAGE after printing why. */
+/* --gpu N / --cpu: the model on CUDA device N (0..63), backend SOTTO_BACKEND_CUDA in *mp, or
+ * on the CPU (SOTTO_BACKEND_CPU); neither (gpu_arg NULL, cpu 0) leaves *mp as it is, i.e.
+ * SOTTO_BACKEND_AUTO: a CUDA device when one exists and the model has a CUDA path. CLI_OK, or
+ * CLI_ERR_USAGE after printing why (a bad index, or both options). */
 struct sotto_model_params;
-int cli_gpu_option(const char *cmd, const char *arg, struct sotto_model_params *mp);
+int cli_backend_option(const char *cmd, const char *gpu_arg, int cpu,
+                       struct sotto_model_params *mp);
 /* Exit code for a failed model load: CLI_ERR_UNAVAILABLE when a requested GPU is missing
  * (SOTTO_ERR_DEVICE), else CLI_ERR_MODEL. */
 int cli_load_error_code(int sotto_rc);

@@ -34,8 +34,9 @@ static void usage(FILE *f)
                "  -t, --threads N     CPU threads (default 1)\n"
                "  --f16-arithmetic    binary16 arithmetic in the decoder's matrix products where\n"
                "                      the CPU has AVX512-FP16 (f16 models; faster, less exact)\n"
-               "  --gpu N             run the decoder's transformer and DAC decoder on CUDA\n"
-               "                      device N (not yet validated on a GPU: docs/gpu.md)\n"
+               "  --gpu N             run on CUDA device N (exit 8 without it; docs/gpu.md)\n"
+               "  --cpu               run on the CPU even where a GPU exists (the default is\n"
+               "                      CUDA device 0 when it exists and the model can run there)\n"
                "  -q, --quiet         no summary line\n"
                "  --json              print the summary as one JSON object on stdout\n"
                "  -h, --help          this text\n"
@@ -51,6 +52,7 @@ int cmd_decode(int argc, char **argv)
     const char *in_path = NULL, *out_path = NULL, *model_path = NULL;
     int threads = 1, segment = 0, want_float = 0, json = 0, quiet = cli_quiet, f16_math = 0;
     const char *gpu_arg = NULL;
+    int cpu = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -75,6 +77,8 @@ int cmd_decode(int argc, char **argv)
             f16_math = 1;
         } else if (!strcmp(a, "--gpu") && has_val) {
             gpu_arg = argv[++i];
+        } else if (!strcmp(a, "--cpu")) {
+            cpu = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -99,7 +103,7 @@ int cmd_decode(int argc, char **argv)
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = f16_math;
-    if (cli_gpu_option(CMD, gpu_arg, &mp)) return CLI_ERR_USAGE;
+    if (cli_backend_option(CMD, gpu_arg, cpu, &mp)) return CLI_ERR_USAGE;
     /* the input first: a missing or foreign file is an input error whatever the model */
     sotto_codec_file_info info;
     if (sotto_codec_probe_file(in_path, NULL, &info, &st) != SOTTO_OK) {

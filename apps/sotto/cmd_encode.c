@@ -46,12 +46,16 @@ static void usage(FILE *f)
                "  --f16-arithmetic    binary16 arithmetic in the encoder where the CPU has\n"
                "                      AVX512-FP16 (f16 models; faster, merge boundaries and\n"
                "                      codes may differ from f32 encoding)\n"
+               "  --gpu N             run on CUDA device N (exit 8 without it; docs/gpu.md)\n"
+               "  --cpu               run on the CPU even where a GPU exists (the default is\n"
+               "                      CUDA device 0 when it exists and the model can run there)\n"
                "  -q, --quiet         no summary line\n"
                "  --json              print the summary as one JSON object on stdout\n"
                "  -h, --help          this text\n"
                "\n"
                "Exit codes: 0 ok, 2 usage, 3 input missing or unreadable (or too long), 4 model\n"
-               "(cannot load, or has no encoder), 5 output, 6 runtime.\n");
+               "(cannot load, or has no encoder), 5 output, 6 runtime, 8 --gpu without that\n"
+               "CUDA device.\n");
 }
 
 /* A number with nothing after it; 0 on success. */
@@ -61,7 +65,8 @@ int cmd_encode(int argc, char **argv)
     const char *threshold_arg = NULL, *quantizers_arg = NULL, *rate_arg = NULL;
     const char *segment_arg = NULL;
     const char *bitrate_arg = NULL;
-    int threads = 1, json = 0, quiet = cli_quiet, f16_math = 0;
+    int threads = 1, json = 0, quiet = cli_quiet, f16_math = 0, cpu = 0;
+    const char *gpu_arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -90,6 +95,10 @@ int cmd_encode(int argc, char **argv)
             json = 1;
         } else if (!strcmp(a, "--f16-arithmetic")) {
             f16_math = 1;
+        } else if (!strcmp(a, "--gpu") && has_val) {
+            gpu_arg = argv[++i];
+        } else if (!strcmp(a, "--cpu")) {
+            cpu = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -120,9 +129,11 @@ int cmd_encode(int argc, char **argv)
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = f16_math ? 2 : 0;
-    if (sotto_model_load_file(model_path, &mp, &model, &st) != SOTTO_OK) {
+    if (cli_backend_option(CMD, gpu_arg, cpu, &mp)) return CLI_ERR_USAGE;
+    const int lrc = sotto_model_load_file(model_path, &mp, &model, &st);
+    if (lrc != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
-        return CLI_ERR_MODEL;
+        return cli_load_error_code(lrc);
     }
     if (f16_math && !quiet)
         fprintf(stderr, "sotto encode: %s\n",
@@ -132,6 +143,9 @@ int cmd_encode(int argc, char **argv)
     double t0 = cli_now_s();
     int rc = sotto_codec_encode_file(model, in_path, out_path, &ep, &info, &st);
     double t_work = cli_now_s() - t0;
+    char backend_note[48];
+    snprintf(backend_note, sizeof backend_note, "%s", cli_backend_note(model, mp.device));
+    const int on_cuda = sotto_model_backend(model) == SOTTO_BACKEND_CUDA;
     sotto_model_free(model);
     if (rc != SOTTO_OK) {
         const int is_model = rc == SOTTO_ERR_UNSUPPORTED && strstr(st.message, "no encoder");
@@ -168,19 +182,19 @@ int cmd_encode(int argc, char **argv)
                "\"bytes\":%lld,\"bitrate_bps\":%.1f,\"processing_seconds\":%.4f,\"rtf\":%.5f,"
                "\"threads\":%d,\"payload_bps\":%.1f,\"target_rate_hz\":%.4f,"
                "\"target_bitrate_bps\":%.1f,\"rate_clamped\":%d,\"segments\":%d,"
-               "\"segment_seconds\":%.2f}\n",
+               "\"segment_seconds\":%.2f,\"backend\":\"%s\"}\n",
                info.input_rate_hz, (long long)info.samples, dur, (long long)info.groups,
                (long long)info.frames, info.groups_per_s, (double)info.threshold, info.n_stages,
                (long long)info.file_bytes, info.bitrate_bps, t_work, rtf, threads, info.payload_bps,
                info.target_groups_per_s, ep.encoder.target_bits_per_s, info.clamped, info.segments,
-               info.segment_seconds);
+               info.segment_seconds, on_cuda ? "cuda" : "cpu");
     } else if (!quiet) {
         fprintf(stderr,
                 "sotto encode: %s -> %s: %.2f s, %lld groups (%.2f groups/s, threshold %.3f, "
-                "%d quantizers), %lld bytes, %.0f bit/s, %.3f s processing, RTF %.4f\n",
+                "%d quantizers), %lld bytes, %.0f bit/s, %.3f s processing, RTF %.4f%s\n",
                 in_path, out_path, dur, (long long)info.groups, info.groups_per_s,
                 (double)info.threshold, info.n_stages, (long long)info.file_bytes, info.bitrate_bps,
-                t_work, rtf);
+                t_work, rtf, backend_note);
         if (info.segments > 1)
             fprintf(stderr, "sotto encode: %d segments of %.2f s (--segment)\n", info.segments,
                     info.segment_seconds);

@@ -76,9 +76,9 @@ static void usage(FILE *f)
                "  --f16-arithmetic    binary16 arithmetic in the encoder and decoder where the\n"
                "                      CPU has AVX512-FP16 (f16 models; faster, merge boundaries\n"
                "                      and codes may differ from f32 encoding)\n"
-               "  --gpu N             with --decode: the decoder's transformer and DAC decoder on\n"
-               "                      CUDA device N (the encoder stays on the CPU; not yet\n"
-               "                      validated on a GPU: docs/gpu.md); exit 8 without it\n"
+               "  --gpu N             run on CUDA device N (exit 8 without it; docs/gpu.md)\n"
+               "  --cpu               run on the CPU even where a GPU exists (the default is\n"
+               "                      CUDA device 0 when it exists and the model can run there)\n"
                "  --progress          progress line on stderr even when it is not a terminal\n"
                "  -q, --quiet         no progress and no summary table (errors still printed)\n"
                "  --json              the summary as one JSON object on stdout\n"
@@ -488,6 +488,7 @@ int cmd_transcode(int argc, char **argv)
     const char *model_path = NULL, *threshold_arg = NULL, *rate_arg = NULL;
     const char *bitrate_arg = NULL, *quantizers_arg = NULL, *max_arg = NULL, *jobs_arg = NULL;
     const char *decode_rate_arg = NULL, *segment_arg = NULL, *gpu_arg = NULL;
+    int cpu = 0;
     int threads = 1, json = 0, quiet = cli_quiet, progress = 0, f16_math = 0;
     options o;
     memset(&o, 0, sizeof o);
@@ -534,6 +535,8 @@ int cmd_transcode(int argc, char **argv)
             f16_math = 1;
         } else if (!strcmp(a, "--gpu") && has_val) {
             gpu_arg = argv[++i];
+        } else if (!strcmp(a, "--cpu")) {
+            cpu = 1;
         } else if (!strcmp(a, "--progress")) {
             progress = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
@@ -595,19 +598,15 @@ int cmd_transcode(int argc, char **argv)
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = f16_math ? 2 : 0;
-    if (gpu_arg && !o.decode) {
-        cli_error(CMD, "--gpu needs --decode (the encoder runs on the CPU)");
-        goto out;
-    }
-    if (cli_gpu_option(CMD, gpu_arg, &mp)) goto out;
+    if (cli_backend_option(CMD, gpu_arg, cpu, &mp)) goto out;
     const int lrc = sotto_model_load_file(model_path, &mp, &model, &st);
     if (lrc != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         rc = cli_load_error_code(lrc);
         goto out;
     }
-    if (gpu_arg && !quiet && sotto_model_backend(model) == SOTTO_BACKEND_CUDA)
-        fprintf(stderr, "sotto transcode: decoding on CUDA device %d\n", mp.device);
+    if (!quiet && sotto_model_backend(model) == SOTTO_BACKEND_CUDA)
+        fprintf(stderr, "sotto transcode: on CUDA device %d\n", mp.device);
     if (f16_math && !quiet)
         fprintf(stderr, "sotto transcode: %s\n",
                 sotto_model_f16_arithmetic(model) == 2

@@ -45,8 +45,10 @@ static void usage(FILE *f)
             "  --f16-arithmetic    binary16 arithmetic in the model's main products where the\n"
             "                      CPU has AVX512-FP16 (f16 models; faster, SNR about 55 dB\n"
             "                      against f32; the summary says whether it was used)\n"
-            "  --gpu N             run the vocoder on CUDA device N (mel models; not yet\n"
-            "                      validated on a GPU: docs/gpu.md); exit 8 without the device\n"
+            "  --gpu N             run on CUDA device N (exit 8 without it; docs/gpu.md)\n"
+            "  --cpu               run on the CPU even where a GPU exists (the default is\n"
+            "                      CUDA device 0 when it exists and the model can run there)\n"
+            "                      (mel models; the mel front end stays on the CPU)\n"
             "  -q, --quiet         no summary line\n"
             "  --json              print the summary as one JSON object on stdout\n"
             "  -h, --help          this text\n",
@@ -126,6 +128,7 @@ int cmd_vocode(int argc, char **argv)
     int threads = 1, chunk = 64, features = 0, want_float = 0, bandwidth = 0, json = 0,
         f16_math = 0, quiet = cli_quiet;
     const char *gpu_arg = NULL;
+    int cpu = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_val = i + 1 < argc;
@@ -154,6 +157,8 @@ int cmd_vocode(int argc, char **argv)
             f16_math = 1;
         } else if (!strcmp(a, "--gpu") && has_val) {
             gpu_arg = argv[++i];
+        } else if (!strcmp(a, "--cpu")) {
+            cpu = 1;
         } else if (a[0] == '-' && a[1]) {
             cli_error(CMD, "unknown option or missing value: %s (see --help)", a);
             return CLI_ERR_USAGE;
@@ -187,7 +192,7 @@ int cmd_vocode(int argc, char **argv)
     sotto_model_params mp = sotto_model_default_params();
     mp.n_threads = threads;
     mp.f16_arithmetic = f16_math;
-    if (cli_gpu_option(CMD, gpu_arg, &mp)) return CLI_ERR_USAGE;
+    if (cli_backend_option(CMD, gpu_arg, cpu, &mp)) return CLI_ERR_USAGE;
     if ((rc = sotto_model_load_file(model_path, &mp, &model, &st)) != SOTTO_OK) {
         cli_error(CMD, "%s: %s", model_path, st.message);
         return cli_load_error_code(rc);

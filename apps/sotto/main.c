@@ -114,9 +114,14 @@ int cli_segment_option(const char *cmd, const char *arg, double *segment_seconds
     return CLI_OK;
 }
 
-int cli_gpu_option(const char *cmd, const char *arg, sotto_model_params *mp)
+int cli_backend_option(const char *cmd, const char *arg, int cpu, sotto_model_params *mp)
 {
     double v = 0;
+    if (cpu && arg) {
+        cli_error(cmd, "--cpu and --gpu exclude each other");
+        return CLI_ERR_USAGE;
+    }
+    if (cpu) mp->backend = SOTTO_BACKEND_CPU;
     if (!arg) return CLI_OK;
     if (cli_parse_double(arg, &v) || v != (double)(int)v || v < 0 || v > 63) {
         cli_error(cmd, "--gpu must be a CUDA device index 0..63, not '%s'", arg);

@@ -341,11 +341,12 @@ static void test_limits_errors(void)
     snprintf(args, sizeof args, "transcode '%s' -m '%s'", fa, model_path);
     run(args, r);
     CU_ASSERT_EQUAL(r->code, 2);
-    /* --gpu: only with --decode, a device index, exit 8 without that device */
-    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --gpu 0", fa, out, model_path);
+    /* --gpu: a device index, not with --cpu, exit 8 without that device */
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --gpu 0 --cpu", fa, out,
+             model_path);
     run(args, r);
     CU_ASSERT_EQUAL(r->code, 2);
-    TU_ASSERT_HAS(r->err, "--gpu needs --decode");
+    TU_ASSERT_HAS(r->err, "--cpu and --gpu");
     snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode --gpu x", fa, out,
              model_path);
     run(args, r);
@@ -355,7 +356,7 @@ static void test_limits_errors(void)
     run(args, r);
     if (sotto_cuda_device_count() > 0) {
         CU_ASSERT_EQUAL(r->code, 0);
-        TU_ASSERT_HAS(r->err, "decoding on CUDA device 0");
+        TU_ASSERT_HAS(r->err, "on CUDA device 0");
     } else {
         CU_ASSERT_EQUAL(r->code, 8);
         TU_ASSERT_HAS(r->err, "no CUDA device");

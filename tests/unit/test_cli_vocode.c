@@ -152,6 +152,15 @@ static void test_errors(void)
         CU_ASSERT_EQUAL(r->code, 8);
         TU_ASSERT_HAS(r->err, "no CUDA device");
     }
+    /* --cpu: the CPU whatever exists; never together with --gpu */
+    snprintf(args, sizeof args, "vocode '%s' -o '%s' -m '%s' --cpu --json", SAMPLE, out,
+             tu_data_path("vocos/mel-small.gguf"));
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 0);
+    TU_ASSERT_HAS(r->out, "\"backend\":\"cpu\"");
+    run("vocode --cpu --gpu 0 a.wav -o b.wav", r);
+    CU_ASSERT_EQUAL(r->code, 2);
+    TU_ASSERT_HAS(r->err, "--cpu and --gpu");
     free(r);
 }
 
