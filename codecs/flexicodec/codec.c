@@ -294,6 +294,7 @@ sotto_decoder_params sotto_decoder_default_params(void)
     p.max_stages = -1;
     p.segment_frames = 0;
     p.overlap_frames = 16;
+    p.max_batch_frames = 0;
     return p;
 }
 
@@ -447,6 +448,9 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
                                 "segment_frames %d / overlap_frames %d out of range (segment "
                                 "%d..max_frames %d, overlap 1..segment)",
                                 p.segment_frames, p.overlap_frames, MIN_SEGMENT, p.max_frames);
+    if (p.max_batch_frames < 0 || p.max_batch_frames > MAX_FRAMES_LIMIT)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "max_batch_frames %d out of range 0..%d",
+                                p.max_batch_frames, MAX_FRAMES_LIMIT);
     if (flexicodec_dac_out_len(hp, p.max_frames) > INT32_MAX)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "max_frames %d: output too long for one flush", p.max_frames);
@@ -504,8 +508,10 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
     }
     sotto_cpu_init(&d->cpu, model->cpu_features, d->tp);
 #ifdef SOTTO_HAVE_CUDA
+    /* one context for the decoder's windows and the batches of sotto_decoder_decode_batch */
+    const int ctx_frames = p.max_batch_frames > d->win ? p.max_batch_frames : d->win;
     if (model->backend_used == SOTTO_BACKEND_CUDA &&
-        (rc = flexicodec_cuda_create_shared(fm->cuda, d->win, &d->cu, st)))
+        (rc = flexicodec_cuda_create_shared(fm->cuda, ctx_frames, &d->cu, st)))
         goto fail;
     /* Segment windows repeat a few lengths (and a reused decoder its flushes): each length
      * seen twice runs as a replayed CUDA graph from then on. */
@@ -514,8 +520,9 @@ int sotto_decoder_create(const sotto_model *model, const sotto_decoder_params *p
         goto fail;
     }
     /* the group stages run on the device too: a flush uploads only the codes and lengths */
-    if (d->cu &&
-        (rc = flexicodec_cuda_enable_codes(d->cu, d->max_groups, d->stages, d->max_frames, st)))
+    if (d->cu && (rc = flexicodec_cuda_enable_codes(
+                      d->cu, d->max_groups > ctx_frames ? d->max_groups : ctx_frames, d->stages,
+                      d->max_frames, st)))
         goto fail;
 #endif
     d->layout_ok = flexicodec_model_layout(model, &d->layout, NULL) == SOTTO_OK;
@@ -575,10 +582,12 @@ static int64_t check_lengths(sotto_decoder *d, const int32_t *lengths, int n)
     return T;
 }
 
-int sotto_decoder_push(sotto_decoder *d, const int32_t *lengths, const int32_t *fsq,
-                       const int32_t *rvq, int n_groups, int n_stages)
+/* The checks of sotto_decoder_push on its arguments, in push's order (with `open`, that the
+ * decoder was not flushed, between the pointers and the values), but not on the decoder's
+ * room: the frame count Σ lengths, or an error with its message in d. */
+static int64_t check_codes(sotto_decoder *d, const int32_t *lengths, const int32_t *fsq,
+                           const int32_t *rvq, int n_groups, int n_stages, int open)
 {
-    if (!d) return SOTTO_ERR_INVALID_ARG;
     const flexicodec_hparams *hp = d->hp;
     if (n_groups < 0) return fail(d, SOTTO_ERR_INVALID_ARG, "negative group count");
     if (n_stages < 0 || n_stages > hp->n_codebooks)
@@ -589,9 +598,10 @@ int sotto_decoder_push(sotto_decoder *d, const int32_t *lengths, const int32_t *
                     !lengths ? "lengths"
                     : !fsq   ? "fsq"
                              : "rvq");
-    if (d->flushed) return fail(d, SOTTO_ERR_STATE, "decoder was flushed: call reset first");
+    if (open && d->flushed)
+        return fail(d, SOTTO_ERR_STATE, "decoder was flushed: call reset first");
     const int64_t T = check_lengths(d, lengths, n_groups);
-    if (T < 0) return (int)T;
+    if (T < 0) return T;
     for (int g = 0; g < n_groups; g++) {
         if (fsq[g] < 0 || fsq[g] >= hp->fsq_size)
             return fail(d, SOTTO_ERR_INVALID_ARG, "group %d: FSQ index %d out of range 0..%d", g,
@@ -604,6 +614,15 @@ int sotto_decoder_push(sotto_decoder *d, const int32_t *lengths, const int32_t *
                             hp->codebook_size - 1);
         }
     }
+    return T;
+}
+
+int sotto_decoder_push(sotto_decoder *d, const int32_t *lengths, const int32_t *fsq,
+                       const int32_t *rvq, int n_groups, int n_stages)
+{
+    if (!d) return SOTTO_ERR_INVALID_ARG;
+    const int64_t T = check_codes(d, lengths, fsq, rvq, n_groups, n_stages, 1);
+    if (T < 0) return (int)T;
     int rc = check_room(d, n_groups, T);
     if (rc) return rc;
 
@@ -838,6 +857,153 @@ int sotto_decoder_flush(sotto_decoder *d, float *out, size_t capacity)
     }
     d->flushed = 1;
     return (int)got;
+}
+
+/* ---- batch ------------------------------------------------------------------------------- */
+
+int sotto_decoder_batch_gap_frames(const sotto_decoder *d)
+{
+#ifdef SOTTO_HAVE_CUDA
+    if (d && d->cu) return flexicodec_cuda_batch_gap(d->cu);
+#endif
+    (void)d;
+    return 0;
+}
+
+/* What is wrong with an item before it runs, with its message in d; else its frame count. */
+static int64_t item_check(sotto_decoder *d, const sotto_decoder_item *it)
+{
+    if (!it->out) return fail(d, SOTTO_ERR_INVALID_ARG, "NULL output buffer");
+    const int64_t T = check_codes(d, it->lengths, it->fsq, it->rvq, it->n_groups, it->n_stages, 0);
+    if (T < 0) return T;
+    if (it->n_groups > d->max_groups || T > d->max_frames)
+        return fail(d, SOTTO_ERR_BUFFER_TOO_SMALL,
+                    "%d groups of %lld frames exceed max_groups %d or max_frames %d", it->n_groups,
+                    (long long)T, d->max_groups, d->max_frames);
+    const int64_t N = flexicodec_dac_out_len(d->hp, T);
+    if ((uint64_t)N > it->capacity)
+        return fail(d, SOTTO_ERR_BUFFER_TOO_SMALL, "output needs %lld samples, capacity %zu",
+                    (long long)N, it->capacity);
+    return T;
+}
+
+/* The detail of item i's failure rc (in d->err) kept in *first when i is the lowest so far. */
+static void note_failure(const sotto_decoder *d, int i, int rc, sotto_status *first, int *first_i)
+{
+    if (rc >= 0 || i >= *first_i) return;
+    *first_i = i;
+    *first = d->err;
+    first->code = rc;
+}
+
+/* One item through the normal path from a reset: push, then flush. */
+static int decode_one(sotto_decoder *d, const sotto_decoder_item *it)
+{
+    reset_state(d);
+    const int rc = sotto_decoder_push(d, it->lengths, it->fsq, it->rvq, it->n_groups, it->n_stages);
+    return rc ? rc : sotto_decoder_flush(d, it->out, it->capacity);
+}
+
+#ifdef SOTTO_HAVE_CUDA
+/* The items idx[0..m) (T[j] frames each) as one batched forward on the device. */
+static void run_group(sotto_decoder *d, sotto_decoder_item *items, const int *idx, const int *T,
+                      int m, sotto_status *first, int *first_i)
+{
+    enum { B = FLEXICODEC_CUDA_BATCH_MAX };
+    flexicodec_cuda_item ci[B] = {{0}};
+    float *op[B] = {0};
+    int64_t cp[B] = {0};
+    if (m == 0) return;
+    for (int j = 0; j < m; j++) {
+        const sotto_decoder_item *it = &items[idx[j]];
+        ci[j] =
+            (flexicodec_cuda_item){.n_groups = it->n_groups,
+                                   .lengths = it->lengths,
+                                   .fsq = it->fsq,
+                                   .rvq = it->rvq,
+                                   .ldr = it->n_stages,
+                                   .n_stages = it->n_stages < d->stages ? it->n_stages : d->stages};
+        op[j] = it->out;
+        cp[j] = it->capacity > (size_t)INT64_MAX ? INT64_MAX : (int64_t)it->capacity;
+    }
+    const int rc = flexicodec_cuda_decode_batch(d->cu, m, ci, op, cp);
+    if (rc) fail(d, rc, "decoding on CUDA failed: %s", flexicodec_cuda_last_error(d->cu));
+    for (int j = 0; j < m; j++) {
+        items[idx[j]].result = rc ? rc : (int)flexicodec_dac_out_len(d->hp, T[j]);
+        note_failure(d, idx[j], rc, first, first_i);
+    }
+}
+
+/* The items on the device: greedy groups of consecutive items whose packed frames and groups
+ * (gaps included) fit the context, at most FLEXICODEC_CUDA_BATCH_MAX each; an item that does
+ * not fit alone, or that the decoder would segment, goes through the normal path. */
+static void batch_cuda(sotto_decoder *d, sotto_decoder_item *items, int n, sotto_status *first,
+                       int *first_i)
+{
+    const int64_t maxf = flexicodec_cuda_max_frames(d->cu);
+    const int64_t maxg = flexicodec_cuda_max_groups(d->cu);
+    const int64_t gap = flexicodec_cuda_batch_gap(d->cu);
+    int idx[FLEXICODEC_CUDA_BATCH_MAX], fr[FLEXICODEC_CUDA_BATCH_MAX], m = 0;
+    int64_t used_f = 0, used_g = 0;
+    for (int i = 0; i < n; i++) {
+        sotto_decoder_item *it = &items[i];
+        if (it->result) continue;
+        int64_t T = 0;
+        for (int g = 0; g < it->n_groups; g++)
+            T += it->lengths[g];
+        if (T == 0) continue; /* an empty utterance: 0 samples, as a flush gives */
+        if (T > maxf || it->n_groups > maxg || (d->segmented && T > d->params.segment_frames)) {
+            it->result = decode_one(d, it);
+            note_failure(d, i, it->result, first, first_i);
+            continue;
+        }
+        if (m == FLEXICODEC_CUDA_BATCH_MAX || used_f + gap + T > maxf ||
+            used_g + FLEXICODEC_CUDA_BATCH_GROUP_GAP + it->n_groups > maxg) {
+            run_group(d, items, idx, fr, m, first, first_i);
+            m = 0;
+        }
+        used_f = (m ? used_f + gap : 0) + T;
+        used_g = (m ? used_g + FLEXICODEC_CUDA_BATCH_GROUP_GAP : 0) + it->n_groups;
+        fr[m] = (int)T;
+        idx[m++] = i;
+    }
+    run_group(d, items, idx, fr, m, first, first_i);
+}
+#endif
+
+int sotto_decoder_decode_batch(sotto_decoder *d, sotto_decoder_item *items, int n)
+{
+    if (!d) return SOTTO_ERR_INVALID_ARG;
+    if (n < 0 || (n > 0 && !items))
+        return fail(d, SOTTO_ERR_INVALID_ARG, "bad item list (%d items at %s)", n,
+                    items ? "an array" : "NULL");
+    sotto_status first;
+    sotto_status_clear(&first);
+    int first_i = n;
+    reset_state(d);
+    for (int i = 0; i < n; i++) {
+        const int64_t T = item_check(d, &items[i]);
+        items[i].result = T < 0 ? (int)T : 0;
+        note_failure(d, i, items[i].result, &first, &first_i);
+    }
+#ifdef SOTTO_HAVE_CUDA
+    if (d->cu)
+        batch_cuda(d, items, n, &first, &first_i);
+    else
+#endif
+    {
+        for (int i = 0; i < n; i++) {
+            if (items[i].result) continue;
+            items[i].result = decode_one(d, &items[i]);
+            note_failure(d, i, items[i].result, &first, &first_i);
+        }
+    }
+    reset_state(d);
+    if (first_i < n) {
+        fail(d, first.code, "batch item %d: %s", first_i, first.message);
+        return first.code;
+    }
+    return SOTTO_OK;
 }
 
 /* ---- packets ----------------------------------------------------------------------------- */

@@ -33,6 +33,12 @@
  * captured for nothing, and every kernel the decode uses, cuBLAS's included, has run (and been
  * loaded) before a capture. The context never allows TF32, so nothing else changes the work.
  *
+ * Batches (flexicodec_cuda_decode_batch): the same buffers hold several utterances packed along
+ * time with zero gaps (groups and frames) wide enough for every conv's reach; the gaps are
+ * zeroed again after each layer that writes them (their first rows per stage uploaded with the
+ * codes), and the transformer runs attention per item (packed_layer). Run directly, never
+ * captured: a batch's layout seldom repeats.
+ *
  * Built only with the CUDA backend: sdk/CMakeLists.txt compiles every .c of the model folders
  * and defines SOTTO_HAVE_CUDA when the backend is built.
  */
@@ -49,6 +55,7 @@
 #include "backend/cuda/cuda_groups.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_rows.h"
+#include "nn/attn.h"
 
 #define MAX_FRAMES (1 << 16)
 #define K_HALF (FLEXICODEC_DAC_K / 2) /* padding of the k 7 convs */
@@ -63,6 +70,9 @@
 /* Bounds of the codes-in buffers (a graph key packs G in 24 bits, T in 24, S in 7). */
 #define MAX_GROUPS (1 << 20)
 #define MAX_LATENT_FRAMES (1 << 22)
+/* Zero groups between two items of a batch: the ConvNeXt's depthwise conv reaches K - 1 groups
+ * to one side (causal) or (K - 1) / 2 to each, so K - 1 zero rows hide any item from the next. */
+#define GROUP_GAP FLEXICODEC_CUDA_BATCH_GROUP_GAP
 
 typedef struct fc_res_unit {
     int dilation;
@@ -153,7 +163,22 @@ struct flexicodec_cuda {
     float *emb;          /* [max_groups][widest code] codebook rows */
     float *ulat;         /* [max_latent][latent] a segmented utterance's latent */
     int64_t ulat_frames; /* frames of ulat from the last flexicodec_cuda_latent_from_codes */
+    /* batches (flexicodec_cuda_decode_batch): gap zero frames between packed items in the
+     * latent; the gaps' first rows, per stage (groups, latent, after each DAC block), on the
+     * host and on the device, FLEXICODEC_CUDA_BATCH_MAX entries a stage */
+    int gap;
+    int32_t *h_gap, *d_gap;
 };
+
+/* A batch in the forward's buffers: n items, item j's latent frames at rows row[j] .. + len[j]
+ * of the packed sequence, the gaps between them zeroed where a conv or an attention could
+ * carry one item into the next. */
+typedef struct fc_pack {
+    int n;
+    int row[FLEXICODEC_CUDA_BATCH_MAX], len[FLEXICODEC_CUDA_BATCH_MAX];
+    int64_t gap_rows[FLEXICODEC_MAX_RATES + 1];      /* gap width: latent, after each block */
+    const int32_t *starts[FLEXICODEC_MAX_RATES + 1]; /* device: the gaps' first rows, same */
+} fc_pack;
 
 /* ---- sizes -------------------------------------------------------------------------------- */
 
@@ -174,6 +199,28 @@ static int max_dilation(const flexicodec_hparams *hp)
 static void upd(int64_t *m, int64_t v)
 {
     if (v > *m) *m = v;
+}
+
+/*
+ * Zero frames between two items of a batch in the latent: the fewest that keep every conv of
+ * one item from reading the next. The k 7 convs of the DAC's input and output read 3 rows to
+ * each side, a residual unit's 3·d. A transposed conv (k 2s, stride s) maps a gap of g zero
+ * rows to s·g − s + 2·ceil(s/2) rows between the cropped items: its taps reach one input row
+ * (s output rows) past an item, which are zero, and the crops of both neighbours fall into
+ * the gap. So g must stay ≥ 3·max d after every block, and ≥ 3 in the latent and at the end.
+ */
+static int batch_gap(const flexicodec_hparams *hp)
+{
+    for (int64_t g0 = K_HALF;; g0++) {
+        int64_t g = g0;
+        int ok = 1;
+        for (int i = 0; i < hp->n_rates && ok; i++) {
+            const int s = hp->decoder_rates[i];
+            g = g * s - s + 2 * ((s + 1) / 2);
+            ok = g >= 3 * (int64_t)max_dilation(hp) && g >= K_HALF;
+        }
+        if (ok) return (int)g0;
+    }
 }
 
 /* Floats of each DAC buffer for T frames: every stage's input, Snake output, transposed-conv
@@ -517,6 +564,7 @@ int flexicodec_cuda_create_shared(const flexicodec_cuda_weights *wt, int max_fra
     c->hp = *hp;
     c->wt = wt;
     c->max_frames = max_frames;
+    c->gap = batch_gap(hp);
     int rc;
     c->buf_floats = (size_t)dac_buf_floats(hp, max_frames);
     if ((rc = sotto_cuda_create(&c->cu, wt->device, scratch, st)) ||
@@ -549,9 +597,11 @@ void flexicodec_cuda_free(flexicodec_cuda *c)
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
         sotto_cuda_free(cu, c->d_idx);
+        sotto_cuda_free(cu, c->d_gap);
         sotto_cuda_destroy(cu);
     }
     free(c->h_idx);
+    free(c->h_gap);
     flexicodec_cuda_weights_free(c->own);
     free(c);
 }
@@ -611,13 +661,79 @@ static int64_t res_unit(flexicodec_cuda *c, const fc_res_unit *u, float *x, int 
     return SOTTO_OK;
 }
 
+/* Zeroes the gaps of a batch at stage k in x[·][C] (nothing for a single sequence). */
+static int64_t zero_gaps(flexicodec_cuda *c, const fc_pack *pk, int k, float *x, int C)
+{
+    if (!pk || pk->n < 2) return SOTTO_OK;
+    const int64_t r =
+        sotto_cuda_zero_row_groups(c->cu, x, C, pk->starts[k], pk->n - 1, (int)pk->gap_rows[k]);
+    return r ? layer_failed(c, r, "batch gaps") : SOTTO_OK;
+}
+
+static int tl_norm(sotto_cuda *cu, const sotto_cuda_tlayer *L, const float *x, int64_t T,
+                   const float *w, const float *b, float *y)
+{
+    if (L->norm == SOTTO_NORM_RMS) return sotto_cuda_rmsnorm(cu, x, T, L->dim, w, L->norm_eps, y);
+    return sotto_cuda_layernorm(cu, x, T, L->dim, w, b, L->norm_eps, y);
+}
+
+/*
+ * sotto_cuda_tlayer_forward in place on the P packed rows of a batch: every norm, Linear and
+ * the FFN once over all rows, RoPE (positions from 0) and attention once per item on its own
+ * rows, so no item attends to another or to a gap. The gap rows of the attention output are
+ * zeroed (nothing else writes them), so whatever the gaps hold stays finite and row-local; the
+ * forward zeroes them in x afterwards.
+ */
+static int packed_layer(flexicodec_cuda *c, const sotto_cuda_tlayer *L, float *x, int64_t P,
+                        const fc_pack *pk)
+{
+    sotto_cuda *cu = c->cu;
+    const int64_t d = L->dim, ld3 = 3 * d;
+    const size_t mark = sotto_cuda_scratch_used(cu), fl = sizeof(float);
+    float *h, *a, *qkv, *o;
+    int rc;
+    if ((rc = sotto_cuda_scratch_alloc(cu, (size_t)(P * d) * fl, (void **)&h)) ||
+        (rc = sotto_cuda_scratch_alloc(cu, (size_t)(P * d) * fl, (void **)&a)) ||
+        (rc = tl_norm(cu, L, x, P, L->norm1_w, L->norm1_b, h)))
+        return rc;
+    const size_t mark_attn = sotto_cuda_scratch_used(cu);
+    if ((rc = sotto_cuda_scratch_alloc(cu, (size_t)(P * ld3) * fl, (void **)&qkv)) ||
+        (rc = sotto_cuda_scratch_alloc(cu, (size_t)(P * d) * fl, (void **)&o)) ||
+        (rc = sotto_cuda_linear(cu, &L->qkv, L->qkv_b, h, P, qkv)))
+        return rc;
+    for (int j = 0; j < pk->n; j++) {
+        float *q = qkv + (int64_t)pk->row[j] * ld3;
+        const int64_t T = pk->len[j];
+        if ((rc = sotto_cuda_rope_apply(cu, &L->rope, q, ld3, T, L->n_heads, 0)) ||
+            (rc = sotto_cuda_rope_apply(cu, &L->rope, q + d, ld3, T, L->n_heads, 0)) ||
+            (rc = sotto_cuda_attention(cu, q, q + d, q + 2 * d, ld3, T, L->n_heads, L->head_dim,
+                                       L->causal, L->window, o + (int64_t)pk->row[j] * d, d)))
+            return rc;
+    }
+    if (pk->n > 1 && (rc = sotto_cuda_zero_row_groups(cu, o, (int)d, pk->starts[0], pk->n - 1,
+                                                      (int)pk->gap_rows[0])))
+        return rc;
+    if ((rc = sotto_cuda_linear(cu, &L->out, L->out_b, o, P, a))) return rc;
+    sotto_cuda_scratch_rewind(cu, mark_attn);
+    if ((rc = sotto_cuda_residual(cu, x, a, L->ls1, P, (int)d, x)) ||
+        (rc = tl_norm(cu, L, x, P, L->norm2_w, L->norm2_b, h)) ||
+        (rc = sotto_cuda_tlayer_ffn(cu, L, h, P, a)) ||
+        (rc = sotto_cuda_residual(cu, x, a, L->ls2, P, (int)d, x)))
+        return rc;
+    sotto_cuda_scratch_rewind(cu, mark);
+    return SOTTO_OK;
+}
+
 /*
  * The device work of a decode of T frames whose latent is already in rows [K_HALF, K_HALF + T)
  * of c->lat: the zero frames around it, the transformer, the DAC decoder and the tanh, into
  * *wave. Only enqueues work on fixed buffers (no upload, download or sync), with addresses and
- * sizes fixed by T, so a graph can record it. Returns the sample count or an error.
+ * sizes fixed by T, so a graph can record it. Returns the sample count or an error. With pk
+ * the T frames are a packed batch: the transformer runs per item where rows meet
+ * (packed_layer), and every gap is zeroed after each layer that writes it and before the next
+ * conv reads it, so each item sees the zero padding it would have alone.
  */
-static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
+static int64_t enqueue_forward(flexicodec_cuda *c, int T, const fc_pack *pk, float **wave)
 {
     sotto_cuda *cu = c->cu;
     const flexicodec_hparams *hp = &c->hp;
@@ -633,8 +749,10 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
         return layer_failed(c, r, "latent padding");
 
     for (int i = 0; i < c->wt->n_layers; i++)
-        if ((r = sotto_cuda_tlayer_forward(cu, &c->wt->layers[i], x, T, 0, x)))
+        if ((r = pk ? packed_layer(c, &c->wt->layers[i], x, T, pk)
+                    : sotto_cuda_tlayer_forward(cu, &c->wt->layers[i], x, T, 0, x)))
             return layer_failed(c, r, "bottleneck transformer");
+    if ((r = zero_gaps(c, pk, 0, x, lat))) return r;
 
     /* DAC decoder: X in buffer ix */
     int ix = 0;
@@ -642,6 +760,7 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
     if ((r = sotto_cuda_conv1d(cu, &c->wt->dac_in, c->wt->dac_in_b, c->lat, T + 2 * K_HALF, X)) !=
         T)
         return layer_failed(c, r, "DAC input conv");
+    if ((r = zero_gaps(c, pk, 0, X, hp->decoder_dim))) return r;
     int64_t L = T;
     for (int i = 0; i < hp->n_rates; i++) {
         const fc_block *b = &c->wt->blocks[i];
@@ -656,8 +775,11 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
         ix = ib;
         X = c->buf[ib] + (size_t)b->padding * b->c_out;
         L = block_out_len(L, b->stride);
+        if ((r = zero_gaps(c, pk, i + 1, X, b->c_out))) return r;
         for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
-            if ((r = res_unit(c, &b->ru[j], X, ix, L, b->c_out))) return r;
+            if ((r = res_unit(c, &b->ru[j], X, ix, L, b->c_out)) ||
+                (r = zero_gaps(c, pk, i + 1, X, b->c_out)))
+                return r;
     }
     if (L != flexicodec_dac_out_len(hp, T))
         return fail_msg(c, SOTTO_ERR_INTERNAL, "flexicodec cuda: output length");
@@ -681,7 +803,8 @@ static int64_t enqueue_forward(flexicodec_cuda *c, int T, float **wave)
  * into dst[T][latent]: FSQ codes, project_out, the ConvNeXt decoder, the RVQ stages, the sum,
  * the expansion. Only enqueues work, on buffers whose addresses depend on G alone.
  */
-static int64_t enqueue_groups(flexicodec_cuda *c, int G, int S, int64_t T, float *dst)
+static int64_t enqueue_groups(flexicodec_cuda *c, int G, int S, int64_t T, const int32_t *gaps,
+                              int n_gaps, float *dst)
 {
     sotto_cuda *cu = c->cu;
     const flexicodec_cuda_weights *wt = c->wt;
@@ -704,6 +827,9 @@ static int64_t enqueue_groups(flexicodec_cuda *c, int G, int S, int64_t T, float
             return layer_failed(c, r, "ConvNeXt padding");
         for (int i = 0; i < hp->convnext_layers; i++) {
             const fc_cnx_block *b = &wt->cnx[i];
+            /* a batch's zero groups between items, which each residual rewrites */
+            if (n_gaps > 0 && (r = sotto_cuda_zero_row_groups(cu, x, C, gaps, n_gaps, GROUP_GAP)))
+                return layer_failed(c, r, "ConvNeXt batch gaps");
             if ((r = sotto_cuda_conv1d(cu, &b->dw, b->dw_b, c->xp, G + FLEXICODEC_CONVNEXT_K - 1,
                                        c->ct)) != G)
                 return layer_failed(c, r, "ConvNeXt depthwise conv");
@@ -748,11 +874,11 @@ static int64_t enqueue_job(flexicodec_cuda *c, const fc_job *j, float **wave)
 {
     if (j->G) {
         sotto_cuda_scratch_reset(c->cu);
-        const int64_t r =
-            enqueue_groups(c, j->G, j->S, j->T, c->lat + (size_t)K_HALF * c->hp.latent_dim);
+        const int64_t r = enqueue_groups(c, j->G, j->S, j->T, NULL, 0,
+                                         c->lat + (size_t)K_HALF * c->hp.latent_dim);
         if (r) return r;
     }
-    return enqueue_forward(c, j->T, wave);
+    return enqueue_forward(c, j->T, NULL, wave);
 }
 
 /* 1 (and forgets it) when key ran directly once since it was last captured, else remembers
@@ -873,11 +999,17 @@ int flexicodec_cuda_enable_codes(flexicodec_cuda *c, int max_groups, int max_sta
     for (int q = 0; q < max_stages; q++)
         if ((size_t)c->wt->rvq[q].dim > widest) widest = (size_t)c->wt->rvq[q].dim;
     c->n_idx = 3 * G + 1 + (size_t)max_stages * G;
+    const size_t n_gap = (size_t)(hp->n_rates + 2) * FLEXICODEC_CUDA_BATCH_MAX;
     int rc;
-    if (!(c->h_idx = malloc(sizeof(int32_t) * c->n_idx)))
+    if (!(c->h_idx = malloc(sizeof(int32_t) * c->n_idx)) ||
+        !(c->h_gap = malloc(sizeof(int32_t) * n_gap)))
         return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
     if ((rc = sotto_cuda_alloc(c->cu, sizeof(int32_t) * c->n_idx, (void **)&c->d_idx))) {
         rc = device_status(c->cu, rc, "codes buffer", st);
+        goto fail;
+    }
+    if ((rc = sotto_cuda_alloc(c->cu, sizeof(int32_t) * n_gap, (void **)&c->d_gap))) {
+        rc = device_status(c->cu, rc, "batch buffer", st);
         goto fail;
     }
     if ((rc = dev_buffer(c, G * (size_t)hp->n_levels, &c->codes, st)) ||
@@ -989,7 +1121,7 @@ int64_t flexicodec_cuda_latent_from_codes(flexicodec_cuda *c, const flexicodec_c
     if (T < 0) return T;
     /* directly, not as a graph: one call per utterance, its windows are what repeats */
     sotto_cuda_scratch_reset(c->cu);
-    const int64_t r = enqueue_groups(c, in->n_groups, S, T, c->ulat);
+    const int64_t r = enqueue_groups(c, in->n_groups, S, T, NULL, 0, c->ulat);
     if (r) return r;
     c->ulat_frames = T;
     return T;
@@ -1016,6 +1148,197 @@ int64_t flexicodec_cuda_decode_window(flexicodec_cuda *c, int64_t t0, int T, flo
     if (r) return layer_failed(c, r, "window copy");
     const fc_job job = {.T = T};
     return finish(c, &job, len, out_host);
+}
+
+/* ---- batches ------------------------------------------------------------------------------ */
+
+int flexicodec_cuda_batch_gap(const flexicodec_cuda *c)
+{
+    return c ? c->gap : 0;
+}
+
+int flexicodec_cuda_max_frames(const flexicodec_cuda *c)
+{
+    return c ? c->max_frames : 0;
+}
+
+int flexicodec_cuda_max_groups(const flexicodec_cuda *c)
+{
+    return c ? c->max_groups : 0;
+}
+
+/*
+ * Checks the items on the host and packs them as one sequence of groups, item after item with
+ * GROUP_GAP groups between neighbours: a gap group has index 0 and no stage (so it decodes to
+ * finite values), the first of a gap carries the gap's frames and the others none, so the
+ * expansion lays the items' frames `gap` frames apart. Fills pk (rows, lengths and the gaps'
+ * first rows at every stage, uploaded with the codes in two copies) and returns the packed
+ * frame count, *G_out the packed groups and *S the stages decoded, or an error.
+ */
+static int64_t upload_batch(flexicodec_cuda *c, int n, const flexicodec_cuda_item *items,
+                            fc_pack *pk, int *G_out, int *S)
+{
+    const flexicodec_hparams *hp = &c->hp;
+    int64_t G = 0, P = 0;
+    int s_max = 0;
+    for (int j = 0; j < n; j++) {
+        const flexicodec_cuda_item *it = &items[j];
+        if (it->n_groups < 1 || !it->lengths || !it->fsq || it->n_stages < 0 ||
+            it->n_stages > c->max_stages || it->n_stages > it->ldr ||
+            (it->n_stages > 0 && !it->rvq))
+            return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                            "flexicodec cuda: batch item without groups, with a NULL array, or "
+                            "with more stages than the context or its code rows hold");
+        G += it->n_groups + (j ? GROUP_GAP : 0);
+        if (it->n_stages > s_max) s_max = it->n_stages;
+    }
+    if (G > c->max_groups)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "flexicodec cuda: more packed groups than the context holds");
+    int32_t *fsq = c->h_idx, *cnt = fsq + G, *off = cnt + G, *ids = off + G + 1;
+    int64_t g = 0;
+    off[0] = 0;
+    for (int j = 0; j < n; j++) {
+        const flexicodec_cuda_item *it = &items[j];
+        if (j) { /* the gap before item j */
+            for (int k = 0; k < GROUP_GAP; k++, g++) {
+                fsq[g] = 0;
+                cnt[g] = 0;
+                P += k ? 0 : c->gap;
+                off[g + 1] = (int32_t)P;
+            }
+            if (P > c->max_frames)
+                return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: batch of more frames than the context holds");
+        }
+        pk->row[j] = (int)P;
+        for (int k = 0; k < it->n_groups; k++, g++) {
+            const int32_t len = it->lengths[k];
+            if (len < 1 || it->fsq[k] < 0 || it->fsq[k] >= hp->fsq_size)
+                return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: batch group length below 1 or FSQ index out of "
+                                "range");
+            for (int q = 0; q < it->n_stages; q++) {
+                const int32_t v = it->rvq[(int64_t)k * it->ldr + q];
+                if (v < 0 || v >= hp->codebook_size)
+                    return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                                    "flexicodec cuda: batch RVQ code out of range");
+            }
+            fsq[g] = it->fsq[k];
+            cnt[g] = it->n_stages;
+            P += len;
+            if (P > c->max_frames)
+                return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda: batch of more frames than the context holds");
+            off[g + 1] = (int32_t)P;
+        }
+        pk->len[j] = (int)P - pk->row[j];
+    }
+    /* stage-major ids, 0 where a group sent no code, as upload_codes */
+    for (int q = 0; q < s_max; q++) {
+        int32_t *row = ids + (int64_t)q * G;
+        g = 0;
+        for (int j = 0; j < n; j++) {
+            const flexicodec_cuda_item *it = &items[j];
+            if (j)
+                for (int k = 0; k < GROUP_GAP; k++)
+                    row[g++] = 0;
+            for (int k = 0; k < it->n_groups; k++)
+                row[g++] = q < it->n_stages ? it->rvq[(int64_t)k * it->ldr + q] : 0;
+        }
+    }
+    /* the gaps' first rows: groups, then the latent and every block's output (an item of L
+     * rows at row a becomes block_out_len(L, s) rows at a·s) */
+    const int B = FLEXICODEC_CUDA_BATCH_MAX;
+    int32_t *gg = c->h_gap;
+    int64_t grow = 0;
+    for (int j = 0; j + 1 < n; j++) {
+        grow += items[j].n_groups;
+        gg[j] = (int32_t)grow;
+        grow += GROUP_GAP;
+    }
+    int64_t a[FLEXICODEC_CUDA_BATCH_MAX], L[FLEXICODEC_CUDA_BATCH_MAX], gap = c->gap;
+    for (int j = 0; j < n; j++) {
+        a[j] = pk->row[j];
+        L[j] = pk->len[j];
+    }
+    for (int k = 0; k <= hp->n_rates; k++) {
+        if (k) {
+            const int s = hp->decoder_rates[k - 1];
+            for (int j = 0; j < n; j++) {
+                a[j] *= s;
+                L[j] = block_out_len(L[j], s);
+            }
+            gap = gap * s - s + 2 * ((s + 1) / 2);
+        }
+        for (int j = 0; j + 1 < n; j++)
+            c->h_gap[(size_t)(k + 1) * B + j] = (int32_t)(a[j] + L[j]);
+        pk->gap_rows[k] = gap;
+        pk->starts[k] = c->d_gap + (size_t)(k + 1) * B;
+    }
+    pk->n = n;
+    int64_t r = sotto_cuda_error(c->cu);
+    if (r) return layer_failed(c, r, "context");
+    const size_t n_up = 3 * (size_t)G + 1 + (size_t)s_max * (size_t)G;
+    if ((r = sotto_cuda_upload(c->cu, c->d_idx, c->h_idx, sizeof(int32_t) * n_up)) ||
+        (r = sotto_cuda_upload(c->cu, c->d_gap, c->h_gap,
+                               sizeof(int32_t) * (size_t)(hp->n_rates + 2) * B)))
+        return layer_failed(c, r, "batch upload");
+    *G_out = (int)G;
+    *S = s_max;
+    return P;
+}
+
+int flexicodec_cuda_decode_batch(flexicodec_cuda *c, int n, const flexicodec_cuda_item *items,
+                                 float *const *out_host, const int64_t *capacity)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    if (!c->d_idx)
+        return (int)fail_msg(
+            c, SOTTO_ERR_STATE,
+            "flexicodec cuda: codes in not enabled (flexicodec_cuda_enable_codes)");
+    if (n < 1 || n > FLEXICODEC_CUDA_BATCH_MAX || !items || !out_host || !capacity)
+        return (int)fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                             "flexicodec cuda: NULL batch arrays or an item count outside 1..64");
+    for (int j = 0; j < n; j++) {
+        int64_t T = 0;
+        for (int k = 0; items[j].lengths && k < items[j].n_groups; k++)
+            T += items[j].lengths[k];
+        if (!out_host[j] || capacity[j] < flexicodec_dac_out_len(&c->hp, T))
+            return (int)fail_msg(c,
+                                 !out_host[j] ? SOTTO_ERR_INVALID_ARG : SOTTO_ERR_BUFFER_TOO_SMALL,
+                                 "flexicodec cuda: a batch item's output is NULL or below the "
+                                 "samples of its frames");
+    }
+    fc_pack pk;
+    int G = 0, S = 0;
+    const int64_t P = upload_batch(c, n, items, &pk, &G, &S);
+    if (P < 0) return (int)P;
+    c->ulat_frames = -1;
+    /* directly, never as a graph: a batch's layout is seldom repeated */
+    sotto_cuda *cu = c->cu;
+    const int lat = c->hp.latent_dim;
+    sotto_cuda_scratch_reset(cu);
+    int64_t r = enqueue_groups(c, G, S, P, c->d_gap, n - 1, c->lat + (size_t)K_HALF * lat);
+    if (r) return (int)r;
+    float *wave = NULL;
+    const int64_t len = enqueue_forward(c, (int)P, &pk, &wave);
+    if (len < 0) return (int)len;
+    int64_t scale = 1; /* an item at latent row a starts at sample a·hop */
+    for (int i = 0; i < c->hp.n_rates; i++)
+        scale *= c->hp.decoder_rates[i];
+    for (int j = 0; j < n; j++) {
+        const int64_t m = flexicodec_dac_out_len(&c->hp, pk.len[j]);
+        if ((r = sotto_cuda_download(cu, out_host[j], wave + (int64_t)pk.row[j] * scale,
+                                     sizeof(float) * (size_t)m)))
+            return (int)layer_failed(c, r, "output download");
+        for (int64_t i = 0; i < m; i++)
+            if (!isfinite(out_host[j][i]))
+                return (int)fail_msg(c, SOTTO_ERR_INTERNAL,
+                                     "flexicodec cuda: non-finite output sample");
+    }
+    return SOTTO_OK;
 }
 
 int flexicodec_cuda_set_graphs(flexicodec_cuda *c, int on)

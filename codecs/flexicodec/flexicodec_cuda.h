@@ -167,6 +167,49 @@ int64_t flexicodec_cuda_latent_from_codes(flexicodec_cuda *c, const flexicodec_c
 int64_t flexicodec_cuda_decode_window(flexicodec_cuda *c, int64_t t0, int T, float *out_host,
                                       int64_t capacity);
 
+/*
+ * Batches: n independent utterances from codes (no concealed groups) in one forward, for
+ * throughput. They are packed along time, item after item, with flexicodec_cuda_batch_gap()
+ * zero frames between neighbours in the latent (and FLEXICODEC_CONVNEXT_K − 1 zero groups in
+ * the group stages): the fewest that keep every convolution's receptive field, through the
+ * DAC's upsamplers, inside its own item; each gap is zeroed again after every layer that
+ * writes it. Every GEMM and conv runs once over the packed sequence; RoPE and attention run
+ * once per item on its own rows (positions from 0), so no item attends to another. Item j's
+ * samples equal flexicodec_cuda_decode_codes of that item alone, up to the summation order
+ * cuBLAS picks for the larger row count.
+ */
+/* items of one batch */
+#define FLEXICODEC_CUDA_BATCH_MAX 64
+/* zero groups between items */
+#define FLEXICODEC_CUDA_BATCH_GROUP_GAP (FLEXICODEC_CONVNEXT_K - 1)
+
+typedef struct flexicodec_cuda_item {
+    int n_groups;           /* ≥ 1 */
+    const int32_t *lengths; /* [n_groups] frames per group, ≥ 1 */
+    const int32_t *fsq;     /* [n_groups] FSQ indices in [0, fsq_size) */
+    const int32_t *rvq;     /* [n_groups][ldr]: group g's stage-q code at rvq[g·ldr + q] */
+    int ldr;                /* ≥ n_stages */
+    int n_stages;           /* stages decoded for every group, 0..the context's max_stages */
+} flexicodec_cuda_item;
+
+/* Zero latent frames between two packed items (14 for the release's strides); 0 for NULL. */
+int flexicodec_cuda_batch_gap(const flexicodec_cuda *c);
+/* The context's bounds: frames of one forward (create), groups (enable_codes); 0 for NULL. */
+int flexicodec_cuda_max_frames(const flexicodec_cuda *c);
+int flexicodec_cuda_max_groups(const flexicodec_cuda *c);
+
+/*
+ * Decodes items[0..n) as one batch into out_host[j] (capacity[j] samples each,
+ * flexicodec_cuda_output_length of the item's frames written). The packed sequence must fit
+ * the context: Σ frames + (n − 1)·batch_gap ≤ max_frames and Σ groups + (n − 1)·(K − 1) ≤
+ * max_groups. Runs directly, never as a graph. Returns SOTTO_OK, or (for the whole batch)
+ * SOTTO_ERR_STATE (codes not enabled), SOTTO_ERR_INVALID_ARG (NULL, n outside 1..64, an item
+ * out of range, a batch larger than the context), SOTTO_ERR_BUFFER_TOO_SMALL (a capacity),
+ * SOTTO_ERR_INTERNAL (a non-finite sample) or the context's sticky error.
+ */
+int flexicodec_cuda_decode_batch(flexicodec_cuda *c, int n, const flexicodec_cuda_item *items,
+                                 float *const *out_host, const int64_t *capacity);
+
 /* What the last failed call found ("" when none did). */
 const char *flexicodec_cuda_last_error(const flexicodec_cuda *c);
 

@@ -15,7 +15,11 @@
  *     batched forwards of at most 200 frames (the 300-frame item through the stream) against
  *     the CPU model's batch, same budget;
  *   - decoder: the small FlexiCodec fixture's codes, in one pass and in segmented windows,
- *     within max-abs 2e-4 / NMSE 1e-8 (the budget of test_flexicodec_cuda).
+ *     within max-abs 2e-4 / NMSE 1e-8 (the budget of test_flexicodec_cuda);
+ *   - decoder batch (sotto_decoder_decode_batch): nine items of 0..3·37 frames (0, some and all
+ *     RVQ stages) grouped into batched forwards of at most 100 frames (the 111-frame item alone),
+ *     against the CPU model's batch and against each item decoded alone by a decoder on the
+ *     CUDA model, same budget.
  *
  * Where no device exists, or Sotto was built without its CUDA backend, loading with
  * SOTTO_BACKEND_CUDA fails with SOTTO_ERR_DEVICE (checked) and the test reports SKIP (exit
@@ -340,6 +344,96 @@ static void test_decoder(void)
     sotto_model_free(mg);
 }
 
+/* An item of n golden groups from group o on (wrapping), with their first `stages` codes. */
+static void batch_item(const int32_t *len, const int32_t *fsq, const int32_t *rvq, int G, int nq,
+                       int o, int n, int stages, sotto_decoder_item *it)
+{
+    memset(it, 0, sizeof *it);
+    int32_t *l = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    int32_t *f = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    int32_t *r = malloc(sizeof(int32_t) * (size_t)(n * stages > 0 ? n * stages : 1));
+    CU_ASSERT_FATAL(l && f && r);
+    int64_t T = 0;
+    for (int k = 0; k < n; k++) {
+        const int g = (o + k) % G;
+        l[k] = len[g];
+        f[k] = fsq[g];
+        for (int q = 0; q < stages; q++)
+            r[k * stages + q] = rvq[(int64_t)g * nq + q];
+        T += l[k];
+    }
+    it->lengths = l;
+    it->fsq = f;
+    it->rvq = r;
+    it->n_groups = n;
+    it->n_stages = stages;
+    it->capacity = (size_t)(T * 1280 + 1280);
+    it->out = malloc(sizeof(float) * it->capacity);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(it->out);
+}
+
+static void test_decoder_batch(void)
+{
+    sotto_model *ms[2] = {load("flexicodec/small.gguf", SOTTO_BACKEND_CPU),
+                          load("flexicodec/small.gguf", SOTTO_BACKEND_CUDA)};
+    sotto_gguf *g = tu_golden_open("flexicodec/small_golden.gguf");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    int64_t G, nq;
+    const int32_t *fsq = ints(g, "fsq_index", &G, NULL);
+    const int32_t *rvq = ints(g, "rvq_codes", NULL, &nq);
+    const int32_t *len = ints(g, "token_lengths", NULL, NULL);
+    const int q = (int)nq, n = (int)G;
+    /* (first group, groups, stages): a 3·G item beyond the 100-frame forwards */
+    const int spec[][3] = {{0, n, q}, {1, 1, 0},     {2, 3, 1},
+                           {0, 0, 0}, {3, 3 * n, q}, {5, n / 2 + 1, q - 1},
+                           {0, n, 0}, {4, 2, q},     {n - 1, 7, q > 1 ? 2 : 1}};
+    enum { N = sizeof spec / sizeof spec[0] };
+    sotto_decoder_item it[2][N];
+    sotto_decoder_params p = sotto_decoder_default_params();
+    p.max_batch_frames = 100;
+    for (int b = 0; b < 2; b++) {
+        for (int i = 0; i < N; i++)
+            batch_item(len, fsq, rvq, n, q, spec[i][0], spec[i][1], spec[i][2], &it[b][i]);
+        sotto_decoder *d = NULL;
+        sotto_status st;
+        int rc = sotto_decoder_create(ms[b], &p, &d, &st);
+        if (rc) fprintf(stderr, "decoder: %s\n", st.message);
+        CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+        if (b) printf("  batch gap: %d frames\n", sotto_decoder_batch_gap_frames(d));
+        rc = sotto_decoder_decode_batch(d, it[b], N);
+        if (rc) fprintf(stderr, "batch: %s\n", sotto_decoder_last_error(d));
+        CU_ASSERT_EQUAL(rc, SOTTO_OK);
+        sotto_decoder_free(d);
+    }
+    for (int i = 0; i < N; i++) {
+        char what[96];
+        CU_ASSERT_EQUAL(it[0][i].result, it[1][i].result);
+        if (it[0][i].result != it[1][i].result || it[0][i].result <= 0) continue;
+        snprintf(what, sizeof what, "decoder batch, item of %d groups, %d stages, vs CPU",
+                 it[0][i].n_groups, it[0][i].n_stages);
+        check_close(what, it[0][i].out, it[1][i].out, it[0][i].result, DEC_MAX_ABS, DEC_NMSE);
+        /* the same item alone through a decoder on the device */
+        int64_t m = 0;
+        float *y = decode(ms[1], &p, it[1][i].lengths, it[1][i].fsq, it[1][i].rvq,
+                          it[1][i].n_groups, it[1][i].n_stages, &m);
+        CU_ASSERT_EQUAL(m, it[1][i].result);
+        snprintf(what, sizeof what, "decoder batch, item of %d groups, %d stages, vs alone",
+                 it[0][i].n_groups, it[0][i].n_stages);
+        if (m == it[1][i].result) check_close(what, y, it[1][i].out, m, DEC_MAX_ABS, DEC_NMSE);
+        free(y);
+    }
+    for (int b = 0; b < 2; b++)
+        for (int i = 0; i < N; i++) {
+            free((void *)it[b][i].lengths);
+            free((void *)it[b][i].fsq);
+            free((void *)it[b][i].rvq);
+            free(it[b][i].out);
+        }
+    sotto_gguf_close(g);
+    sotto_model_free(ms[0]);
+    sotto_model_free(ms[1]);
+}
+
 int main(void)
 {
     sotto_model_params p = sotto_model_default_params();
@@ -357,10 +451,9 @@ int main(void)
         return 1;
     }
     sotto_model_free(m);
-    static const tu_test tests[] = {{"selection", test_selection},
-                                    {"vocoder", test_vocoder},
-                                    {"vocoder batch", test_vocoder_batch},
-                                    {"decoder", test_decoder},
-                                    {NULL, NULL}};
+    static const tu_test tests[] = {
+        {"selection", test_selection},         {"vocoder", test_vocoder},
+        {"vocoder batch", test_vocoder_batch}, {"decoder", test_decoder},
+        {"decoder batch", test_decoder_batch}, {NULL, NULL}};
     return tu_run_suite("backend_cuda", tests);
 }

@@ -72,9 +72,10 @@
  * is known in frames (e.g. from timestamps), sotto_decoder_conceal_frames() keeps it exact.
  *
  * Memory: everything is allocated by sotto_decoder_create, sized from params (max_frames,
- * max_groups, segment_frames); push, conceal, flush and reset never allocate, lock, print or
- * log. Threads: the model params' n_threads workers serve one decoder; a decoder is used by
- * one thread at a time and many decoders may share one model.
+ * max_groups, segment_frames, max_batch_frames); push, conceal, flush, reset and
+ * decode_batch never allocate, lock, print or log. Threads: the model params' n_threads workers
+ * serve one decoder; a decoder is used by one thread at a time and many decoders may share one
+ * model.
  *
  * Errors: calls return SOTTO_OK / a count ≥ 0, or a negative sotto_error. A failing call
  * changes nothing (every input is validated before anything is buffered) and leaves its
@@ -94,20 +95,26 @@ extern "C" {
 typedef struct sotto_decoder sotto_decoder;
 
 typedef struct sotto_decoder_params {
-    int max_frames;     /**< frames (12.5 Hz) one utterance may hold, pushed and concealed
-                             together; 1..1000000; default 375 (30 s). Sizes the code buffer
-                             and, without segmenting, the decode scratch (the full model
-                             needs about 0.75 MB per frame). */
-    int max_groups;     /**< groups one utterance may hold; 0 (default): max_frames */
-    int max_stages;     /**< RVQ stages decoded, 0..the model's (sotto_decoder_max_stages);
-                             stages pushed beyond it are checked and dropped (a lower
-                             bitrate); -1 (default): all the model has */
-    int segment_frames; /**< 0 (default): decode the whole utterance in one pass. Else
-                             8..max_frames: windows of this many frames (see above); when
-                             segment + 2·overlap ≥ max_frames every utterance fits one
-                             window and nothing is segmented */
-    int overlap_frames; /**< context frames on each side of a window, 1..segment_frames;
-                             default 16 (1.28 s); used only when segmenting */
+    int max_frames;       /**< frames (12.5 Hz) one utterance may hold, pushed and concealed
+                               together; 1..1000000; default 375 (30 s). Sizes the code buffer
+                               and, without segmenting, the decode scratch (the full model
+                               needs about 0.75 MB per frame). */
+    int max_groups;       /**< groups one utterance may hold; 0 (default): max_frames */
+    int max_stages;       /**< RVQ stages decoded, 0..the model's (sotto_decoder_max_stages);
+                               stages pushed beyond it are checked and dropped (a lower
+                               bitrate); -1 (default): all the model has */
+    int segment_frames;   /**< 0 (default): decode the whole utterance in one pass. Else
+                               8..max_frames: windows of this many frames (see above); when
+                               segment + 2·overlap ≥ max_frames every utterance fits one
+                               window and nothing is segmented */
+    int overlap_frames;   /**< context frames on each side of a window, 1..segment_frames;
+                               default 16 (1.28 s); used only when segmenting */
+    int max_batch_frames; /**< sotto_decoder_decode_batch on a CUDA model: frames of one
+                               batched forward, the items and the zero frames between them
+                               (sotto_decoder_batch_gap_frames each) together; 0..1000000;
+                               default 0: the decoder's own window (max_frames, or the
+                               segment window). Sizes device memory like max_frames; ignored
+                               on the CPU */
 } sotto_decoder_params;
 
 /** Defaults listed in sotto_decoder_params. */
@@ -195,6 +202,49 @@ SOTTO_API int32_t sotto_decoder_fsq_size(const sotto_decoder *dec);
 SOTTO_API int sotto_decoder_max_group_length(const sotto_decoder *dec);
 /** Detail of the last failed call on this object ("" if none); never NULL. */
 SOTTO_API const char *sotto_decoder_last_error(const sotto_decoder *dec);
+
+/* ---- batch ------------------------------------------------------------------------------ */
+
+/** One utterance of sotto_decoder_decode_batch: its groups as sotto_decoder_push takes them
+ *  (received groups only; nothing concealed), and where its samples go. */
+typedef struct sotto_decoder_item {
+    const int32_t *lengths; /**< [n_groups] frames per group, 1..max_group_length */
+    const int32_t *fsq;     /**< [n_groups] FSQ indices */
+    const int32_t *rvq;     /**< [n_groups][n_stages], stage q of group g at g·n_stages + q
+                                 (may be NULL when n_stages is 0) */
+    int n_groups;           /**< ≥ 0 (0: an empty utterance, 0 samples) */
+    int n_stages;           /**< 0..sotto_decoder_max_stages(); stages beyond the decoder's
+                                 decoded stages are checked and dropped, as by push */
+    float *out;             /**< the utterance's samples */
+    size_t capacity;        /**< samples at out; the output length of Σ lengths frames
+                                 (sotto_decoder_output_samples after pushing them) suffices */
+    int result;             /**< [out] samples written, or this item's error */
+} sotto_decoder_item;
+
+/**
+ * Decodes n independent utterances in one call, for throughput (a folder of files): item i
+ * gets exactly the samples that sotto_decoder_push of its groups then sotto_decoder_flush give
+ * on a fresh decoder with dec's parameters, or an error in its `result`, and the other items
+ * still run: SOTTO_ERR_INVALID_ARG (NULL out, a NULL array, a count, length, index or code out
+ * of range), SOTTO_ERR_BUFFER_TOO_SMALL (more groups or frames than params max_groups /
+ * max_frames allow, or a capacity below the output length). On a CUDA model (docs/gpu.md)
+ * the items run as batched forwards: consecutive items are grouped greedily into forwards of
+ * at most params.max_batch_frames frames (gaps included) and 64 items, every layer running
+ * once over the group, the transformer's attention per item; an item longer than that, or
+ * one the decoder would segment, runs alone through the normal path. The samples match the
+ * normal path's within f32 rounding (cuBLAS may sum in another order for more rows). On the
+ * CPU the items run one after another through the normal path, bit for bit. The decoder's
+ * own utterance is lost: it is reset before and after. Nothing is allocated: every buffer was
+ * sized at create. Threads: as every call on a decoder, one thread at a time. Returns
+ * SOTTO_OK when every item succeeded, else the first failing item's error, with its detail in
+ * sotto_decoder_last_error (a device failure: every later item reports SOTTO_ERR_DEVICE);
+ * SOTTO_ERR_INVALID_ARG for dec NULL, n < 0 or items NULL with n > 0.
+ */
+SOTTO_API int sotto_decoder_decode_batch(sotto_decoder *dec, sotto_decoder_item *items, int n);
+
+/** Zero frames sotto_decoder_decode_batch puts between two items of a batched forward on a
+ *  CUDA model (14 for the release; each costs as much as a frame of audio); 0 on the CPU. */
+SOTTO_API int sotto_decoder_batch_gap_frames(const sotto_decoder *dec);
 
 /* ---- packets ---------------------------------------------------------------------------- */
 /*
