@@ -4,8 +4,9 @@
  * (sotto_codec.h) on the device, and must give what the same model gives on the CPU:
  *
  *   - selection: CUDA and AUTO models report SOTTO_BACKEND_CUDA (AUTO also takes the device),
- *     CPU ones SOTTO_BACKEND_CPU; an EnCodec-feature Vocos (no CUDA path) falls back to the CPU
- *     under CUDA and AUTO; AUTO with a device index past the last runs on the CPU;
+ *     CPU ones SOTTO_BACKEND_CPU, an EnCodec-feature AdaLayerNorm Vocos included; AUTO with a
+ *     device index past the last runs on the CPU (the CPU fallback of an architecture without
+ *     a CUDA path is test_gguf's);
  *   - vocoder: the golden mel features (tiled to 160+ frames) pushed in uneven chunks
  *     (1, 3, 4, 64, ... frames), then flush, and a waveform pushed through the mel front end:
  *     every push releases the same number of samples as on the CPU, and the samples agree
@@ -81,11 +82,11 @@ static void test_selection(void)
     m = load("vocos/mel-small.gguf", SOTTO_BACKEND_AUTO); /* a device exists: AUTO takes it */
     CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CUDA);
     sotto_model_free(m);
-    m = load("vocos/encodec-small.gguf", SOTTO_BACKEND_AUTO); /* no CUDA path: the CPU */
-    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
+    m = load("vocos/encodec-small.gguf", SOTTO_BACKEND_AUTO); /* EnCodec + AdaLayerNorm too */
+    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CUDA);
     sotto_model_free(m);
-    m = load("vocos/encodec-small.gguf", SOTTO_BACKEND_CUDA); /* no CUDA path: the CPU */
-    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CPU);
+    m = load("vocos/encodec-small.gguf", SOTTO_BACKEND_CUDA);
+    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CUDA);
     sotto_model_free(m);
     m = load("flexicodec/small.gguf", SOTTO_BACKEND_CUDA);
     CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CUDA);

@@ -1,7 +1,9 @@
 /*
  * Vocos on the CUDA layer library (vocoder/vocos/vocos_cuda.h) against the CPU vocoder
- * (sotto_vocoder) on the golden mel features of tests/data/vocos, for the "center" and "same"
- * ISTFT heads and f32 and f16 weights:
+ * (sotto_vocoder on the model loaded with SOTTO_BACKEND_CPU) on the golden features of
+ * tests/data/vocos: mel features for the "center" and "same" ISTFT heads and f32 and f16
+ * weights, and the EnCodec features (codebook sums) of encodec-small, an AdaLayerNorm model,
+ * at each of its bandwidths:
  *   - offline: the whole sequence and a shorter one on the same context, against the CPU's
  *     offline output (push every frame, then flush), and the argument errors;
  *   - batch: sequences of different lengths (down to 1 and 2 frames) in one call, each against
@@ -10,12 +12,18 @@
  *   - streaming: 4-frame pushes, and pushes of varying size, with and without CUDA graphs,
  *     against the CPU vocoder streaming the same chunks (per-push sample counts equal, samples
  *     within tolerance), against the GPU offline output, graph replay against direct runs, a
- *     reset and second run, and the argument and state errors.
+ *     reset and second run, and the argument and state errors;
+ *   - bandwidths (AdaLayerNorm): graphs captured at one bandwidth replayed at the other after
+ *     vocos_cuda_set_bandwidth, against the CPU at that bandwidth, and its errors;
+ *   - the public vocoder on encodec-small loaded for CUDA: codes pushed in several schedules at
+ *     each bandwidth (chosen at creation and by sotto_vocoder_set_bandwidth), and
+ *     sotto_vocoder_vocode_batch, against the same calls on the CPU model.
  * Where no device exists, or Sotto was built without its CUDA backend, the test reports SKIP
  * (exit code 77), never a pass.
  *
  * Tolerances (all activations f32, TF32 off on the GPU; NMSE = Σ(got − want)² / Σ want²):
- *   GPU vs CPU, f32 weights: max-abs ≤ 1e-4 and NMSE ≤ 1e-8. The two sides run the same
+ *   GPU vs CPU, f32 weights (mel and EnCodec alike): max-abs ≤ 1e-4 and NMSE ≤ 1e-8. The
+ *     two sides run the same
  *     formulas in different summation orders (cuBLAS vs the CPU GEMM, γ folded into pwconv2
  *     on the GPU, cuFFT vs KissFFT); a wrong index or formula gives NMSE near 1.
  *   GPU vs CPU, f16 weights (mel-small-f16.gguf, default params: binary16 weights widened to
@@ -48,10 +56,12 @@
 #define NMSE_F16 1e-6
 #define MAX_ABS_GRAPH 1e-6
 
-/* One model's fixture: the model, its golden mel features, and a longer signal (the golden
- * features tiled) for streaming. */
+/* One model's fixture: the model (on the CPU), its golden features, the bandwidth they are
+ * for (AdaLayerNorm models; 0 otherwise), and a longer signal (the golden features tiled) for
+ * streaming. */
 typedef struct fixture {
-    const char *name;
+    char name[96];
+    int bw;
     sotto_model *m;
     const vocos_weights *w;
     float *mel;
@@ -61,28 +71,43 @@ typedef struct fixture {
     double max_abs, nmse; /* GPU vs CPU budget for this model */
 } fixture;
 
-static sotto_model *load(const char *rel)
+/* The model on the given backend. The references load with SOTTO_BACKEND_CPU: under AUTO, a
+ * build with a device (or the emulator) would run the "CPU" vocoder on the device too. */
+static sotto_model *load_on(const char *rel, sotto_backend_kind backend)
 {
     sotto_model *m = NULL;
     sotto_status st;
-    int rc = sotto_model_load_file(tu_data_path(rel), NULL, &m, &st);
+    sotto_model_params p = sotto_model_default_params();
+    p.backend = backend;
+    int rc = sotto_model_load_file(tu_data_path(rel), &p, &m, &st);
     if (rc) fprintf(stderr, "load %s: %s\n", rel, st.message);
     CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
     CU_ASSERT_FATAL(!strcmp(m->arch, "vocos") && m->arch_data != NULL);
+    CU_ASSERT_EQUAL(sotto_model_backend(m), backend);
     return m;
 }
 
-static void fixture_open(fixture *f, const char *model_rel, const char *golden_rel, double max_abs,
-                         double nmse)
+static sotto_model *load(const char *rel)
+{
+    return load_on(rel, SOTTO_BACKEND_CPU);
+}
+
+/* feat: the golden tensor of [T][input_channels] features; bw: the bandwidth they go with. */
+static void fixture_open(fixture *f, const char *model_rel, const char *golden_rel,
+                         const char *feat, int bw, double max_abs, double nmse)
 {
     memset(f, 0, sizeof *f);
-    f->name = model_rel;
+    if (bw)
+        snprintf(f->name, sizeof f->name, "%s bw %d", model_rel, bw);
+    else
+        snprintf(f->name, sizeof f->name, "%s", model_rel);
+    f->bw = bw;
     f->m = load(model_rel);
     f->w = f->m->arch_data;
     sotto_gguf *g = tu_golden_open(golden_rel);
     CU_ASSERT_PTR_NOT_NULL_FATAL(g);
     int64_t shape[4];
-    f->mel = tu_golden_f32(g, "mel", NULL, shape);
+    f->mel = tu_golden_f32(g, feat, NULL, shape);
     CU_ASSERT_PTR_NOT_NULL_FATAL(f->mel);
     sotto_gguf_close(g);
     f->T = (int)shape[0];
@@ -98,7 +123,7 @@ static void fixture_open(fixture *f, const char *model_rel, const char *golden_r
                sizeof(float) * (size_t)f->Cin);
     f->max_abs = max_abs;
     f->nmse = nmse;
-    printf("  (%s: %d golden frames, %d for streaming)\n", model_rel, f->T, f->T_long);
+    printf("  (%s: %d golden frames, %d for streaming)\n", f->name, f->T, f->T_long);
 }
 
 static void fixture_close(fixture *f)
@@ -115,6 +140,9 @@ static vocos_cuda *make_ctx(const fixture *f, int max_frames)
     int rc = vocos_cuda_create(f->w, 0, max_frames, &c, &st);
     if (rc) fprintf(stderr, "vocos_cuda_create: %s\n", st.message);
     CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    CU_ASSERT_EQUAL(vocos_cuda_bandwidth(c), 0);
+    if (f->w->hp.adanorm_num_embeddings)
+        CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, f->bw), SOTTO_OK);
     return c;
 }
 
@@ -126,7 +154,9 @@ static float *cpu_stream(const fixture *f, const float *mel, int T, const int *s
 {
     sotto_vocoder *v = NULL;
     sotto_status st;
-    int rc = sotto_vocoder_create(f->m, NULL, &v, &st);
+    sotto_vocoder_params vp = sotto_vocoder_default_params();
+    vp.bandwidth_id = f->bw;
+    int rc = sotto_vocoder_create(f->m, &vp, &v, &st);
     if (rc) fprintf(stderr, "vocoder: %s\n", st.message);
     CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
     const size_t cap = sotto_vocoder_max_output_samples(v, T);
@@ -518,10 +548,11 @@ static void stream_case(const fixture *f)
 
 /* ---- the suite ---------------------------------------------------------------------------- */
 
-static void run_model(const char *model_rel, const char *golden_rel, double max_abs, double nmse)
+static void run_model(const char *model_rel, const char *golden_rel, const char *feat, int bw,
+                      double max_abs, double nmse)
 {
     fixture f;
-    fixture_open(&f, model_rel, golden_rel, max_abs, nmse);
+    fixture_open(&f, model_rel, golden_rel, feat, bw, max_abs, nmse);
     offline_case(&f);
     batch_case(&f);
     stream_case(&f);
@@ -530,17 +561,19 @@ static void run_model(const char *model_rel, const char *golden_rel, double max_
 
 static void test_mel_small(void)
 {
-    run_model("vocos/mel-small.gguf", "vocos/mel-small_golden.gguf", MAX_ABS_F32, NMSE_F32);
+    run_model("vocos/mel-small.gguf", "vocos/mel-small_golden.gguf", "mel", 0, MAX_ABS_F32,
+              NMSE_F32);
 }
 
 static void test_mel_same_1280(void)
 {
-    run_model("vocos/mel-same-1280.gguf", "vocos/mel-same-1280_golden.gguf", MAX_ABS_F32, NMSE_F32);
+    run_model("vocos/mel-same-1280.gguf", "vocos/mel-same-1280_golden.gguf", "mel", 0, MAX_ABS_F32,
+              NMSE_F32);
 }
 
 static void test_mel_small_f16(void)
 {
-    run_model("vocos/mel-small-f16.gguf", "vocos/mel-small_golden.gguf", -1.0, NMSE_F16);
+    run_model("vocos/mel-small-f16.gguf", "vocos/mel-small_golden.gguf", "mel", 0, -1.0, NMSE_F16);
 }
 
 /* TF32: a graph captured with f32 GEMMs is not replayed once TF32 is allowed (the stream
@@ -548,7 +581,8 @@ static void test_mel_small_f16(void)
 static void test_tf32_recapture(void)
 {
     fixture f;
-    fixture_open(&f, "vocos/mel-small.gguf", "vocos/mel-small_golden.gguf", MAX_ABS_F32, NMSE_F32);
+    fixture_open(&f, "vocos/mel-small.gguf", "vocos/mel-small_golden.gguf", "mel", 0, MAX_ABS_F32,
+                 NMSE_F32);
     vocos_cuda *c = make_ctx(&f, f.T_long);
     vocos_cuda_stream *s = make_stream(c, 4, 1);
     static const int four[1] = {4};
@@ -575,16 +609,322 @@ static void test_tf32_recapture(void)
     fixture_close(&f);
 }
 
-/* EnCodec-feature models are outside this forward: refused before any device work. */
-static void test_encodec_refused(void)
+/* ---- EnCodec features and AdaLayerNorm ---------------------------------------------------- */
+
+#define ENCODEC "vocos/encodec-small.gguf"
+#define ENCODEC_GOLDEN "vocos/encodec-small_golden.gguf"
+
+/* Golden tensor name for bandwidth bw: tools/golden/vocos.py writes bandwidth 0's as "bw0.*"
+ * and the last bandwidth's (1) unprefixed. */
+static void encodec_name(char *buf, size_t size, int bw, const char *what)
 {
-    sotto_model *m = load("vocos/encodec-small.gguf");
-    vocos_cuda *c = NULL;
+    snprintf(buf, size, "%s%s", bw == 0 ? "bw0." : "", what);
+}
+
+static void encodec_run(int bw)
+{
+    char feat[32];
+    encodec_name(feat, sizeof feat, bw, "features");
+    run_model(ENCODEC, ENCODEC_GOLDEN, feat, bw, MAX_ABS_F32, NMSE_F32);
+}
+
+static void test_encodec_bw0(void)
+{
+    encodec_run(0);
+}
+
+static void test_encodec_bw1(void)
+{
+    encodec_run(1);
+}
+
+/* The per-call counts of two runs of the same schedule: the index of the first difference, or
+ * -1. */
+static int first_count_mismatch(const int *a, const int *b, int calls)
+{
+    for (int i = 0; i < calls; i++)
+        if (a[i] != b[i]) return i;
+    return -1;
+}
+
+/* Graphs do not depend on the bandwidth: a stream's graphs captured at bandwidth 0 are replayed,
+ * not captured again, after vocos_cuda_set_bandwidth(1), and give the CPU's bandwidth-1
+ * samples; then back to 0. The two bandwidths give clearly different outputs, so a replay that
+ * kept the old rows would fail. */
+static void test_bandwidth_switch(void)
+{
+    fixture f[2];
+    for (int bw = 0; bw < 2; bw++) {
+        char feat[32];
+        encodec_name(feat, sizeof feat, bw, "features");
+        fixture_open(&f[bw], ENCODEC, ENCODEC_GOLDEN, feat, bw, MAX_ABS_F32, NMSE_F32);
+    }
+    const vocos_hparams *hp = &f[0].w->hp;
+    CU_ASSERT_EQUAL_FATAL(hp->adanorm_num_embeddings, 2);
+    CU_ASSERT_EQUAL(hp->n_bandwidths, 2);
+    const int T = f[0].T_long < f[1].T_long ? f[0].T_long : f[1].T_long;
+    vocos_cuda *c = make_ctx(&f[0], T);
+    vocos_cuda_stream *s = make_stream(c, 4, 1);
+    static const int four[1] = {4};
+    int *gpu_counts = calloc((size_t)T + 2, sizeof(int));
+    int *cpu_counts = calloc((size_t)T + 2, sizeof(int));
+    CU_ASSERT_FATAL(gpu_counts && cpu_counts);
+    const int order[3] = {0, 1, 0};
+    int64_t captures = 0;
+    for (int k = 0; k < 3; k++) {
+        const fixture *fx = &f[order[k]];
+        CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, fx->bw), SOTTO_OK);
+        CU_ASSERT_EQUAL(vocos_cuda_bandwidth(c), fx->bw);
+        CU_ASSERT_EQUAL(vocos_cuda_stream_reset(s), SOTTO_OK);
+        int64_t n_gpu, n_cpu;
+        float *gpu = gpu_stream(c, s, fx, fx->longf, T, four, 1, &n_gpu, gpu_counts);
+        float *cpu = cpu_stream(fx, fx->longf, T, four, 1, &n_cpu, cpu_counts);
+        CU_ASSERT_EQUAL(first_count_mismatch(gpu_counts, cpu_counts, (T + 3) / 4 + 1), -1);
+        char a[96];
+        snprintf(a, sizeof a, "GPU stream, graphs, run %d (bandwidth %d)", k + 1, fx->bw);
+        check_close(a, "CPU stream", fx, gpu, n_gpu, cpu, n_cpu, fx->max_abs, fx->nmse);
+        if (k == 0)
+            captures = vocos_cuda_stream_graph_captures(s);
+        else
+            CU_ASSERT_EQUAL(vocos_cuda_stream_graph_captures(s), captures);
+        free(gpu);
+        free(cpu);
+    }
+    printf("  (%s: 3 signals at bandwidths 0, 1, 0 on one stream: %lld captures, %lld replays)\n",
+           ENCODEC, (long long)vocos_cuda_stream_graph_captures(s),
+           (long long)vocos_cuda_stream_graph_launches(s));
+    CU_ASSERT_TRUE(captures >= 1);
+
+    /* The same features at the two bandwidths differ by far more than the budget. */
+    int64_t n0, n1;
+    CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, 0), SOTTO_OK);
+    float *y0 = gpu_offline(c, f[1].mel, f[1].T, &n0);
+    CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, 1), SOTTO_OK);
+    float *y1 = gpu_offline(c, f[1].mel, f[1].T, &n1);
+    CU_ASSERT_EQUAL_FATAL(n0, n1);
+    const tu_diff d = tu_compare(y0, y1, n0);
+    printf("  (%s: bandwidth 0 vs 1 on the same features: NMSE %.3g)\n", ENCODEC, d.nmse);
+    CU_ASSERT_TRUE(d.nmse > 1e-3);
+    free(y0);
+    free(y1);
+
+    /* Errors keep the selection and the context working. */
+    CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, 2), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, -1), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(NULL, 0), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(vocos_cuda_bandwidth(c), 1);
+    CU_ASSERT_EQUAL(vocos_cuda_bandwidth(NULL), 0);
+    sotto_model *mel = load("vocos/mel-small.gguf");
+    vocos_cuda *cm = NULL;
     sotto_status st;
-    CU_ASSERT_EQUAL(vocos_cuda_create(m->arch_data, 0, 16, &c, &st), SOTTO_ERR_UNSUPPORTED);
-    CU_ASSERT_PTR_NULL(c);
-    printf("  (%s)\n", st.message);
-    sotto_model_free(m);
+    CU_ASSERT_EQUAL_FATAL(vocos_cuda_create(mel->arch_data, 0, 8, &cm, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(cm, 0), SOTTO_ERR_UNSUPPORTED);
+    vocos_cuda_free(cm);
+    sotto_model_free(mel);
+
+    free(gpu_counts);
+    free(cpu_counts);
+    vocos_cuda_stream_free(s);
+    vocos_cuda_free(c);
+    fixture_close(&f[0]);
+    fixture_close(&f[1]);
+}
+
+/* ---- the public vocoder on an EnCodec model loaded for CUDA ------------------------------ */
+
+/* Golden codes [n_q][T] (PyTorch layout) as [T'][n_q], tiled to T' ≥ min_T frames. */
+static int32_t *golden_codes(const sotto_gguf *g, const char *name, int min_T, int *T_out,
+                             int *nq_out)
+{
+    const sotto_gguf_tensor *t = sotto_gguf_find_tensor(g, name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    const int nq = (int)t->shape[0], T = (int)t->shape[1];
+    const int Tt = (min_T + T - 1) / T * T - 3; /* not a multiple of the pushes below */
+    const int32_t *src = t->data;
+    int32_t *c = malloc(sizeof(int32_t) * (size_t)Tt * nq);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    for (int i = 0; i < Tt; i++)
+        for (int q = 0; q < nq; q++)
+            c[(size_t)i * nq + q] = src[(size_t)q * T + i % T];
+    *T_out = Tt;
+    *nq_out = nq;
+    return c;
+}
+
+static sotto_vocoder *make_vocoder(sotto_model *m, int bw, int max_chunk, int max_batch)
+{
+    sotto_vocoder_params vp = sotto_vocoder_default_params();
+    vp.bandwidth_id = bw;
+    vp.max_chunk_frames = max_chunk;
+    vp.max_batch_frames = max_batch;
+    sotto_vocoder *v = NULL;
+    sotto_status st;
+    const int rc = sotto_vocoder_create(m, &vp, &v, &st);
+    if (rc) fprintf(stderr, "sotto_vocoder_create: %s\n", st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    return v;
+}
+
+/* codes [T][nq] through v from a reset, in pushes of steps[i % n_steps] frames, then flush;
+ * per-call counts to counts. */
+static float *codes_stream(sotto_vocoder *v, const int32_t *codes, int T, int nq, const int *steps,
+                           int n_steps, int64_t *n, int *counts)
+{
+    CU_ASSERT_EQUAL_FATAL(sotto_vocoder_reset(v), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_vocoder_num_codebooks(v), nq);
+    const size_t cap = sotto_vocoder_max_output_samples(v, T);
+    float *y = calloc(cap, sizeof(float));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(y);
+    int64_t total = 0;
+    int call = 0;
+    for (int t = 0; t < T; call++) {
+        int k = steps[call % n_steps];
+        if (k > T - t) k = T - t;
+        const int got =
+            sotto_vocoder_push_codes(v, codes + (size_t)t * nq, k, y + total, cap - (size_t)total);
+        if (got < 0) fprintf(stderr, "push_codes: %s\n", sotto_vocoder_last_error(v));
+        CU_ASSERT_TRUE_FATAL(got >= 0);
+        counts[call] = got;
+        total += got;
+        t += k;
+    }
+    const int tail = sotto_vocoder_flush(v, y + total, cap - (size_t)total);
+    if (tail < 0) fprintf(stderr, "flush: %s\n", sotto_vocoder_last_error(v));
+    CU_ASSERT_TRUE_FATAL(tail >= 0);
+    counts[call] = tail;
+    *n = total + tail;
+    return y;
+}
+
+/* One schedule on a CUDA vocoder and a CPU vocoder: equal counts per call, samples within the
+ * f32 budget. */
+static void codes_compare(sotto_vocoder *vg, sotto_vocoder *vc, const int32_t *codes, int T, int nq,
+                          const int *steps, int n_steps, const char *label)
+{
+    int *cg = calloc((size_t)T + 2, sizeof(int)), *cc = calloc((size_t)T + 2, sizeof(int));
+    CU_ASSERT_FATAL(cg && cc);
+    int64_t ng, nc;
+    float *yg = codes_stream(vg, codes, T, nq, steps, n_steps, &ng, cg);
+    float *yc = codes_stream(vc, codes, T, nq, steps, n_steps, &nc, cc);
+    const int bad = first_count_mismatch(cg, cc, T + 1);
+    if (bad >= 0)
+        fprintf(stderr, "%s: call %d released %d, CPU %d\n", label, bad, cg[bad], cc[bad]);
+    CU_ASSERT_EQUAL(bad, -1);
+    CU_ASSERT_EQUAL(ng, nc);
+    if (ng == nc) TU_ASSERT_CLOSE(label, yg, yc, ng, MAX_ABS_F32, NMSE_F32);
+    free(yg);
+    free(yc);
+    free(cg);
+    free(cc);
+}
+
+/* Codes pushed to a sotto_vocoder of the model loaded for CUDA (its codebook sums on the host,
+ * the frames on the device) against the CPU model: at each bandwidth, chosen through
+ * sotto_vocoder_set_bandwidth on one CUDA vocoder and at creation on another, in 8-frame
+ * pushes, pushes of 1, 4, 7, 3, 8, and 20-frame pushes (split in 8-frame steps inside). */
+static void test_encodec_vocoder_codes(void)
+{
+    sotto_model *cpu = load(ENCODEC), *gpu = load_on(ENCODEC, SOTTO_BACKEND_CUDA);
+    sotto_gguf *g = tu_golden_open(ENCODEC_GOLDEN);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    sotto_vocoder *vg = make_vocoder(gpu, 0, 8, 0);
+    static const int eight[1] = {8}, varying[5] = {1, 4, 7, 3, 8}, twenty[1] = {20};
+    for (int bw = 0; bw < 2; bw++) {
+        char name[32];
+        encodec_name(name, sizeof name, bw, "codes");
+        int T, nq;
+        int32_t *codes = golden_codes(g, name, 120, &T, &nq);
+        CU_ASSERT_EQUAL(sotto_vocoder_set_bandwidth(vg, bw), SOTTO_OK);
+        sotto_vocoder *vc = make_vocoder(cpu, bw, 8, 0);
+        char label[128];
+        snprintf(label, sizeof label,
+                 "%s bw %d (%d codebooks, %d frames): CUDA vs CPU vocoder, "
+                 "8-frame pushes",
+                 ENCODEC, bw, nq, T);
+        codes_compare(vg, vc, codes, T, nq, eight, 1, label);
+        snprintf(label, sizeof label, "%s bw %d: CUDA vs CPU vocoder, pushes of 1, 4, 7, 3, 8",
+                 ENCODEC, bw);
+        codes_compare(vg, vc, codes, T, nq, varying, 5, label);
+        snprintf(label, sizeof label, "%s bw %d: CUDA vs CPU vocoder, 20-frame pushes", ENCODEC,
+                 bw);
+        codes_compare(vg, vc, codes, T, nq, twenty, 1, label);
+        if (bw == 1) {
+            /* the bandwidth given at creation reaches the device too */
+            sotto_vocoder *vg1 = make_vocoder(gpu, 1, 8, 0);
+            snprintf(label, sizeof label,
+                     "%s bw 1 from the params: CUDA vs CPU vocoder, pushes of 1, 4, 7, 3, 8",
+                     ENCODEC);
+            codes_compare(vg1, vc, codes, T, nq, varying, 5, label);
+            sotto_vocoder_free(vg1);
+        }
+        sotto_vocoder_free(vc);
+        free(codes);
+    }
+    CU_ASSERT_EQUAL(sotto_vocoder_set_bandwidth(vg, 2), SOTTO_ERR_INVALID_ARG);
+    sotto_vocoder_free(vg);
+    sotto_gguf_close(g);
+    sotto_model_free(cpu);
+    sotto_model_free(gpu);
+}
+
+/* sotto_vocoder_vocode_batch on the CUDA model against the CPU model at each bandwidth: items
+ * of 1 frame to twice the golden length, grouped into batched forwards of at most 100 frames
+ * (the longest item runs alone through the stream). */
+static void test_encodec_vocoder_batch(void)
+{
+    sotto_model *cpu = load(ENCODEC), *gpu = load_on(ENCODEC, SOTTO_BACKEND_CUDA);
+    sotto_gguf *g = tu_golden_open(ENCODEC_GOLDEN);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    enum { N = 7 };
+    for (int bw = 0; bw < 2; bw++) {
+        char name[32];
+        encodec_name(name, sizeof name, bw, "features");
+        int64_t shape[4];
+        float *feat = tu_golden_f32(g, name, NULL, shape);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(feat);
+        const int T = (int)shape[0], Cin = (int)shape[1];
+        float *twice = malloc(sizeof(float) * 2 * (size_t)T * Cin);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(twice);
+        memcpy(twice, feat, sizeof(float) * (size_t)T * Cin);
+        memcpy(twice + (size_t)T * Cin, feat, sizeof(float) * (size_t)T * Cin);
+        const int start[N] = {0, 5, 1, T - 1, 3, 2, 0};
+        const int len[N] = {T, T / 2, 2, 1, T / 3 + 1, T - 2, 2 * T};
+        sotto_vocoder *vg = make_vocoder(gpu, bw, 8, 100), *vc = make_vocoder(cpu, bw, 8, 100);
+        CU_ASSERT_FATAL(2 * T > 100);
+        sotto_vocoder_item ig[N], ic[N];
+        for (int i = 0; i < N; i++) {
+            const size_t cap = (size_t)sotto_vocoder_offline_samples(vg, len[i]);
+            ig[i] = (sotto_vocoder_item){.frames = twice + (size_t)start[i] * Cin,
+                                         .n_frames = len[i],
+                                         .out = calloc(cap ? cap : 1, sizeof(float)),
+                                         .capacity = cap};
+            ic[i] = ig[i];
+            ic[i].out = calloc(cap ? cap : 1, sizeof(float));
+            CU_ASSERT_FATAL(ig[i].out && ic[i].out);
+        }
+        const int rg = sotto_vocoder_vocode_batch(vg, ig, N);
+        if (rg) fprintf(stderr, "batch: %s\n", sotto_vocoder_last_error(vg));
+        CU_ASSERT_EQUAL(rg, SOTTO_OK);
+        CU_ASSERT_EQUAL(sotto_vocoder_vocode_batch(vc, ic, N), SOTTO_OK);
+        for (int i = 0; i < N; i++) {
+            char label[128];
+            snprintf(label, sizeof label, "%s bw %d: batch item %d (%d frames), CUDA vs CPU",
+                     ENCODEC, bw, i, len[i]);
+            CU_ASSERT_EQUAL(ig[i].result, ic[i].result);
+            CU_ASSERT_EQUAL(ig[i].result, (int)ig[i].capacity);
+            if (ig[i].result == ic[i].result && ig[i].result >= 0)
+                TU_ASSERT_CLOSE(label, ig[i].out, ic[i].out, ig[i].result, MAX_ABS_F32, NMSE_F32);
+            free(ig[i].out);
+            free(ic[i].out);
+        }
+        sotto_vocoder_free(vg);
+        sotto_vocoder_free(vc);
+        free(twice);
+        free(feat);
+    }
+    sotto_gguf_close(g);
+    sotto_model_free(cpu);
+    sotto_model_free(gpu);
 }
 
 #endif /* SOTTO_HAVE_CUDA */
@@ -603,7 +943,11 @@ int main(void)
                                     {"mel_same_1280", test_mel_same_1280},
                                     {"mel_small_f16", test_mel_small_f16},
                                     {"tf32_recapture", test_tf32_recapture},
-                                    {"encodec_refused", test_encodec_refused},
+                                    {"encodec_bw0", test_encodec_bw0},
+                                    {"encodec_bw1", test_encodec_bw1},
+                                    {"bandwidth_switch", test_bandwidth_switch},
+                                    {"encodec_vocoder_codes", test_encodec_vocoder_codes},
+                                    {"encodec_vocoder_batch", test_encodec_vocoder_batch},
                                     {NULL, NULL}};
     return tu_run_suite("vocos_cuda", tests);
 #endif

@@ -280,9 +280,10 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
             return rc;
     }
 #ifdef SOTTO_HAVE_CUDA
-    /* The CUDA forward (vocos_cuda.h) covers mel-feature models with plain LayerNorm; their
-     * weights go to the device once, here, for every vocoder made on the model. */
-    m->cuda_path = m->cuda_ok && hp->features == VOCOS_FEAT_MEL && !ada;
+    /* The CUDA forward (vocos_cuda.h) covers every model loaded here (mel or EnCodec features,
+     * LayerNorm or AdaLayerNorm); the weights go to the device once, here, for every vocoder
+     * made on the model. */
+    m->cuda_path = m->cuda_ok;
     if (m->cuda_path && (rc = sotto_model_cuda_fallback(
                              m, vocos_cuda_weights_create(w, m->params.device, &w->cuda, st), st)))
         return rc;

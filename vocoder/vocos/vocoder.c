@@ -60,7 +60,9 @@ struct sotto_vocoder {
 
 #ifdef SOTTO_HAVE_CUDA
     /* a CUDA model: the frames run on the device (vocos_cuda.h), which releases exactly the
-     * samples the CPU path would; the mel front end and the accounting stay here */
+     * samples the CPU path would; the mel front end, the codes' codebook sums (a few adds per
+     * frame, cheaper here than a launch and an upload of the codes) and the accounting stay
+     * here */
     vocos_cuda *cu;
     vocos_cuda_stream *cs;
 #endif
@@ -438,6 +440,11 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
                                         &v->cu, st)) ||
          (rc = vocos_cuda_stream_create(v->cu, v->cap, 1, &v->cs, st))))
         goto fail;
+    if (v->cu && hp->adanorm_num_embeddings &&
+        (rc = vocos_cuda_set_bandwidth(v->cu, v->bandwidth))) {
+        sotto_status_set(st, rc, "%s", vocos_cuda_last_error(v->cu));
+        goto fail;
+    }
 #endif
 
     reset_state(v);
@@ -478,6 +485,16 @@ int sotto_vocoder_set_bandwidth(sotto_vocoder *v, int id)
     int n = v->w->hp.adanorm_num_embeddings;
     if (!n) return fail(v, SOTTO_ERR_UNSUPPORTED, "model is not bandwidth-conditioned");
     if (id < 0 || id >= n) return fail(v, SOTTO_ERR_INVALID_ARG, "bandwidth id out of range");
+#ifdef SOTTO_HAVE_CUDA
+    /* the device's copy of the rows; mid-signal it applies to every frame the next step
+     * recomputes (vocos_cuda.h), not only to frames pushed next */
+    if (v->cu) {
+        const int rc = vocos_cuda_set_bandwidth(v->cu, id);
+        if (rc)
+            return sotto_status_set(&v->err, rc, "CUDA vocoder bandwidth: %s",
+                                    vocos_cuda_last_error(v->cu));
+    }
+#endif
     v->bandwidth = id;
     return SOTTO_OK;
 }

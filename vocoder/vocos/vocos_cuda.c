@@ -15,6 +15,17 @@
  * pwconv2 adds onto the residual in one accumulating GEMM (γ folded into its rows and bias at
  * load). The ISTFT runs per sequence on its rows of the head's output.
  *
+ * AdaLayerNorm (bandwidth-conditioned models): the plain LayerNorm with the scale and shift rows
+ * of the selected bandwidth. The weights hold every row of every such norm on the device; each
+ * context keeps the selected bandwidth's rows in one buffer of its own (ada_rows), which
+ * vocos_cuda_set_bandwidth refills with one device copy on the context's stream. Every norm
+ * reads that fixed address, so a captured graph never depends on the bandwidth: a replay reads
+ * whatever rows the buffer holds when it runs, and the copy is ordered before it.
+ *
+ * EnCodec-feature models need nothing else here: their feature frames (the sum of the selected
+ * codebook rows) are made on the host by the vocoder (vocoder.c, push_codes) and arrive like
+ * mel frames.
+ *
  * Streaming: a stream keeps the last max_step + 2R + K frames on the device (R = 3·(L + 1)
  * frames of receptive field per side, K = ⌊(n_fft − 1)/hop⌋ frames of ISTFT overlap),
  * right-aligned between zero frames and shifted by each push. After n frames the CPU vocoder
@@ -62,7 +73,7 @@
 typedef struct vocos_cuda_block {
     sotto_cuda_conv1d_w dw;
     sotto_cuda_linear_w pw1, pw2;              /* pw2: γ folded into its rows */
-    float *dw_b, *ln_w, *ln_b, *pw1_b, *pw2_b; /* device; pw2_b = γ·b */
+    float *dw_b, *ln_w, *ln_b, *pw1_b, *pw2_b; /* device; pw2_b = γ·b; ln_* NULL with ada */
 } vocos_cuda_block;
 
 /* Where one sequence of a packed forward lives: its first frame's row in the residual stream
@@ -82,7 +93,12 @@ struct vocos_cuda_weights {
     vocos_hparams hp;
     int n_bins;
     sotto_cuda_conv1d_w embed;
-    float *embed_b, *norm_w, *norm_b, *final_w, *final_b;
+    float *embed_b, *norm_w, *norm_b, *final_w, *final_b; /* norm_* NULL with AdaLayerNorm */
+    /* AdaLayerNorm, else NULL: [n_emb][L + 1][2][C], for each bandwidth row the scale then the
+     * shift of backbone.norm (norm 0) and of block i's norm (norm 1 + i), so one bandwidth's
+     * rows are one contiguous run (ada_rows_len floats) */
+    float *ada;
+    size_t ada_rows_len;
     vocos_cuda_block *blocks;
     sotto_cuda_linear_w head_mag, head_phase; /* rows [0, F) and [F, 2F) of head.out */
     float *head_b;                            /* [2F]: magnitude bias, then phase bias */
@@ -108,6 +124,8 @@ struct vocos_cuda {
     float *mag, *phase; /* [max_frames][F] */
     float *out;         /* [out_cap] */
     int64_t out_cap;
+    float *ada_rows; /* AdaLayerNorm: [L + 1][2][C] the selected bandwidth's rows, else NULL */
+    int bandwidth;
     int32_t *gaps; /* [max_seqs] device: first x row of each gap between sequences */
     /* host staging for a batch's layout (sized at creation) */
     vocos_cuda_seg *segs;
@@ -178,8 +196,8 @@ static int upload_block(vocos_cuda_weights *c, const vocos_block *b, vocos_cuda_
     if ((rc = sotto_cuda_conv1d_w_init(c->cu, &d->dw, W, C, C, VOCOS_KERNEL, 1, 1, C, st)) ||
         (rc = sotto_cuda_linear_w_init(c->cu, &d->pw1, W + (size_t)C * VOCOS_KERNEL, I, C, st)) ||
         (rc = dev_vec(c->cu, b->dw_b, (size_t)C, &d->dw_b, st)) ||
-        (rc = dev_vec(c->cu, b->ln_w, (size_t)C, &d->ln_w, st)) ||
-        (rc = dev_vec(c->cu, b->ln_b, (size_t)C, &d->ln_b, st)) ||
+        (!b->ada_scale && ((rc = dev_vec(c->cu, b->ln_w, (size_t)C, &d->ln_w, st)) ||
+                           (rc = dev_vec(c->cu, b->ln_b, (size_t)C, &d->ln_b, st)))) ||
         (rc = dev_vec(c->cu, b->pw1_b, (size_t)I, &d->pw1_b, st)))
         return rc;
     /* pwconv2 [C][I] with the layer scale folded in: x + γ⊙(W·h + b) = x + (γ⊙W)·h + γ⊙b */
@@ -196,6 +214,32 @@ static int upload_block(vocos_cuda_weights *c, const vocos_block *b, vocos_cuda_
         (rc = dev_vec(c->cu, tmp, (size_t)C, &d->pw2_b, st)))
         return rc;
     return SOTTO_OK;
+}
+
+/* The AdaLayerNorm tables in the layout of vocos_cuda_weights.ada (nothing without them). */
+static int upload_ada(vocos_cuda_weights *c, const vocos_weights *w, sotto_status *st)
+{
+    const int n_emb = c->hp.adanorm_num_embeddings, L = c->hp.num_layers, C = c->hp.dim;
+    if (n_emb == 0) return SOTTO_OK;
+    c->ada_rows_len = (size_t)(L + 1) * 2 * C;
+    float *h = malloc(sizeof(float) * c->ada_rows_len * (size_t)n_emb);
+    if (!h) return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int e = 0; e < n_emb; e++)
+        for (int j = 0; j <= L; j++) {
+            const float *scale = j ? w->blocks[j - 1].ada_scale : w->norm_ada_scale;
+            const float *shift = j ? w->blocks[j - 1].ada_shift : w->norm_ada_shift;
+            if (!scale || !shift) {
+                free(h);
+                return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                        "vocos cuda: AdaLayerNorm table %d missing", j);
+            }
+            float *dst = h + (size_t)e * c->ada_rows_len + (size_t)j * 2 * C;
+            memcpy(dst, scale + (size_t)e * C, sizeof(float) * (size_t)C);
+            memcpy(dst + C, shift + (size_t)e * C, sizeof(float) * (size_t)C);
+        }
+    const int rc = dev_vec(c->cu, h, c->ada_rows_len * (size_t)n_emb, &c->ada, st);
+    free(h);
+    return rc;
 }
 
 static int upload_weights(vocos_cuda_weights *c, const vocos_weights *w, sotto_status *st)
@@ -222,8 +266,10 @@ static int upload_weights(vocos_cuda_weights *c, const vocos_weights *w, sotto_s
     }
     if ((rc = sotto_cuda_conv1d_w_init(c->cu, &c->embed, W, C, Cin, VOCOS_KERNEL, 1, 1, 1, st)) ||
         (rc = dev_vec(c->cu, w->embed_b, (size_t)C, &c->embed_b, st)) ||
-        (rc = dev_vec(c->cu, w->norm_w, (size_t)C, &c->norm_w, st)) ||
-        (rc = dev_vec(c->cu, w->norm_b, (size_t)C, &c->norm_b, st)) ||
+        (!hp->adanorm_num_embeddings &&
+         ((rc = dev_vec(c->cu, w->norm_w, (size_t)C, &c->norm_w, st)) ||
+          (rc = dev_vec(c->cu, w->norm_b, (size_t)C, &c->norm_b, st)))) ||
+        (rc = upload_ada(c, w, st)) ||
         (rc = dev_vec(c->cu, w->final_w, (size_t)C, &c->final_w, st)) ||
         (rc = dev_vec(c->cu, w->final_b, (size_t)C, &c->final_b, st)) ||
         (rc = dev_vec(c->cu, w->head_b, (size_t)(2 * F), &c->head_b, st)))
@@ -283,7 +329,8 @@ void vocos_cuda_weights_free(vocos_cuda_weights *d)
         sotto_cuda_conv1d_w_free(cu, &d->embed);
         sotto_cuda_linear_w_free(cu, &d->head_mag);
         sotto_cuda_linear_w_free(cu, &d->head_phase);
-        float *bufs[] = {d->embed_b, d->norm_w, d->norm_b, d->final_w, d->final_b, d->head_b};
+        float *bufs[] = {d->embed_b, d->norm_w, d->norm_b, d->final_w,
+                         d->final_b, d->head_b, d->ada};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
         sotto_cuda_destroy(cu);
@@ -302,12 +349,6 @@ int vocos_cuda_weights_create(const vocos_weights *w, int device, vocos_cuda_wei
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "vocos cuda: NULL weights or device %d out of range", device);
     const vocos_hparams *hp = &w->hp;
-    if (hp->features != VOCOS_FEAT_MEL || hp->adanorm_num_embeddings > 0)
-        return sotto_status_set(st, SOTTO_ERR_UNSUPPORTED,
-                                "vocos cuda: only mel-feature models with plain LayerNorm run "
-                                "on the GPU (this one has %s features%s)",
-                                hp->features == VOCOS_FEAT_MEL ? "mel" : "EnCodec",
-                                hp->adanorm_num_embeddings ? " and AdaLayerNorm" : "");
     /* The ISTFT window exactly as the CPU vocoder builds it (the file's, or the periodic
      * Hann the plan makes). */
     sotto_stft_params sp = sotto_stft_default_params();
@@ -441,6 +482,14 @@ int vocos_cuda_create_shared(const vocos_cuda_weights *wt, int max_frames, vocos
         rc = device_status(c->cu, rc, "buffer", st);
         goto fail;
     }
+    /* AdaLayerNorm: the context's own copy of one bandwidth's rows, bandwidth 0 to start. */
+    if (wt->ada) {
+        if ((rc = dev_buffer(c, wt->ada_rows_len, &c->ada_rows, st))) goto fail;
+        if ((rc = vocos_cuda_set_bandwidth(c, 0))) {
+            rc = device_status(c->cu, rc, "bandwidth rows", st);
+            goto fail;
+        }
+    }
     sotto_stft_destroy(plan);
     *out = c;
     return SOTTO_OK;
@@ -455,7 +504,7 @@ void vocos_cuda_free(vocos_cuda *c)
     if (!c) return;
     sotto_cuda *cu = c->cu;
     if (cu) {
-        float *bufs[] = {c->feat, c->xp, c->y, c->h, c->mag, c->phase, c->out};
+        float *bufs[] = {c->feat, c->xp, c->y, c->h, c->mag, c->phase, c->out, c->ada_rows};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
         sotto_cuda_free(cu, c->gaps);
@@ -514,6 +563,45 @@ static int64_t layer_failed(vocos_cuda *c, int64_t r, const char *layer)
     return r < 0 ? r : SOTTO_ERR_INTERNAL;
 }
 
+int vocos_cuda_set_bandwidth(vocos_cuda *c, int id)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    if (!c->ada_rows)
+        return (int)fail_msg(c, SOTTO_ERR_UNSUPPORTED,
+                             "vocos cuda: model is not bandwidth-conditioned");
+    if (id < 0 || id >= c->hp.adanorm_num_embeddings)
+        return (int)fail_msg(c, SOTTO_ERR_INVALID_ARG, "vocos cuda: bandwidth id out of range");
+    /* Ordered on the context's stream before every later step, graph replays included. */
+    const int64_t r =
+        sotto_cuda_copy(c->cu, c->ada_rows, c->wt->ada + (size_t)id * c->wt->ada_rows_len,
+                        sizeof(float) * c->wt->ada_rows_len);
+    if (r) return (int)layer_failed(c, r, "bandwidth rows");
+    c->bandwidth = id;
+    return SOTTO_OK;
+}
+
+int vocos_cuda_bandwidth(const vocos_cuda *c)
+{
+    return c ? c->bandwidth : 0;
+}
+
+/* Norm j's weight and bias (0: backbone.norm, 1 + i: block i's): the plain LayerNorm's, or
+ * the selected bandwidth's AdaLayerNorm rows. */
+static void norm_params(const vocos_cuda *c, int j, const float **w, const float **b)
+{
+    if (c->ada_rows) {
+        *w = c->ada_rows + (size_t)j * 2 * c->hp.dim;
+        *b = *w + c->hp.dim;
+    } else if (j == 0) {
+        *w = c->wt->norm_w;
+        *b = c->wt->norm_b;
+    } else {
+        *w = c->wt->blocks[j - 1].ln_w;
+        *b = c->wt->blocks[j - 1].ln_b;
+    }
+}
+
 static int all_finite(const float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
@@ -536,13 +624,15 @@ static int64_t forward(vocos_cuda *c, const float *feat, int64_t n, int n_gaps,
     const int C = hp->dim, I = hp->intermediate_dim, F = c->n_bins;
     const int64_t rows = n + 2 * VOCOS_HALF;
     float *x = c->xp + (size_t)VOCOS_HALF * C;
+    const float *ln_w, *ln_b;
     int64_t r;
     sotto_cuda_scratch_reset(cu);
     if ((r = sotto_cuda_memset0(cu, c->xp, sizeof(float) * (size_t)rows * C)))
         return layer_failed(c, r, "residual buffer");
     if ((r = sotto_cuda_conv1d(cu, &c->wt->embed, c->wt->embed_b, feat, rows, x)) != n)
         return layer_failed(c, r, "embed conv");
-    if ((r = sotto_cuda_layernorm(cu, x, n, C, c->wt->norm_w, c->wt->norm_b, LN_EPS, x)) ||
+    norm_params(c, 0, &ln_w, &ln_b);
+    if ((r = sotto_cuda_layernorm(cu, x, n, C, ln_w, ln_b, LN_EPS, x)) ||
         (r = sotto_cuda_zero_row_groups(cu, x, C, c->gaps, n_gaps, VOCOS_HALF)))
         return layer_failed(c, r, "backbone norm");
 
@@ -550,7 +640,8 @@ static int64_t forward(vocos_cuda *c, const float *feat, int64_t n, int n_gaps,
         const vocos_cuda_block *b = &c->wt->blocks[i];
         if ((r = sotto_cuda_conv1d(cu, &b->dw, b->dw_b, c->xp, rows, c->y)) != n)
             return layer_failed(c, r, "dwconv");
-        if ((r = sotto_cuda_layernorm(cu, c->y, n, C, b->ln_w, b->ln_b, LN_EPS, c->y)) ||
+        norm_params(c, 1 + i, &ln_w, &ln_b);
+        if ((r = sotto_cuda_layernorm(cu, c->y, n, C, ln_w, ln_b, LN_EPS, c->y)) ||
             (r = sotto_cuda_linear(cu, &b->pw1, b->pw1_b, c->y, n, c->h)) ||
             (r = sotto_cuda_gelu_erf(cu, c->h, n * I, c->h)) ||
             (r = sotto_cuda_linear_ex(cu, &b->pw2, b->pw2_b, c->h, I, n, x, C, 1)) ||

@@ -1,7 +1,6 @@
 /*
- * Vocos on the CUDA layer library (backend/cuda/cuda_ops.h): an internal building block toward
- * running Vocos on a GPU. It is not reachable through the public API and nothing in model
- * loading or backend selection uses it yet (docs/gpu.md). None of it has run on a GPU yet.
+ * Vocos on the CUDA layer library (backend/cuda/cuda_ops.h): what a sotto_vocoder on a model
+ * loaded for CUDA runs (vocoder.c; docs/gpu.md). None of it has run on a GPU yet.
  *
  * vocos_cuda_create reads the weights the CPU loader made (vocos.h), converts each back to
  * PyTorch layout in f32 on the host (f32, f16-panel and pair-packed binary16 Linear weights
@@ -9,9 +8,10 @@
  * and bias, and uploads everything once, with the activation buffers, a scratch pool and the
  * ISTFT plan sized for max_frames. Every forward is then the same fixed list of layers:
  *
- *     features → zero-pad 3 frames each side → embed conv (k 7) → LayerNorm
+ *     features → zero-pad 3 frames each side → embed conv (k 7) → (Ada)LayerNorm
  *     → per ConvNeXt block, on the residual stream kept between 3 zero frames each side:
- *         dwconv (k 7) → LayerNorm (eps 1e-6) → pwconv1 → GELU (erf) → x += (γ·pwconv2)(·) + γ·b
+ *         dwconv (k 7) → (Ada)LayerNorm (eps 1e-6) → pwconv1 → GELU (erf)
+ *         → x += (γ·pwconv2)(·) + γ·b
  *     → final LayerNorm → head: mag = min(exp(x[:F]), 100), phase = x[F:]
  *     → ISTFT ("center" or "same", as the model says)
  *
@@ -33,8 +33,11 @@
  * All arithmetic is f32; vocos_cuda_set_tf32 lets the GEMMs use TF32 tensor cores instead
  * (faster, less exact; off by default).
  *
- * Scope: mel-feature models with plain LayerNorm. EnCodec-feature and AdaLayerNorm
- * (bandwidth-conditioned) models are refused with SOTTO_ERR_UNSUPPORTED.
+ * Scope: every Vocos model sotto_vocos_load accepts. Mel and EnCodec-feature models alike take
+ * feature frames here: an EnCodec model's frames are the sums of the selected codebook rows,
+ * which the caller makes on the host (vocoder.c does, for sotto_vocoder_push_codes), as it
+ * makes mel frames from audio. AdaLayerNorm (bandwidth-conditioned) models run with the
+ * context's selected bandwidth (vocos_cuda_set_bandwidth; 0 at creation).
  *
  * Threads and ownership: a context and the streams made on it serve one thread at a time.
  * Streams borrow the context's activation buffers (each call leaves nothing in them that a
@@ -61,8 +64,8 @@ typedef struct vocos_cuda_stream vocos_cuda_stream;
  * sotto_vocos_load; only read, and not needed afterwards) and allocates every buffer a call of
  * up to max_frames feature frames needs (for a batch: all its sequences together, plus 3 per
  * gap between neighbours). Errors: SOTTO_ERR_INVALID_ARG (NULL, max_frames out of
- * 1..1<<20), SOTTO_ERR_UNSUPPORTED (EnCodec features, AdaLayerNorm), SOTTO_ERR_DEVICE (no such
- * device, or a CUDA / cuBLAS / cuFFT failure; st says which call), SOTTO_ERR_OUT_OF_MEMORY.
+ * 1..1<<20), SOTTO_ERR_DEVICE (no such device, or a CUDA / cuBLAS / cuFFT failure; st says
+ * which call), SOTTO_ERR_OUT_OF_MEMORY.
  */
 int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_cuda **out,
                       sotto_status *st);
@@ -85,6 +88,21 @@ int vocos_cuda_create_shared(const vocos_cuda_weights *wt, int max_frames, vocos
 
 /* Lets the GEMMs run on TF32 tensor cores (allow = 1) or keeps them f32 (0, the default). */
 void vocos_cuda_set_tf32(vocos_cuda *c, int allow);
+
+/*
+ * AdaLayerNorm models: selects the bandwidth row (0..adanorm_num_embeddings − 1) every later
+ * forward of the context and of its streams uses (one device copy of that row of each norm
+ * into the context's own buffer, enqueued on its stream; no allocation). Captured graphs read
+ * that buffer, so they stay valid across changes and are not captured again. A change in the
+ * middle of a stream's signal applies to every frame its next step recomputes, frames already
+ * pushed included (the CPU vocoder applies it as each layer reaches a frame): for the CPU's
+ * exact samples, change it between signals (after a flush or reset). Returns SOTTO_OK,
+ * SOTTO_ERR_UNSUPPORTED (the model has no AdaLayerNorm), SOTTO_ERR_INVALID_ARG (NULL, id out
+ * of range; the selection is kept), or the context's sticky error.
+ */
+int vocos_cuda_set_bandwidth(vocos_cuda *c, int id);
+/* The selected bandwidth row (0 on a model without AdaLayerNorm). */
+int vocos_cuda_bandwidth(const vocos_cuda *c);
 
 /* Samples vocos_cuda_offline writes for T frames (0 for T < 1). */
 int64_t vocos_cuda_output_length(const vocos_cuda *c, int64_t T);
