@@ -610,24 +610,17 @@ size_t flexicodec_aggregate_scratch(const flexicodec_aggregator *a, int64_t T, i
            (size_t)G * (size_t)a->dim + st;
 }
 
-int flexicodec_aggregate(const sotto_cpu *cpu, const flexicodec_aggregator *a, const float *x,
-                         int64_t T, const int32_t *lengths, int64_t G, float *y, float *scratch)
+int flexicodec_aggregate_sequence(const flexicodec_aggregator *a, const float *x, int64_t T,
+                                  const int32_t *lengths, int64_t G, float *seq)
 {
-    if (!cpu || !a || T < 0 || G < 0 || (G && (!x || !lengths || !y || !scratch)))
-        return SOTTO_ERR_INVALID_ARG;
+    if (!a || T < 0 || G < 0 || (G && (!x || !lengths || !seq))) return SOTTO_ERR_INVALID_ARG;
     int64_t sum = 0;
     for (int64_t g = 0; g < G; g++) {
         if (lengths[g] < 1) return SOTTO_ERR_INVALID_ARG;
         sum += lengths[g];
     }
     if (sum != T) return SOTTO_ERR_INVALID_ARG;
-    if (G == 0) return SOTTO_OK;
-    const int D = a->in_out_dim, d = a->dim;
-    const int64_t S = T + G;
-    float *seq = scratch;
-    float *proj = seq + S * D;
-    float *q = proj + (a->has_proj ? S * d : 0);
-    float *rest = q + G * d;
+    const int D = a->in_out_dim;
     /* frames of group g, then its query: mean of the frames + query_embedding */
     int64_t t = 0, row = 0;
     for (int64_t g = 0; g < G; g++) {
@@ -643,14 +636,30 @@ int flexicodec_aggregate(const sotto_cpu *cpu, const flexicodec_aggregator *a, c
         t += n;
         row += n + 1;
     }
+    return SOTTO_OK;
+}
+
+int flexicodec_aggregate(const sotto_cpu *cpu, const flexicodec_aggregator *a, const float *x,
+                         int64_t T, const int32_t *lengths, int64_t G, float *y, float *scratch)
+{
+    if (!cpu || !a || T < 0 || G < 0 || (G && (!x || !lengths || !y || !scratch)))
+        return SOTTO_ERR_INVALID_ARG;
+    if (G == 0) return T == 0 ? SOTTO_OK : SOTTO_ERR_INVALID_ARG;
+    const int D = a->in_out_dim, d = a->dim;
+    const int64_t S = T + G;
+    float *seq = scratch;
+    float *proj = seq + S * D;
+    float *q = proj + (a->has_proj ? S * d : 0);
+    float *rest = q + G * d;
+    int rc = flexicodec_aggregate_sequence(a, x, T, lengths, G, seq);
+    if (rc) return rc;
     float *h = seq;
-    int rc;
     if (a->has_proj) {
         if ((rc = sotto_linear(cpu, &a->in_proj, NULL, seq, S, proj))) return rc;
         h = proj;
     }
     if ((rc = flexicodec_bottleneck_forward(cpu, &a->stack, h, S, h, rest))) return rc;
-    row = 0;
+    int64_t row = 0;
     for (int64_t g = 0; g < G; g++) {
         row += lengths[g];
         memcpy(q + g * d, h + row * d, sizeof(float) * (size_t)d);
@@ -869,14 +878,15 @@ int64_t flexicodec_encode_from_features_rc(const sotto_cpu *cpu,
     if (rc != T_ac) return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
     /* both streams truncated to T frames: the first T rows of each */
     return flexicodec_encode_streams(cpu, dw, w, feats, ac, T, threshold, rate, n_q, lengths, fsq,
-                                     rvq, sem_agg);
+                                     rvq, sem_agg, NULL, NULL);
 }
 
 int64_t flexicodec_encode_streams(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
                                   const flexicodec_encoder_weights *w, const float *feats,
                                   const float *ac, int64_t T, float threshold,
                                   flexicodec_rate_ctl *rate, int n_q, int32_t *lengths,
-                                  int32_t *fsq, int32_t *rvq, float *scratch)
+                                  int32_t *fsq, int32_t *rvq, float *scratch,
+                                  flexicodec_aggregate_fn agg, void *agg_ctx)
 {
     if (!cpu || !dw || !w || T < 0 || n_q < 0 || n_q > w->hp.n_codebooks || isnan(threshold) ||
         !scratch)
@@ -901,9 +911,14 @@ int64_t flexicodec_encode_streams(const sotto_cpu *cpu, const flexicodec_decoder
     const int64_t G = flexicodec_merge(feats, T, ssl, threshold, w->hp.merge_eps,
                                        w->hp.max_tokens_per_group, lengths, NULL);
     if (G < 0) return G;
-    if ((rc = flexicodec_aggregate(cpu, &w->sem_agg, feats, T, lengths, G, sem_agg, rest)) ||
-        (rc = flexicodec_aggregate(cpu, &w->ac_agg, ac, T, lengths, G, ac_agg, rest)) ||
-        (rc = flexicodec_semantic_encode(cpu, w, sem_agg, G, fsq, NULL, rest)) ||
+    if (agg) {
+        if ((rc = agg(agg_ctx, &w->sem_agg, feats, T, lengths, G, sem_agg, rest)) ||
+            (rc = agg(agg_ctx, &w->ac_agg, ac, T, lengths, G, ac_agg, rest)))
+            return rc;
+    } else if ((rc = flexicodec_aggregate(cpu, &w->sem_agg, feats, T, lengths, G, sem_agg, rest)) ||
+               (rc = flexicodec_aggregate(cpu, &w->ac_agg, ac, T, lengths, G, ac_agg, rest)))
+        return rc;
+    if ((rc = flexicodec_semantic_encode(cpu, w, sem_agg, G, fsq, NULL, rest)) ||
         (rc = flexicodec_semantic_decode(cpu, dw, fsq, G, sem_dec, rest)))
         return rc;
     for (int64_t k = 0; k < G * lat; k++)

@@ -189,6 +189,16 @@ size_t flexicodec_aggregate_scratch(const flexicodec_aggregator *a, int64_t T, i
  */
 int flexicodec_aggregate(const sotto_cpu *cpu, const flexicodec_aggregator *a, const float *x,
                          int64_t T, const int32_t *lengths, int64_t G, float *y, float *scratch);
+/* The interleaved input sequence of flexicodec_aggregate: seq[T + G][in_out_dim], group g's
+ * frames then its query (mean of the frames + query_embedding). Returns SOTTO_OK, or
+ * SOTTO_ERR_INVALID_ARG when the lengths are not each ≥ 1 with Σ = T. */
+int flexicodec_aggregate_sequence(const flexicodec_aggregator *a, const float *x, int64_t T,
+                                  const int32_t *lengths, int64_t G, float *seq);
+/* An aggregation with flexicodec_aggregate's contract, run elsewhere (the CUDA encoder's
+ * device aggregators): ctx is the caller's, scratch holds flexicodec_aggregate_scratch floats. */
+typedef int (*flexicodec_aggregate_fn)(void *ctx, const flexicodec_aggregator *a, const float *x,
+                                       int64_t T, const int32_t *lengths, int64_t G, float *y,
+                                       float *scratch);
 
 /* ---- semantic branch --------------------------------------------------------------------- */
 
@@ -259,13 +269,15 @@ int64_t flexicodec_encode_from_features_rc(const sotto_cpu *cpu,
  * NULL, as flexicodec_encode_from_features_rc), both aggregators, FSQ, the semantic decode and
  * RVQ; outputs and return value as flexicodec_encode_from_features. scratch: at least
  * T·(ssl_dim + 2·latent_dim) floats plus what those stages take (flexicodec_encode_scratch
- * covers it).
+ * covers it). agg: NULL for flexicodec_aggregate on cpu, else what runs both aggregators
+ * (with agg_ctx).
  */
 int64_t flexicodec_encode_streams(const sotto_cpu *cpu, const flexicodec_decoder_weights *dw,
                                   const flexicodec_encoder_weights *w, const float *feats,
                                   const float *ac, int64_t T, float threshold,
                                   flexicodec_rate_ctl *rate, int n_q, int32_t *lengths,
-                                  int32_t *fsq, int32_t *rvq, float *scratch);
+                                  int32_t *fsq, int32_t *rvq, float *scratch,
+                                  flexicodec_aggregate_fn agg, void *agg_ctx);
 
 /*
  * Frames _downsample_semantic_features gives for T input frames: T for factor 1,

@@ -53,6 +53,14 @@ typedef struct fe_block {
     float *down_b;
 } fe_block;
 
+/* One query-token aggregator (encode.h, flexicodec_aggregate) on the device. */
+typedef struct fe_agg {
+    const flexicodec_aggregator *src; /* the CPU aggregator it came from (identifies it) */
+    int D, d, has_proj, n_layers;
+    sotto_cuda_linear_w in_proj, out_proj; /* when has_proj */
+    sotto_cuda_tlayer *layers;             /* [n_layers] */
+} fe_agg;
+
 /* The device weights, uploaded through their own context, which does nothing else. */
 struct flexicodec_cuda_enc_weights {
     sotto_cuda *cu;
@@ -65,6 +73,7 @@ struct flexicodec_cuda_enc_weights {
     float *dac_alpha;
     sotto_cuda_conv1d_w dac_out;
     float *dac_out_b;
+    fe_agg agg[2]; /* semantic, acoustic */
 };
 
 struct flexicodec_cuda_enc {
@@ -75,7 +84,8 @@ struct flexicodec_cuda_enc {
     float *wave;   /* [max_frames·hop + 2·K_HALF] */
     float *buf[3]; /* buf_floats each */
     size_t buf_floats;
-    char msg[256]; /* what the last failed call found */
+    float *agg_buf[2]; /* aggregators: 2·max_frames rows of agg_width floats each */
+    char msg[256];     /* what the last failed call found */
 };
 
 /* ---- weights ------------------------------------------------------------------------------ */
@@ -164,6 +174,38 @@ static int upload_weights(flexicodec_cuda_enc_weights *c, const flexicodec_encod
     return SOTTO_OK;
 }
 
+static int upload_agg(sotto_cuda *cu, const flexicodec_aggregator *a, fe_agg *f, sotto_status *st)
+{
+    f->src = a;
+    f->D = a->in_out_dim;
+    f->d = a->dim;
+    f->has_proj = a->has_proj;
+    f->n_layers = a->stack.cfg.n_layers;
+    if (f->n_layers < 0 || (f->n_layers > 0 && !a->stack.layers) || (!f->has_proj && f->D != f->d))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "flexicodec cuda encoder: an aggregator is not loaded");
+    if (!(f->layers = calloc((size_t)(f->n_layers ? f->n_layers : 1), sizeof *f->layers)))
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
+    int rc;
+    if (f->has_proj && ((rc = sotto_cuda_linear_w_from_cpu(cu, &f->in_proj, &a->in_proj, st)) ||
+                        (rc = sotto_cuda_linear_w_from_cpu(cu, &f->out_proj, &a->out_proj, st))))
+        return rc;
+    for (int i = 0; i < f->n_layers; i++)
+        if ((rc = sotto_cuda_tlayer_init(cu, &f->layers[i], &a->stack.layers[i], st))) return rc;
+    return SOTTO_OK;
+}
+
+static void free_agg(sotto_cuda *cu, fe_agg *f)
+{
+    for (int i = 0; f->layers && i < f->n_layers; i++)
+        sotto_cuda_tlayer_free(cu, &f->layers[i]);
+    free(f->layers);
+    if (f->has_proj) {
+        sotto_cuda_linear_w_free(cu, &f->in_proj);
+        sotto_cuda_linear_w_free(cu, &f->out_proj);
+    }
+}
+
 void flexicodec_cuda_enc_weights_free(flexicodec_cuda_enc_weights *c)
 {
     if (!c) return;
@@ -190,6 +232,8 @@ void flexicodec_cuda_enc_weights_free(flexicodec_cuda_enc_weights *c)
         sotto_cuda_free(cu, c->dac_alpha);
         sotto_cuda_conv1d_w_free(cu, &c->dac_out);
         sotto_cuda_free(cu, c->dac_out_b);
+        for (int i = 0; i < 2; i++)
+            free_agg(cu, &c->agg[i]);
         sotto_cuda_destroy(cu);
     }
     free(c->blocks);
@@ -223,7 +267,9 @@ int flexicodec_cuda_enc_weights_create(const flexicodec_encoder_weights *w, cons
     c->device = device;
     int rc;
     if ((rc = sotto_cuda_create(&c->cu, device, 0, st)) || (rc = upload_weights(c, w, st)) ||
-        (rc = sensevoice_cuda_weights_init(c->cu, &c->sv, sv, st))) {
+        (rc = sensevoice_cuda_weights_init(c->cu, &c->sv, sv, st)) ||
+        (rc = upload_agg(c->cu, &w->sem_agg, &c->agg[0], st)) ||
+        (rc = upload_agg(c->cu, &w->ac_agg, &c->agg[1], st))) {
         flexicodec_cuda_enc_weights_free(c);
         return rc;
     }
@@ -256,7 +302,22 @@ static size_t pool_bytes(const flexicodec_cuda_enc_weights *wt, int64_t T, int64
     }
     conv = max_sz(conv, sotto_cuda_conv1d_scratch(&wt->dac_out, L + 2));
     if (conv > CONV_SCRATCH_CAP) conv = CONV_SCRATCH_CAP;
+    /* an aggregator's transformer sees T frames and at most T queries */
+    for (int i = 0; i < 2; i++)
+        if (wt->agg[i].n_layers > 0)
+            conv = max_sz(conv, sotto_cuda_tlayer_scratch(&wt->agg[i].layers[0], 2 * T));
     return max_sz(conv, sensevoice_cuda_scratch(&wt->sv, T_lfr)) + 4096;
+}
+
+/* Widest row either aggregator holds (its input/output or its transformer width). */
+static int agg_width(const flexicodec_cuda_enc_weights *wt)
+{
+    int w = 1;
+    for (int i = 0; i < 2; i++) {
+        if (wt->agg[i].D > w) w = wt->agg[i].D;
+        if (wt->agg[i].d > w) w = wt->agg[i].d;
+    }
+    return w;
 }
 
 void flexicodec_cuda_enc_free(flexicodec_cuda_enc *c)
@@ -265,7 +326,7 @@ void flexicodec_cuda_enc_free(flexicodec_cuda_enc *c)
     sotto_cuda *cu = c->cu;
     if (cu) {
         sensevoice_cuda_free(cu, c->sv);
-        float *bufs[] = {c->wave, c->buf[0], c->buf[1], c->buf[2]};
+        float *bufs[] = {c->wave, c->buf[0], c->buf[1], c->buf[2], c->agg_buf[0], c->agg_buf[1]};
         for (size_t i = 0; i < SOTTO_ARRAY_LEN(bufs); i++)
             sotto_cuda_free(cu, bufs[i]);
         sotto_cuda_destroy(cu);
@@ -304,6 +365,13 @@ int flexicodec_cuda_enc_create(const flexicodec_cuda_enc_weights *wt, int64_t ma
     }
     for (int i = 0; i < 3; i++)
         if ((rc = sotto_cuda_alloc(c->cu, sizeof(float) * c->buf_floats, (void **)&c->buf[i]))) {
+            device_status(c->cu, rc, "buffer", st);
+            goto fail;
+        }
+    const size_t agg_floats = (size_t)(2 * c->max_frames) * (size_t)agg_width(wt);
+    for (int i = 0; i < 2; i++)
+        if ((rc = sotto_cuda_alloc(c->cu, sizeof(float) * (agg_floats ? agg_floats : 1),
+                                   (void **)&c->agg_buf[i]))) {
             device_status(c->cu, rc, "buffer", st);
             goto fail;
         }
@@ -448,6 +516,65 @@ int64_t flexicodec_cuda_enc_dac(flexicodec_cuda_enc *c, const float *wave, int64
     return T;
 }
 
+int flexicodec_cuda_enc_aggregate(flexicodec_cuda_enc *c, const flexicodec_aggregator *a,
+                                  const float *x, int64_t T, const int32_t *lengths, int64_t G,
+                                  float *y, float *scratch)
+{
+    if (!c) return SOTTO_ERR_INVALID_ARG;
+    c->msg[0] = '\0';
+    const fe_agg *f = a == c->wt->agg[0].src   ? &c->wt->agg[0]
+                      : a == c->wt->agg[1].src ? &c->wt->agg[1]
+                                               : NULL;
+    if (!f || T < 0 || G < 0 || T > c->max_frames || G > T ||
+        (G && (!x || !lengths || !y || !scratch)))
+        return (int)fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                             "aggregator: unknown aggregator, NULL buffer or size out of range");
+    if (G == 0) return T == 0 ? SOTTO_OK : SOTTO_ERR_INVALID_ARG;
+    /* the interleaved sequence is built on the host by the CPU's own code */
+    int rc = flexicodec_aggregate_sequence(a, x, T, lengths, G, scratch);
+    if (rc) return (int)fail_msg(c, rc, "aggregator: group lengths do not add up");
+    sotto_cuda *cu = c->cu;
+    if ((rc = sotto_cuda_error(cu))) return (int)layer_failed(c, rc, "context");
+    sotto_cuda_scratch_reset(cu);
+    const int64_t S = T + G;
+    float *seq = c->agg_buf[0], *h = seq, *out = seq;
+    if ((rc = sotto_cuda_upload(cu, seq, scratch, sizeof(float) * (size_t)(S * f->D))))
+        return (int)layer_failed(c, rc, "aggregator upload");
+    if (f->has_proj) {
+        h = c->agg_buf[1];
+        if ((rc = sotto_cuda_linear(cu, &f->in_proj, NULL, seq, S, h)))
+            return (int)layer_failed(c, rc, "aggregator input projection");
+    }
+    for (int i = 0; i < f->n_layers; i++)
+        if ((rc = sotto_cuda_tlayer_forward(cu, &f->layers[i], h, S, 0, h)))
+            return (int)layer_failed(c, rc, "aggregator transformer");
+    out = h;
+    if (f->has_proj) {
+        /* every row through output_projs.0 (rows are independent; only the queries are kept) */
+        out = seq;
+        if ((rc = sotto_cuda_linear(cu, &f->out_proj, NULL, h, S, out)))
+            return (int)layer_failed(c, rc, "aggregator output projection");
+    }
+    if ((rc = sotto_cuda_download(cu, scratch, out, sizeof(float) * (size_t)(S * f->D))))
+        return (int)layer_failed(c, rc, "aggregator download");
+    int64_t row = 0;
+    for (int64_t g = 0; g < G; g++) {
+        row += lengths[g];
+        memcpy(y + g * f->D, scratch + row * f->D, sizeof(float) * (size_t)f->D);
+        row++;
+    }
+    for (int64_t i = 0; i < G * f->D; i++)
+        if (!isfinite(y[i]))
+            return (int)fail_msg(c, SOTTO_ERR_INTERNAL, "aggregator: non-finite output");
+    return SOTTO_OK;
+}
+
+static int device_aggregate(void *ctx, const flexicodec_aggregator *a, const float *x, int64_t T,
+                            const int32_t *lengths, int64_t G, float *y, float *scratch)
+{
+    return flexicodec_cuda_enc_aggregate(ctx, a, x, T, lengths, G, y, scratch);
+}
+
 /* ---- the whole encode --------------------------------------------------------------------- */
 
 /* Host buffers of one encode of n samples (floats), in this order. */
@@ -540,9 +667,10 @@ int64_t flexicodec_cuda_enc_audio(flexicodec_cuda_enc *c, const sotto_cpu *cpu,
     rc = flexicodec_cuda_enc_dac(c, wave, n, ac);
     if (rc != z.T_ac) return rc < 0 ? rc : SOTTO_ERR_INTERNAL;
 
-    /* the rest as flexicodec_encode_from_features_rc runs it, on the CPU */
+    /* the rest as flexicodec_encode_from_features_rc runs it: the aggregators on the device,
+     * merging and the quantizers on the CPU */
     return flexicodec_encode_streams(cpu, dw, w, feat, ac, T, threshold, rate, n_q, lengths, fsq,
-                                     rvq, rest);
+                                     rvq, rest, device_aggregate, c);
 }
 
 #endif /* SOTTO_HAVE_CUDA */

@@ -1,8 +1,8 @@
 /*
- * The FlexiCodec encode path (encode.h, encode_audio.c) with its two costly stages on the CUDA
- * layer library: the SenseVoice stack (encoders/sensevoice/sensevoice_cuda.h) and the DAC
- * encoder. The encoder of sotto_codec.h runs it on a model loaded for CUDA (encoder.c,
- * docs/gpu.md); it is not itself part of the public API. The pipeline of
+ * The FlexiCodec encode path (encode.h, encode_audio.c) with its costly stages on the CUDA
+ * layer library: the SenseVoice stack (encoders/sensevoice/sensevoice_cuda.h), the DAC encoder
+ * and the two query-token aggregators. The encoder of sotto_codec.h runs it on a model loaded for
+ * CUDA (encoder.c, docs/gpu.md); it is not itself part of the public API. The pipeline of
  * flexicodec_encode_audio, with where each stage runs:
  *
  *     wave → Kaldi fbank → LFR + CMVN                                          (CPU)
@@ -11,12 +11,14 @@
  *          → 4/3 downsampling                                                  (CPU)
  *     wave → DAC encoder: conv k7; per block 3 residual units, Snake, strided conv;
  *            Snake, conv k3                                                    (device)
- *     → merging, both aggregators, ConvNeXt + FSQ, semantic decode, RVQ        (CPU)
+ *     → merging                                                                (CPU)
+ *     → both aggregators (the interleaved sequence built on the CPU)           (device)
+ *     → ConvNeXt + FSQ, semantic decode, RVQ                                   (CPU)
  *
- * The stages left on the CPU are cheap next to the two on the device (at the released size
- * the SenseVoice stack and the DAC encoder are nearly all of an encode's arithmetic), and
- * the merging and code choices run on the CPU's own f32 code, so the device changes only the
- * features they read (within f32 rounding).
+ * The stages left on the CPU are cheap next to those on the device (at the released size the
+ * SenseVoice stack, the DAC encoder and the aggregators are nearly all of an encode's
+ * arithmetic), and the merging and code choices run on the CPU's own f32 code, so the device
+ * changes only the features they read (within f32 rounding).
  *
  * Two parts, as the decoder's flexicodec_cuda.h: flexicodec_cuda_enc_weights, uploaded once at
  * model load and only read afterwards (by contexts on any thread); flexicodec_cuda_enc, one
@@ -41,7 +43,7 @@
 
 /* One line for the load log: which stages run where. */
 #define FLEXICODEC_CUDA_ENC_STAGES                                                                 \
-    "SenseVoice stack and DAC encoder on the device; fbank + LFR + CMVN, merging, aggregators, "   \
+    "SenseVoice stack, DAC encoder and aggregators on the device; fbank + LFR + CMVN, merging, "   \
     "ConvNeXt + FSQ and RVQ on the CPU"
 
 typedef struct flexicodec_cuda_enc_weights flexicodec_cuda_enc_weights;
@@ -91,6 +93,16 @@ int flexicodec_cuda_enc_sensevoice(flexicodec_cuda_enc *c, const sensevoice *sv,
  */
 int64_t flexicodec_cuda_enc_dac(flexicodec_cuda_enc *c, const float *wave, int64_t n,
                                 float *z_host);
+
+/*
+ * flexicodec_aggregate on the device, for a (&w->sem_agg or &w->ac_agg of the weights c was
+ * made from): x[T][in_out_dim] in groups lengths[G] → y[G][in_out_dim], host buffers; T ≤ the
+ * context's frames. scratch: (T + G)·in_out_dim host floats. Returns SOTTO_OK or an error as
+ * above (SOTTO_ERR_INVALID_ARG also for another aggregator or lengths not adding up to T).
+ */
+int flexicodec_cuda_enc_aggregate(flexicodec_cuda_enc *c, const flexicodec_aggregator *a,
+                                  const float *x, int64_t T, const int32_t *lengths, int64_t G,
+                                  float *y, float *scratch);
 
 /* Host scratch floats flexicodec_cuda_enc_audio needs for n samples (0 on bad arguments):
  * the CPU stages' buffers only, far less than flexicodec_encode_audio_scratch. */

@@ -1,8 +1,8 @@
 /*
- * The FlexiCodec encoder on CUDA (codecs/flexicodec/flexicodec_cuda_enc.h: the SenseVoice stack
- * and the DAC encoder on the device, the rest on the CPU) against the CPU encoder, on the small
- * encoder fixture of tests/data/flexicodec (encode-audio-small: decoder, encoder and a 64-wide
- * SenseVoice in one file; its 1.94 s of real speech from encode-audio-small_golden).
+ * The FlexiCodec encoder on CUDA (codecs/flexicodec/flexicodec_cuda_enc.h: the SenseVoice stack,
+ * the DAC encoder and the aggregators on the device, the rest on the CPU) against the CPU encoder,
+ * on the small encoder fixture of tests/data/flexicodec (encode-audio-small: decoder, encoder and a
+ * 64-wide SenseVoice in one file; its 1.94 s of real speech from encode-audio-small_golden).
  *
  *   - model selection: loaded with SOTTO_BACKEND_CUDA the model runs on CUDA and holds the
  *     encoder's device weights; loaded with SOTTO_BACKEND_CPU it holds none.
@@ -11,6 +11,8 @@
  *     buffers reused with a shorter length).
  *   - DAC encoder output ([T][latent]) against flexicodec_dac_encode, on the whole clip and on
  *     a length that is not a multiple of the hop (the zero padding on the device).
+ *   - both query-token aggregators against flexicodec_aggregate: the acoustic one on the
+ *     clip's latent, the semantic one on a deterministic signal, in groups of 1..4 frames.
  *   - the codes through the public API, sotto_encoder_encode on the CUDA model against the same
  *     call on the CPU model: group lengths, FSQ indices and RVQ indices identical, at the
  *     model's default threshold, at 1.0, at the fixture's thresholds, with rate control
@@ -172,6 +174,48 @@ static void test_features(void)
                  (long long)ns[i], (long long)t);
         TU_ASSERT_CLOSE(label, got, want, t * lat, MAX_ABS_F32, NMSE_F32);
     }
+
+    /* both aggregators, in groups of 1, 2, 3, 4, 1, ... frames */
+    int32_t *glens = xmalloc(sizeof(int32_t) * (size_t)T);
+    int64_t G = 0;
+    for (int64_t t = 0; t < T; G++) {
+        const int32_t l = (int32_t)(1 + G % 4 < T - t ? 1 + G % 4 : T - t);
+        glens[G] = l;
+        t += l;
+    }
+    CU_ASSERT_EQUAL_FATAL(flexicodec_dac_encode(&g_cpu, &fm->enc, wave, n, want, s), T);
+    const flexicodec_aggregator *aggs[2] = {&fm->enc.sem_agg, &fm->enc.ac_agg};
+    for (int k = 0; k < 2; k++) {
+        const flexicodec_aggregator *a = aggs[k];
+        const int D = a->in_out_dim;
+        float *x = want; /* the acoustic aggregator reads the latent */
+        if (k == 0) {
+            x = xmalloc(sizeof(float) * (size_t)(T * D));
+            for (int64_t i = 0; i < T * D; i++)
+                x[i] = 0.8f * sinf(0.37f * (float)i);
+        }
+        float *sc = xmalloc(sizeof(float) * flexicodec_aggregate_scratch(a, T, G));
+        float *yc = xmalloc(sizeof(float) * (size_t)(G * D));
+        float *yg = xmalloc(sizeof(float) * (size_t)(G * D));
+        CU_ASSERT_EQUAL_FATAL(flexicodec_aggregate(&g_cpu, a, x, T, glens, G, yc, sc), SOTTO_OK);
+        const int rc = flexicodec_cuda_enc_aggregate(c, a, x, T, glens, G, yg, sc);
+        if (rc) fprintf(stderr, "aggregate: %s\n", flexicodec_cuda_enc_last_error(c));
+        CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+        char label[96];
+        snprintf(label, sizeof label, "%s aggregator, %lld frames in %lld groups: GPU vs CPU",
+                 k ? "acoustic" : "semantic", (long long)T, (long long)G);
+        TU_ASSERT_CLOSE(label, yg, yc, G * D, MAX_ABS_F32, NMSE_F32);
+        /* lengths that do not add up to T, and T past the context's frames */
+        CU_ASSERT_EQUAL(flexicodec_cuda_enc_aggregate(c, a, x, T - 1, glens, G, yg, sc),
+                        SOTTO_ERR_INVALID_ARG);
+        CU_ASSERT_EQUAL(flexicodec_cuda_enc_aggregate(c, a, x, T + 1, glens, G, yg, sc),
+                        SOTTO_ERR_INVALID_ARG);
+        if (k == 0) free(x);
+        free(sc);
+        free(yc);
+        free(yg);
+    }
+    free(glens);
 
     /* argument errors leave the context working */
     CU_ASSERT_EQUAL(flexicodec_cuda_enc_dac(c, wave, n + 1, got), SOTTO_ERR_INVALID_ARG);
