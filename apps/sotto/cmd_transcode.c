@@ -9,6 +9,12 @@
  * (--max-seconds; a longer file is refused before it is read). A failing file is reported
  * (stderr and the summary) and the batch goes on. Progress on stderr when it is a terminal
  * (or --progress), a summary table (or --json) on stdout, in input order whatever the jobs.
+ *
+ * With --decode on a CUDA model the decodes do not run in the jobs: once every file is
+ * encoded, the .sotto files are decoded in input order, a few minutes of audio per
+ * sotto_codec_decode_files call, so the device runs them as batched forwards; each WAV is
+ * written and reported as its call returns. On the CPU each job decodes its own file right
+ * after encoding it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,6 +42,10 @@
 #define MAX_DEPTH 32              /* folder nesting followed */
 #define PATH_CAP 4096
 #define MAX_JOBS 64
+/* Audio per sotto_codec_decode_files call on CUDA, in 12.5 Hz frames (300 s): the decoded
+ * samples of a call are held together (19 MB at 16 kHz), and the device's batch context is
+ * sized for it (about 0.75 MB per frame for the released model). */
+#define DECODE_BATCH_FRAMES 3750
 
 static const char *const audio_ext[] = {"wav",  "wave", "flac", "ogg", "oga", "opus", "mp3", "aif",
                                         "aiff", "aifc", "au",   "snd", "caf", "w64",  "rf64"};
@@ -64,7 +74,9 @@ static void usage(FILE *f)
                "  --decode            also decode each .sotto to a WAV next to it (same name,\n"
                "                      .wav) at the input's own rate: the codec's 16 kHz output\n"
                "                      resampled back; length sotto_audio_output_length(N16,\n"
-               "                      16000, RATE) where N16 is the input's length at 16 kHz\n"
+               "                      16000, RATE) where N16 is the input's length at 16 kHz;\n"
+               "                      on CUDA the files are decoded after every encode, many\n"
+               "                      at once (batched on the device)\n"
                "  --decode-rate HZ    write the decoded WAVs at HZ instead (1000..768000;\n"
                "                      implies --decode)\n"
                "  --max-seconds S     longest file accepted, 1..3600 (default 600); longer files\n"
@@ -104,10 +116,13 @@ typedef struct item {
     char *in;   /* input path */
     char *stem; /* output path without extension, relative to OUTDIR */
     int ok;
+    int encoded; /* encoded, its decode pending (CUDA: decoded after every encode) */
     double seconds, groups_per_s, bitrate_bps, payload_bps, rtf;
-    int64_t groups;
+    int64_t groups, frames;
     float threshold;
     int clamped;
+    int input_rate_hz;
+    double t_encode, t_job; /* the encode's time (RTF), the job's time with the probe */
     char error[300];
 } item;
 
@@ -276,8 +291,61 @@ typedef struct options {
     sotto_codec_encode_params ep;
     double max_seconds;
     int decode;
-    int decode_rate; /* 0: each input's own rate */
+    int decode_rate;  /* 0: each input's own rate */
+    int batch_decode; /* decode after every encode, in sotto_codec_decode_files calls */
 } options;
+
+/* The decoder's bounds for the longest file accepted. */
+static sotto_decoder_params decode_params(const options *o)
+{
+    sotto_decoder_params dp = sotto_decoder_default_params();
+    dp.max_frames = (int)ceil(o->max_seconds * 12.5) + 16;
+    return dp;
+}
+
+/* Writes the decoded pcm[n] (at `rate`; freed here) as OUTDIR/<stem>.wav at the input's own
+ * rate or --decode-rate; 0, or -1 with the item's error set. */
+static int write_decoded(const options *o, item *it, float *pcm, int64_t n, int rate)
+{
+    char wav[PATH_CAP], msg[300];
+    sotto_status st;
+    snprintf(wav, sizeof wav, "%s/%s.wav", o->outdir, it->stem); /* its length was checked */
+    /* back to the input's own rate (or --decode-rate): the length rule of
+     * sotto_audio_output_length applied to the decoded length */
+    const int want = o->decode_rate > 0      ? o->decode_rate
+                     : it->input_rate_hz > 0 ? it->input_rate_hz
+                                             : rate;
+    if (want != rate) {
+        const int64_t m = sotto_audio_output_length(n, rate, want);
+        float *y = m >= 0 ? malloc(sizeof(float) * (size_t)(m > 0 ? m : 1)) : NULL;
+        const int64_t got = y ? sotto_resample(pcm, n, rate, want, y, m, NULL, &st) : -1;
+        free(pcm);
+        if (got != m) {
+            free(y);
+            msgf(msg, sizeof msg, "%s: cannot resample %d -> %d Hz%s%s", wav, rate, want,
+                 got < 0 && y ? ": " : "", got < 0 && y ? st.message : "");
+            set_error(it, msg);
+            return -1;
+        }
+        pcm = y;
+        n = m;
+    }
+    int rc = sotto_audio_write_file(wav, pcm, n, want, SOTTO_AUDIO_WAV_PCM16, &st);
+    free(pcm);
+    if (rc != SOTTO_OK) {
+        msgf(msg, sizeof msg, "%s: %s", wav, st.message);
+        set_error(it, msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* The item done: its figures from the encode, its RTF from t seconds of work. */
+static void item_done(item *it, double t)
+{
+    it->ok = 1;
+    it->rtf = it->seconds > 0 ? t / it->seconds : 0.0;
+}
 
 static void run_item(const sotto_model *model, const options *o, item *it)
 {
@@ -310,9 +378,22 @@ static void run_item(const sotto_model *model, const options *o, item *it)
         set_error(it, st.message);
         return;
     }
+    it->seconds = info.duration_s;
+    it->groups = info.groups;
+    it->frames = info.frames;
+    it->groups_per_s = info.groups_per_s;
+    it->bitrate_bps = info.bitrate_bps;
+    it->payload_bps = info.payload_bps;
+    it->threshold = info.threshold;
+    it->clamped = info.clamped;
+    it->input_rate_hz = info.input_rate_hz;
+    if (o->batch_decode) { /* decoded later with the others */
+        it->t_encode = cli_now_s() - t0;
+        it->encoded = 1;
+        return;
+    }
     if (o->decode) {
-        sotto_decoder_params dp = sotto_decoder_default_params();
-        dp.max_frames = (int)ceil(o->max_seconds * 12.5) + 16;
+        const sotto_decoder_params dp = decode_params(o);
         sotto_codec_file_info fi;
         float *pcm = NULL;
         int64_t n = 0;
@@ -320,45 +401,9 @@ static void run_item(const sotto_model *model, const options *o, item *it)
             set_error(it, st.message);
             return;
         }
-        /* back to the input's own rate (or --decode-rate): the length rule of
-         * sotto_audio_output_length applied to the decoded length */
-        const int want = o->decode_rate > 0       ? o->decode_rate
-                         : info.input_rate_hz > 0 ? info.input_rate_hz
-                                                  : fi.sample_rate_hz;
-        if (want != fi.sample_rate_hz) {
-            const int64_t m = sotto_audio_output_length(n, fi.sample_rate_hz, want);
-            float *y = m >= 0 ? malloc(sizeof(float) * (size_t)(m > 0 ? m : 1)) : NULL;
-            const int64_t got =
-                y ? sotto_resample(pcm, n, fi.sample_rate_hz, want, y, m, NULL, &st) : -1;
-            free(pcm);
-            if (got != m) {
-                free(y);
-                msgf(msg, sizeof msg, "%s: cannot resample %d -> %d Hz%s%s", wav, fi.sample_rate_hz,
-                     want, got < 0 && y ? ": " : "", got < 0 && y ? st.message : "");
-                set_error(it, msg);
-                return;
-            }
-            pcm = y;
-            n = m;
-        }
-        int rc = sotto_audio_write_file(wav, pcm, n, want, SOTTO_AUDIO_WAV_PCM16, &st);
-        free(pcm);
-        if (rc != SOTTO_OK) {
-            msgf(msg, sizeof msg, "%s: %s", wav, st.message);
-            set_error(it, msg);
-            return;
-        }
+        if (write_decoded(o, it, pcm, n, fi.sample_rate_hz)) return;
     }
-    const double t = cli_now_s() - t0;
-    it->ok = 1;
-    it->seconds = info.duration_s;
-    it->groups = info.groups;
-    it->groups_per_s = info.groups_per_s;
-    it->bitrate_bps = info.bitrate_bps;
-    it->payload_bps = info.payload_bps;
-    it->threshold = info.threshold;
-    it->clamped = info.clamped;
-    it->rtf = info.duration_s > 0 ? t / info.duration_s : 0.0;
+    item_done(it, cli_now_s() - t0);
 }
 
 /* The batch's shared state while it runs: jobs take the next file from `next`; results go
@@ -374,6 +419,27 @@ typedef struct runner {
     double secs, groups, bits, work;
 } runner;
 
+/* Counts a finished item (done, or failed) after t seconds of work and shows it. */
+static void report(runner *r, const item *it, double t)
+{
+    pthread_mutex_lock(&r->lock);
+    r->done++;
+    if (it->ok) {
+        r->n_ok++;
+        r->secs += it->seconds;
+        r->groups += (double)it->groups;
+        r->bits += it->bitrate_bps * it->seconds;
+        r->work += t;
+    } else {
+        if (r->show && r->tty) fputc('\n', stderr);
+        cli_error(CMD, "%s", it->error);
+    }
+    if (r->show)
+        fprintf(stderr, "%s[%d/%d files] %.1f s of audio, RTF %.4f%s", r->tty ? "\r" : "", r->done,
+                r->b->n, r->secs, r->secs > 0 ? r->work / r->secs : 0.0, r->tty ? "" : "\n");
+    pthread_mutex_unlock(&r->lock);
+}
+
 static void *run_jobs(void *arg)
 {
     runner *r = arg;
@@ -383,26 +449,76 @@ static void *run_jobs(void *arg)
         item *it = &r->b->v[i];
         const double t0 = cli_now_s();
         if (!it->error[0]) run_item(r->model, r->o, it);
-        const double t = cli_now_s() - t0;
-        pthread_mutex_lock(&r->lock);
-        r->done++;
-        if (it->ok) {
-            r->n_ok++;
-            r->secs += it->seconds;
-            r->groups += (double)it->groups;
-            r->bits += it->bitrate_bps * it->seconds;
-            r->work += t;
-        } else {
-            if (r->show && r->tty) fputc('\n', stderr);
-            cli_error(CMD, "%s", it->error);
-        }
-        if (r->show)
-            fprintf(stderr, "%s[%d/%d files] %.1f s of audio, RTF %.4f%s", r->tty ? "\r" : "",
-                    r->done, r->b->n, r->secs, r->secs > 0 ? r->work / r->secs : 0.0,
-                    r->tty ? "" : "\n");
-        pthread_mutex_unlock(&r->lock);
+        it->t_job = cli_now_s() - t0;
+        if (!it->encoded || it->error[0]) report(r, it, it->t_job); /* else after its decode */
     }
     return NULL;
+}
+
+/* Decodes the encoded items of a call, writes their WAVs and reports them. Each one's work is
+ * its job's time plus its share (by frames) of the call and its own writing. */
+static void decode_call(runner *r, sotto_codec_decode_job *jobs, item **its, int m)
+{
+    sotto_decoder_params dp = decode_params(r->o);
+    int64_t frames = 0, span = 0;
+    for (int k = 0; k < m; k++) {
+        frames += its[k]->frames;
+        span += its[k]->frames + 16; /* room for the zero frames between batch items */
+    }
+    dp.max_batch_frames = (int)(span < DECODE_BATCH_FRAMES ? span : DECODE_BATCH_FRAMES);
+    sotto_status st;
+    const double t0 = cli_now_s();
+    const int rc = sotto_codec_decode_files(r->model, jobs, m, &dp, &st);
+    (void)rc; /* each job has its own result */
+    const double t_call = cli_now_s() - t0;
+    for (int k = 0; k < m; k++) {
+        item *it = its[k];
+        const double share = frames > 0 ? t_call * (double)it->frames / (double)frames : 0.0;
+        const double t1 = cli_now_s();
+        if (jobs[k].status.code != SOTTO_OK) {
+            set_error(it, jobs[k].status.message);
+            free(jobs[k].samples);
+        } else if (!write_decoded(r->o, it, jobs[k].samples, jobs[k].n_samples,
+                                  jobs[k].info.sample_rate_hz)) {
+            item_done(it, it->t_encode + share + (cli_now_s() - t1));
+        }
+        report(r, it, it->t_job + share + (cli_now_s() - t1));
+    }
+}
+
+/* The decode phase on CUDA: the encoded items in input order, in calls of at most
+ * DECODE_BATCH_FRAMES frames (a longer file alone). */
+static void decode_phase(runner *r)
+{
+    batch *b = r->b;
+    char(*paths)[PATH_CAP] = malloc((size_t)b->n * sizeof *paths);
+    sotto_codec_decode_job *jobs = calloc((size_t)b->n, sizeof *jobs);
+    item **its = calloc((size_t)b->n, sizeof *its);
+    int m = 0;
+    int64_t frames = 0;
+    for (int i = 0; i < b->n; i++) {
+        item *it = &b->v[i];
+        if (!it->encoded || it->error[0]) continue;
+        if (!paths || !jobs || !its) {
+            set_error(it, "out of memory for the decode");
+            report(r, it, it->t_job);
+            continue;
+        }
+        if (m > 0 && frames + it->frames > DECODE_BATCH_FRAMES) {
+            decode_call(r, jobs, its, m);
+            m = 0;
+            frames = 0;
+        }
+        snprintf(paths[m], PATH_CAP, "%s/%s.sotto", r->o->outdir, it->stem);
+        memset(&jobs[m], 0, sizeof jobs[m]);
+        jobs[m].path = paths[m];
+        its[m++] = it;
+        frames += it->frames;
+    }
+    if (m > 0) decode_call(r, jobs, its, m);
+    free(paths);
+    free(jobs);
+    free(its);
 }
 
 /* Runs the batch on `jobs` threads (the calling one among them). */
@@ -607,6 +723,8 @@ int cmd_transcode(int argc, char **argv)
     }
     if (!quiet && sotto_model_backend(model) == SOTTO_BACKEND_CUDA)
         fprintf(stderr, "sotto transcode: on CUDA device %d\n", mp.device);
+    /* on the device a folder decodes as batched forwards, many files per call */
+    o.batch_decode = o.decode && sotto_model_backend(model) == SOTTO_BACKEND_CUDA;
     if (f16_math && !quiet)
         fprintf(stderr, "sotto transcode: %s\n",
                 sotto_model_f16_arithmetic(model) == 2
@@ -678,6 +796,7 @@ int cmd_transcode(int argc, char **argv)
         r.show = !quiet && (progress || r.tty);
         const double wall0 = cli_now_s();
         run_batch(&r, jobs);
+        if (o.batch_decode) decode_phase(&r);
         const double wall = cli_now_s() - wall0;
         pthread_mutex_destroy(&r.lock);
         const int show = r.show, tty = r.tty, n_ok = r.n_ok;

@@ -268,6 +268,119 @@ static int file_layout(const char *path, sotto_packet_layout *l, sotto_status *s
     return rc;
 }
 
+/* Reads path for decoding with model: its packets placed in s and info filled, the file
+ * checked against the model and against max_frames (the longest stream accepted). */
+static int read_for_decode(const sotto_model *model, const char *path, int max_frames, scan *s,
+                           sotto_codec_file_info *info, sotto_status *st)
+{
+    sotto_packet_layout fl;
+    int rc = flexicodec_model_layout(model, &fl, st);
+    if (rc) return rc;
+    if ((rc = read_stream(path, model, 1, s, info, st))) return rc;
+    if ((rc = file_layout(path, &fl, st)) || (rc = check_compatible(model, path, info, &fl, st)))
+        return rc;
+    if (s->frames > max_frames)
+        return sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL,
+                                "%s: the stream holds %lld frames (%.1f s), more than "
+                                "max_frames %d",
+                                path, (long long)s->frames, s->frames / info->frame_rate_hz,
+                                max_frames);
+    return SOTTO_OK;
+}
+
+/* The parameters of a decoder sized to a stream of `frames` frames (> 0). */
+static sotto_decoder_params sized_params(sotto_decoder_params p, int64_t frames)
+{
+    p.max_frames = (int)frames;
+    p.max_groups = 0;
+    if (p.segment_frames > p.max_frames) p.segment_frames = 0;
+    return p;
+}
+
+/* Whether a decoder created with p decodes an utterance of T frames in segment windows (the
+ * rule of sotto_decoder_create and sotto_decoder_flush). */
+static int splits(const sotto_decoder_params *p, int64_t T)
+{
+    return p->segment_frames > 0 && p->segment_frames + 2 * p->overlap_frames < p->max_frames &&
+           T > p->segment_frames;
+}
+
+/* Pushes the placed stream s into dec from a reset, concealing its gaps and any packet the
+ * model refuses (noted in info), and flushes it into *pcm (malloc'd), *n samples. */
+static int decode_placed(sotto_decoder *dec, const char *path, const scan *s,
+                         sotto_codec_file_info *info, float **pcm, int64_t *n, sotto_status *st)
+{
+    int rc = sotto_decoder_reset(dec);
+    for (size_t i = 0; !rc && i < s->n; i++) {
+        const placed *q = &s->p[i];
+        if (q->gap > 0 && (rc = sotto_decoder_conceal_frames(dec, (int)q->gap))) break;
+        rc = sotto_decoder_push(dec, s->lens.v + q->g0, s->fsq.v + q->g0, s->rvq.v + q->r0,
+                                q->n_groups, q->n_stages);
+        if (rc == SOTTO_ERR_INVALID_ARG) {
+            /* a code the model cannot take (only in a hand-made file): conceal it */
+            if (!info->n_problems++)
+                snprintf(info->first_problem, sizeof info->first_problem, "packet %zu: %s", i,
+                         sotto_decoder_last_error(dec));
+            info->lost_frames += q->n_frames;
+            rc = sotto_decoder_conceal_frames(dec, q->n_frames);
+        }
+    }
+    if (rc) return sotto_status_set(st, rc, "%s: %s", path, sotto_decoder_last_error(dec));
+    const size_t cap = sotto_decoder_output_samples(dec);
+    float *y = malloc((cap ? cap : 1) * sizeof *y);
+    if (!y)
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory for %zu samples", cap);
+    const int got = sotto_decoder_flush(dec, y, cap);
+    if (got < 0) {
+        free(y);
+        return sotto_status_set(st, got, "%s: %s", path, sotto_decoder_last_error(dec));
+    }
+    *pcm = y;
+    *n = got;
+    return SOTTO_OK;
+}
+
+/* The playable part of the decoded pcm[N]: [pre_skip, pre_skip + samples) into *samples
+ * (malloc'd, at least one element), silence past the decoded end (untrimmed files). */
+static int trim_output(const float *pcm, int64_t N, const sotto_codec_file_info *info,
+                       float **samples, int64_t *n_samples, sotto_status *st)
+{
+    const int64_t n_out = info->samples, pre = info->pre_skip;
+    float *out = malloc((size_t)(n_out > 0 ? n_out : 1) * sizeof *out);
+    if (!out)
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory for %lld samples",
+                                (long long)n_out);
+    for (int64_t i = 0; i < n_out; i++)
+        out[i] = pre + i < N ? pcm[pre + i] : 0.0f;
+    *samples = out;
+    *n_samples = n_out;
+    return SOTTO_OK;
+}
+
+/* The per-file decode of a read stream: on dec when given (a decoder that decodes it as one
+ * sized to it would), else on a decoder sized to the stream; then trimmed. */
+static int decode_stream(const sotto_model *model, sotto_decoder *dec, const char *path,
+                         const scan *s, const sotto_decoder_params *p, sotto_codec_file_info *info,
+                         float **samples, int64_t *n_samples, sotto_status *st)
+{
+    sotto_decoder *own = NULL;
+    float *pcm = NULL;
+    int64_t N = 0;
+    int rc = SOTTO_OK;
+    if (s->frames > 0) {
+        if (!dec) {
+            const sotto_decoder_params sp = sized_params(*p, s->frames);
+            if ((rc = sotto_decoder_create(model, &sp, &own, st))) return rc;
+            dec = own;
+        }
+        rc = decode_placed(dec, path, s, info, &pcm, &N, st);
+    }
+    if (!rc) rc = trim_output(pcm, N, info, samples, n_samples, st);
+    free(pcm);
+    sotto_decoder_free(own);
+    return rc;
+}
+
 int sotto_codec_decode_file(const sotto_model *model, const char *path,
                             const sotto_decoder_params *params, float **samples, int64_t *n_samples,
                             sotto_codec_file_info *info, sotto_status *st)
@@ -277,86 +390,115 @@ int sotto_codec_decode_file(const sotto_model *model, const char *path,
     if (n_samples) *n_samples = 0;
     if (!model || !path || !samples || !n_samples)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "NULL model, path or output");
-    sotto_packet_layout fl;
-    int rc = flexicodec_model_layout(model, &fl, st);
-    if (rc) return rc;
     sotto_codec_file_info local;
     if (!info) info = &local;
+    const sotto_decoder_params p = params ? *params : sotto_decoder_default_params();
     scan s;
     memset(&s, 0, sizeof s);
-    sotto_decoder *dec = NULL;
-    float *pcm = NULL, *out = NULL;
-    if ((rc = read_stream(path, model, 1, &s, info, st))) goto done;
-    if ((rc = file_layout(path, &fl, st)) || (rc = check_compatible(model, path, info, &fl, st)))
-        goto done;
-
-    sotto_decoder_params p = params ? *params : sotto_decoder_default_params();
-    if (s.frames > p.max_frames) {
-        rc = sotto_status_set(st, SOTTO_ERR_BUFFER_TOO_SMALL,
-                              "%s: the stream holds %lld frames (%.1f s), more than "
-                              "max_frames %d",
-                              path, (long long)s.frames, s.frames / info->frame_rate_hz,
-                              p.max_frames);
-        goto done;
-    }
-    const int64_t n_out = info->samples, pre = info->pre_skip;
-    int64_t N = 0;
-    if (s.frames > 0) {
-        p.max_frames = (int)s.frames;
-        p.max_groups = 0;
-        if (p.segment_frames > p.max_frames) p.segment_frames = 0;
-        if ((rc = sotto_decoder_create(model, &p, &dec, st))) goto done;
-        for (size_t i = 0; i < s.n; i++) {
-            const placed *q = &s.p[i];
-            if (q->gap > 0 && (rc = sotto_decoder_conceal_frames(dec, (int)q->gap))) break;
-            rc = sotto_decoder_push(dec, s.lens.v + q->g0, s.fsq.v + q->g0, s.rvq.v + q->r0,
-                                    q->n_groups, q->n_stages);
-            if (rc == SOTTO_ERR_INVALID_ARG) {
-                /* a code the model cannot take (only in a hand-made file): conceal it */
-                if (!info->n_problems++)
-                    snprintf(info->first_problem, sizeof info->first_problem, "packet %zu: %s", i,
-                             sotto_decoder_last_error(dec));
-                info->lost_frames += q->n_frames;
-                rc = sotto_decoder_conceal_frames(dec, q->n_frames);
-            }
-            if (rc) break;
-        }
-        if (rc) {
-            sotto_status_set(st, rc, "%s: %s", path, sotto_decoder_last_error(dec));
-            goto done;
-        }
-        const size_t cap = sotto_decoder_output_samples(dec);
-        pcm = malloc((cap ? cap : 1) * sizeof *pcm);
-        if (!pcm) {
-            rc =
-                sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory for %zu samples", cap);
-            goto done;
-        }
-        int got = sotto_decoder_flush(dec, pcm, cap);
-        if (got < 0) {
-            rc = sotto_status_set(st, got, "%s: %s", path, sotto_decoder_last_error(dec));
-            goto done;
-        }
-        N = got;
-    }
-    out = malloc((size_t)(n_out > 0 ? n_out : 1) * sizeof *out);
-    if (!out) {
-        rc = sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory for %lld samples",
-                              (long long)n_out);
-        goto done;
-    }
-    for (int64_t i = 0; i < n_out; i++) /* past the decoded end (untrimmed files): silence */
-        out[i] = pre + i < N ? pcm[pre + i] : 0.0f;
-    *samples = out;
-    *n_samples = n_out;
-    out = NULL;
-    rc = SOTTO_OK;
-done:
-    free(out);
-    free(pcm);
-    sotto_decoder_free(dec);
+    int rc = read_for_decode(model, path, p.max_frames, &s, info, st);
+    if (!rc) rc = decode_stream(model, NULL, path, &s, &p, info, samples, n_samples, st);
     scan_free(&s);
     return rc;
+}
+
+/* ---- several files ------------------------------------------------------------------------ */
+
+/* Whether the call's decoder (params shared) decodes a stream of T > 0 frames as decode_file's
+ * decoder, sized to it, would: both window it, or neither. */
+static int fits(const sotto_decoder_params *shared, const sotto_decoder_params *p, int64_t T)
+{
+    const sotto_decoder_params own = sized_params(*p, T);
+    return splits(shared, T) == splits(&own, T);
+}
+
+/* A stream is a batch item when it is one utterance of received groups with one stage count
+ * (the item's layout) that the call's decoder decodes as decode_file would. */
+static int batchable(const scan *s, const sotto_codec_file_info *info,
+                     const sotto_decoder_params *shared, const sotto_decoder_params *p)
+{
+    return s->frames > 0 && info->lost_frames == 0 && info->min_stages == info->max_stages &&
+           fits(shared, p, s->frames);
+}
+
+int sotto_codec_decode_files(const sotto_model *model, sotto_codec_decode_job *jobs, int n,
+                             const sotto_decoder_params *params, sotto_status *st)
+{
+    sotto_status_clear(st);
+    if (n < 0 || (n > 0 && !jobs))
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "bad job list (%d jobs at %s)", n,
+                                jobs ? "an array" : "NULL");
+    const sotto_decoder_params p = params ? *params : sotto_decoder_default_params();
+    scan *s = calloc((size_t)(n ? n : 1), sizeof *s);
+    sotto_decoder_item *items = calloc((size_t)(n ? n : 1), sizeof *items);
+    int *idx = calloc((size_t)(n ? n : 1), sizeof *idx);
+    if (!s || !items || !idx) {
+        free(s);
+        free(items);
+        free(idx);
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory for %d jobs", n);
+    }
+    /* read every file first: the decoder is sized for the longest stream */
+    int64_t longest = 0;
+    for (int i = 0; i < n; i++) {
+        sotto_codec_decode_job *j = &jobs[i];
+        j->samples = NULL;
+        j->n_samples = 0;
+        memset(&j->info, 0, sizeof j->info);
+        sotto_status_clear(&j->status);
+        if (!model || !j->path)
+            sotto_status_set(&j->status, SOTTO_ERR_INVALID_ARG, "NULL model, path or output");
+        else if (!read_for_decode(model, j->path, p.max_frames, &s[i], &j->info, &j->status) &&
+                 s[i].frames > longest)
+            longest = s[i].frames;
+    }
+    /* One decoder for the call. When it cannot be made (the parameters, memory), every file
+     * goes its own way below and fails, or not, as decode_file would. */
+    sotto_decoder *dec = NULL;
+    sotto_decoder_params sp = sized_params(p, longest > 0 ? longest : 1);
+    if (longest > 0 && sotto_decoder_create(model, &sp, &dec, NULL)) dec = NULL;
+
+    /* the intact streams as one batch */
+    int m = 0;
+    for (int i = 0; dec && i < n; i++) {
+        if (jobs[i].status.code || !batchable(&s[i], &jobs[i].info, &sp, &p)) continue;
+        sotto_decoder_item *it = &items[m];
+        it->lengths = s[i].lens.v;
+        it->fsq = s[i].fsq.v;
+        it->rvq = s[i].rvq.v;
+        it->n_groups = (int)s[i].lens.n;
+        it->n_stages = jobs[i].info.max_stages;
+        it->capacity = (size_t)flexicodec_model_out_len(model, s[i].frames);
+        it->out = malloc((it->capacity ? it->capacity : 1) * sizeof *it->out);
+        if (!it->out) continue; /* decoded on its own below */
+        idx[m++] = i;
+    }
+    if (m > 0) (void)sotto_decoder_decode_batch(dec, items, m); /* results per item */
+    int first = -1;
+    for (int i = 0, k = 0; i < n; i++) {
+        sotto_codec_decode_job *j = &jobs[i];
+        if (!j->status.code) {
+            const sotto_decoder_item *it = k < m && idx[k] == i ? &items[k++] : NULL;
+            /* An item that failed (a code the model refuses, a device error) is decoded again
+             * per file: that conceals what decode_file conceals and reports what it reports. */
+            if (it && it->result >= 0 && (size_t)it->result == it->capacity)
+                trim_output(it->out, it->result, &j->info, &j->samples, &j->n_samples, &j->status);
+            else
+                decode_stream(model, !it && fits(&sp, &p, s[i].frames) ? dec : NULL, j->path, &s[i],
+                              &p, &j->info, &j->samples, &j->n_samples, &j->status);
+        }
+        if (j->status.code && first < 0) first = i;
+    }
+    for (int k = 0; k < m; k++)
+        free(items[k].out);
+    for (int i = 0; i < n; i++)
+        scan_free(&s[i]);
+    sotto_decoder_free(dec);
+    free(s);
+    free(items);
+    free(idx);
+    if (first < 0) return SOTTO_OK;
+    if (st) *st = jobs[first].status;
+    return jobs[first].status.code;
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

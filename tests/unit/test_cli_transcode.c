@@ -8,8 +8,8 @@
  * input's length, a 24 kHz input decoded back at 24 kHz (and at --decode-rate 48000) with the
  * documented length, --rate met within one group per file (from the files themselves), --json,
  * --progress lines, a file over --max-seconds refused without stopping the batch, bad options
- * and a decode-only model, --jobs 3 writing the same bytes as one job. Skips (77) when the
- * apps are not built.
+ * and a decode-only model, --jobs 3 writing the same bytes as one job; where a CUDA device
+ * exists, the batched decode's WAVs against --cpu's. Skips (77) when the apps are not built.
  */
 #include <math.h>
 #include <stdio.h>
@@ -364,6 +364,92 @@ static void test_limits_errors(void)
     free(r);
 }
 
+static float *read_wav(const char *path, int64_t *n)
+{
+    float *x = NULL;
+    sotto_status st;
+    int rc = sotto_audio_read_file(path, NULL, &x, n, NULL, &st);
+    if (rc) fprintf(stderr, "%s: %s\n", path, st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    return x;
+}
+
+static double max_abs(const float *a, const float *b, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        m = d > m ? d : m;
+    }
+    return m;
+}
+
+/* Where a CUDA device exists (the default then takes it), --decode decodes the folder in
+ * batched forwards after the encodes: its WAVs against --cpu's (per-file decodes) within
+ * max-abs 2e-4, the decode budget of tests/gpu/test_flexicodec_cuda.c, plus one step of the
+ * 16-bit WAV (either side may round the other way); when the encoders made other codes, the
+ * device's WAVs against the CPU decode of the device's own .sotto files instead. The
+ * summaries agree. */
+static void test_device_decode(void)
+{
+    if (sotto_cuda_device_count() <= 0) {
+        printf("no CUDA device: the batched decode is not exercised\n");
+        return;
+    }
+    tu_cli_result *r = malloc(sizeof *r);
+    char oc[700], og[700], args[4096], pc[800], pg[800];
+    snprintf(oc, sizeof oc, "%s/dev_cpu", tmpdir);
+    snprintf(og, sizeof og, "%s/dev_gpu", tmpdir);
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode --cpu", in_dir, oc,
+             model_path);
+    run(args, r);
+    CU_ASSERT_EQUAL(r->code, 9);
+    TU_ASSERT_HAS(r->out, "total: 3 files, 2 ok, 1 failed");
+    snprintf(args, sizeof args, "transcode '%s' -o '%s' -m '%s' --decode --jobs 2 --progress",
+             in_dir, og, model_path);
+    run(args, r);
+    if (r->code != 9) fprintf(stderr, "exit %d\n%s\n%s\n", r->code, r->out, r->err);
+    CU_ASSERT_EQUAL(r->code, 9);
+    TU_ASSERT_HAS(r->err, "on CUDA device 0");
+    TU_ASSERT_HAS(r->err, "[3/3 files]");
+    TU_ASSERT_HAS(r->err, "broken.wav");
+    TU_ASSERT_HAS(r->out, "total: 3 files, 2 ok, 1 failed");
+    sotto_model *cpu = NULL;
+    sotto_model_params mp = sotto_model_default_params();
+    mp.backend = SOTTO_BACKEND_CPU;
+    CU_ASSERT_EQUAL_FATAL(sotto_model_load_file(model_path, &mp, &cpu, NULL), SOTTO_OK);
+    const char *names[] = {"a", "sub/deeper/b"};
+    const int64_t lens[] = {n_a, n_b};
+    const double tol = 2e-4 + 1.0 / 32768;
+    for (int i = 0; i < 2; i++) {
+        snprintf(pc, sizeof pc, "%s/%s.sotto", oc, names[i]);
+        snprintf(pg, sizeof pg, "%s/%s.sotto", og, names[i]);
+        const int same_codes = tu_files_equal(pc, pg);
+        int64_t nc = 0, ng = 0;
+        snprintf(pg, sizeof pg, "%s/%s.wav", og, names[i]);
+        float *g = read_wav(pg, &ng), *c = NULL;
+        CU_ASSERT_EQUAL(ng, lens[i]);
+        if (same_codes) {
+            snprintf(pc, sizeof pc, "%s/%s.wav", oc, names[i]);
+            c = read_wav(pc, &nc);
+        } else { /* the CPU decode of the device's codes */
+            snprintf(pg, sizeof pg, "%s/%s.sotto", og, names[i]);
+            sotto_status st;
+            CU_ASSERT_EQUAL_FATAL(sotto_codec_decode_file(cpu, pg, NULL, &c, &nc, NULL, &st),
+                                  SOTTO_OK);
+        }
+        CU_ASSERT_EQUAL(nc, ng);
+        const double m = nc == ng ? max_abs(c, g, ng) : 1.0;
+        printf("%s: device vs CPU decode (%s codes): max-abs %.3g\n", names[i],
+               same_codes ? "the same" : "other", m);
+        CU_ASSERT(m <= tol);
+        free(g);
+        free(c);
+    }
+    sotto_model_free(cpu);
+    free(r);
+}
+
 /* `sotto encode --rate`: the achieved figures in the summary and --json */
 static void test_encode_rate(void)
 {
@@ -412,6 +498,7 @@ int main(void)
         {"--jobs 3 equals one job", test_jobs},
         {"limits and errors", test_limits_errors},
         {"encode --rate", test_encode_rate},
+        {"device decode (batched) vs --cpu", test_device_decode},
         {NULL, NULL},
     };
     int rc = tu_run_suite("cli_transcode_setup", setup);

@@ -366,6 +366,43 @@ SOTTO_API SOTTO_WUR int sotto_codec_decode_file(const sotto_model *model, const 
                                                 int64_t *n_samples, sotto_codec_file_info *info,
                                                 sotto_status *status);
 
+/** One file of sotto_codec_decode_files: its path in, what sotto_codec_decode_file would
+ *  return for it out. */
+typedef struct sotto_codec_decode_job {
+    const char *path;           /**< [in] the `.sotto` file */
+    float *samples;             /**< [out] malloc'd (at least one element; free with free()),
+                                     NULL on failure */
+    int64_t n_samples;          /**< [out] samples at the model's rate (0 on failure) */
+    sotto_codec_file_info info; /**< [out] as sotto_codec_decode_file's info */
+    sotto_status status;        /**< [out] this file's result: code SOTTO_OK, or the error and
+                                     message sotto_codec_decode_file gives for it */
+} sotto_codec_decode_job;
+
+/**
+ * Decodes n `.sotto` files in one call, for throughput (a folder of files): job i gets
+ * exactly what sotto_codec_decode_file(model, jobs[i].path, params, ...) gives (samples,
+ * length, info, and for a file that fails its error code and message), and a failing file
+ * does not stop the others. One decoder serves the call, sized for its longest stream
+ * (params.max_frames still bounds each file: a longer one fails as in decode_file), and
+ * params.max_batch_frames sizes its batches: intact files whose packets all carry the same
+ * RVQ stage count decode through sotto_decoder_decode_batch, so on a CUDA model
+ * (docs/gpu.md) they run as batched forwards and their samples match decode_file's within
+ * f32 rounding; files with lost or concealed spans, mixed stage counts, or a length that
+ * decode_file would window differently (params.segment_frames) decode one by one inside the
+ * call, as decode_file does. On the CPU every file is bit-identical to decode_file's. Memory:
+ * the codes of every file (a few bytes per group) and the decoded samples of every file are
+ * held together until the call returns: bound a call by the total duration of its files.
+ * Threads: calls on one model may run at once (each has its own decoder). [in] model, [in,out]
+ * jobs[n] (path in; samples, n_samples, info, status out), [in] params (NULL: defaults, as
+ * decode_file), [out] status (may be NULL). Returns SOTTO_OK when every file decoded, else the
+ * first failing job's error, its message in status; SOTTO_ERR_INVALID_ARG (nothing done) for n < 0
+ * or jobs NULL with n > 0.
+ */
+SOTTO_API SOTTO_WUR int sotto_codec_decode_files(const sotto_model *model,
+                                                 sotto_codec_decode_job *jobs, int n,
+                                                 const sotto_decoder_params *params,
+                                                 sotto_status *status);
+
 /** Options of sotto_codec_write_file. */
 typedef struct sotto_codec_write_params {
     int64_t pre_skip;  /**< decoded samples the reader drops at the start, 0..1 s; default 0 */
