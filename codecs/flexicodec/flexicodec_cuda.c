@@ -55,6 +55,7 @@
 #include "backend/cuda/cuda_groups.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_rows.h"
+#include "codecs/flexicodec/dac_cuda.h"
 #include "nn/attn.h"
 
 #define MAX_FRAMES (1 << 16)
@@ -74,21 +75,12 @@
  * to one side (causal) or (K - 1) / 2 to each, so K - 1 zero rows hide any item from the next. */
 #define GROUP_GAP FLEXICODEC_CUDA_BATCH_GROUP_GAP
 
-typedef struct fc_res_unit {
-    int dilation;
-    float *alpha1, *alpha2; /* device [C] */
-    sotto_cuda_conv1d_w conv7;
-    float *conv7_b;
-    sotto_cuda_linear_w conv1;
-    float *conv1_b;
-} fc_res_unit;
-
 typedef struct fc_block {
     int c_in, c_out, stride, padding;
     float *alpha; /* [c_in] */
     sotto_cuda_convtr1d_w up;
     float *up_b;
-    fc_res_unit ru[FLEXICODEC_RU_COUNT];
+    flexicodec_cuda_res_unit ru[FLEXICODEC_RU_COUNT];
 } fc_block;
 
 typedef struct fc_cnx_block {
@@ -358,23 +350,9 @@ static int upload_block(flexicodec_cuda_weights *c, const flexicodec_dac_block *
         (rc = sotto_cuda_convtr1d_w_from_cpu(c->cu, &b->up, &s->up, st)) ||
         (rc = dev_vec(c, s->up_b, C, &b->up_b, st)))
         return rc;
-    for (int j = 0; j < FLEXICODEC_RU_COUNT; j++) {
-        const flexicodec_res_unit *r = &s->ru[j];
-        fc_res_unit *u = &b->ru[j];
-        u->dilation = r->dilation;
-        if ((rc = dev_vec(c, r->alpha1, C, &u->alpha1, st)) ||
-            (rc = dev_vec(c, r->alpha2, C, &u->alpha2, st)) ||
-            (rc = sotto_cuda_conv1d_w_from_cpu(c->cu, &u->conv7, &r->conv7, st)) ||
-            (rc = dev_vec(c, r->conv7_b, C, &u->conv7_b, st)) ||
-            (rc = sotto_cuda_linear_w_from_cpu(c->cu, &u->conv1, &r->conv1, st)) ||
-            (rc = dev_vec(c, r->conv1_b, C, &u->conv1_b, st)))
+    for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
+        if ((rc = flexicodec_cuda_res_unit_upload(c->cu, &s->ru[j], s->c_out, &b->ru[j], st)))
             return rc;
-        if (u->conv7.c_in != s->c_out || u->conv7.c_out != s->c_out || u->conv7.k != 7 ||
-            u->conv7.dilation != r->dilation || u->conv7.stride != 1 || u->conv7.groups != 1 ||
-            u->conv1.n_in != s->c_out || u->conv1.n_out != s->c_out)
-            return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                    "flexicodec cuda: residual unit weights of the wrong shape");
-    }
     if (b->up.c_in != s->c_in || b->up.c_out != s->c_out || b->up.k != 2 * s->stride ||
         b->up.stride != s->stride || b->up.dilation != 1 || b->up.groups != 1 ||
         s->padding != (s->stride + 1) / 2)
@@ -446,15 +424,8 @@ void flexicodec_cuda_weights_free(flexicodec_cuda_weights *c)
             sotto_cuda_convtr1d_w_free(cu, &b->up);
             sotto_cuda_free(cu, b->alpha);
             sotto_cuda_free(cu, b->up_b);
-            for (int j = 0; j < FLEXICODEC_RU_COUNT; j++) {
-                fc_res_unit *u = &b->ru[j];
-                sotto_cuda_conv1d_w_free(cu, &u->conv7);
-                sotto_cuda_linear_w_free(cu, &u->conv1);
-                sotto_cuda_free(cu, u->alpha1);
-                sotto_cuda_free(cu, u->alpha2);
-                sotto_cuda_free(cu, u->conv7_b);
-                sotto_cuda_free(cu, u->conv1_b);
-            }
+            for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
+                flexicodec_cuda_res_unit_free(cu, &b->ru[j]);
         }
         sotto_cuda_conv1d_w_free(cu, &c->dac_in);
         sotto_cuda_conv1d_w_free(cu, &c->dac_out);
@@ -639,26 +610,15 @@ static int64_t layer_failed(flexicodec_cuda *c, int64_t r, const char *layer)
     return r < 0 ? r : SOTTO_ERR_INTERNAL;
 }
 
-/* x[L][C] (in buffer ix) += conv1(Snake(conv7_d(Snake(x)))), the conv7 input zero-padded 3·d
- * on each side in one free buffer, its output in the other. */
-static int64_t res_unit(flexicodec_cuda *c, const fc_res_unit *u, float *x, int ix, int64_t L,
-                        int C)
+/* x[L][C] (in buffer ix) += the residual unit, its conv7 input and output in the two free
+ * buffers (dac_cuda.h). */
+static int64_t res_unit(flexicodec_cuda *c, const flexicodec_cuda_res_unit *u, float *x, int ix,
+                        int64_t L, int C)
 {
-    sotto_cuda *cu = c->cu;
-    float *A = c->buf[(ix + 1) % 3], *B = c->buf[(ix + 2) % 3];
-    const int64_t pad = 3 * (int64_t)u->dilation;
-    const size_t edge = sizeof(float) * (size_t)pad * (size_t)C;
-    int64_t r;
-    if ((r = sotto_cuda_memset0(cu, A, edge)) ||
-        (r = sotto_cuda_memset0(cu, A + (pad + L) * C, edge)) ||
-        (r = sotto_cuda_snake(cu, x, L, C, u->alpha1, A + pad * C)))
-        return layer_failed(c, r, "residual unit");
-    if ((r = sotto_cuda_conv1d(cu, &u->conv7, u->conv7_b, A, L + 2 * pad, B)) != L)
-        return layer_failed(c, r, "residual unit conv7");
-    if ((r = sotto_cuda_snake(cu, B, L, C, u->alpha2, B)) ||
-        (r = sotto_cuda_linear_ex(cu, &u->conv1, u->conv1_b, B, C, L, x, C, 1)))
-        return layer_failed(c, r, "residual unit conv1");
-    return SOTTO_OK;
+    const char *what = "";
+    const int64_t r = flexicodec_cuda_res_unit_run(c->cu, u, x, c->buf[(ix + 1) % 3],
+                                                   c->buf[(ix + 2) % 3], L, C, &what);
+    return r ? layer_failed(c, r, what) : SOTTO_OK;
 }
 
 /* Zeroes the gaps of a batch at stage k in x[·][C] (nothing for a single sequence). */

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_ops.h"
+#include "codecs/flexicodec/dac_cuda.h"
 #include "encoders/sensevoice/sensevoice_cuda.h"
 
 #define K_HALF (FLEXICODEC_DAC_K / 2) /* padding of the k 7 convs */
@@ -36,18 +37,9 @@
  * input runs those convs in row blocks (cuda_ops.h, sotto_cuda_conv1d_scratch). */
 #define CONV_SCRATCH_CAP ((size_t)256 << 20)
 
-typedef struct fe_res_unit {
-    int dilation;
-    float *alpha1, *alpha2; /* device [C] */
-    sotto_cuda_conv1d_w conv7;
-    float *conv7_b;
-    sotto_cuda_linear_w conv1;
-    float *conv1_b;
-} fe_res_unit;
-
 typedef struct fe_block {
     int c_in, c_out, stride, padding;
-    fe_res_unit ru[FLEXICODEC_RU_COUNT];
+    flexicodec_cuda_res_unit ru[FLEXICODEC_RU_COUNT];
     float *alpha; /* [c_in] */
     sotto_cuda_conv1d_w down;
     float *down_b;
@@ -108,28 +100,6 @@ static int dev_vec(sotto_cuda *cu, const float *h, int n, float **d, sotto_statu
     return rc ? device_status(cu, rc, "upload", st) : SOTTO_OK;
 }
 
-static int upload_res_unit(sotto_cuda *cu, const flexicodec_res_unit *r, int C, fe_res_unit *u,
-                           sotto_status *st)
-{
-    int rc;
-    u->dilation = r->dilation;
-    if ((rc = dev_vec(cu, r->alpha1, C, &u->alpha1, st)) ||
-        (rc = dev_vec(cu, r->alpha2, C, &u->alpha2, st)) ||
-        (rc = sotto_cuda_conv1d_w_from_cpu(cu, &u->conv7, &r->conv7, st)) ||
-        (rc = dev_vec(cu, r->conv7_b, C, &u->conv7_b, st)) ||
-        (rc = sotto_cuda_linear_w_from_cpu(cu, &u->conv1, &r->conv1, st)) ||
-        (rc = dev_vec(cu, r->conv1_b, C, &u->conv1_b, st)))
-        return rc;
-    if (u->conv7.c_in != C || u->conv7.c_out != C || u->conv7.k != FLEXICODEC_DAC_K ||
-        u->conv7.dilation != r->dilation || u->conv7.stride != 1 || u->conv7.groups != 1 ||
-        u->conv1.n_in != C || u->conv1.n_out != C)
-        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
-                                "flexicodec cuda encoder: a residual unit's convs do not match "
-                                "its width %d",
-                                C);
-    return SOTTO_OK;
-}
-
 static int upload_weights(flexicodec_cuda_enc_weights *c, const flexicodec_encoder_weights *w,
                           sotto_status *st)
 {
@@ -147,7 +117,8 @@ static int upload_weights(flexicodec_cuda_enc_weights *c, const flexicodec_encod
         b->stride = s->stride;
         b->padding = s->padding;
         for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
-            if ((rc = upload_res_unit(cu, &s->ru[j], s->c_in, &b->ru[j], st))) return rc;
+            if ((rc = flexicodec_cuda_res_unit_upload(cu, &s->ru[j], s->c_in, &b->ru[j], st)))
+                return rc;
         if ((rc = dev_vec(cu, s->alpha, s->c_in, &b->alpha, st)) ||
             (rc = sotto_cuda_conv1d_w_from_cpu(cu, &b->down, &s->down, st)) ||
             (rc = dev_vec(cu, s->down_b, s->c_out, &b->down_b, st)))
@@ -216,15 +187,8 @@ void flexicodec_cuda_enc_weights_free(flexicodec_cuda_enc_weights *c)
         sotto_cuda_free(cu, c->dac_in_b);
         for (int i = 0; c->blocks && i < c->hp.n_rates; i++) {
             fe_block *b = &c->blocks[i];
-            for (int j = 0; j < FLEXICODEC_RU_COUNT; j++) {
-                fe_res_unit *u = &b->ru[j];
-                sotto_cuda_free(cu, u->alpha1);
-                sotto_cuda_free(cu, u->alpha2);
-                sotto_cuda_conv1d_w_free(cu, &u->conv7);
-                sotto_cuda_free(cu, u->conv7_b);
-                sotto_cuda_linear_w_free(cu, &u->conv1);
-                sotto_cuda_free(cu, u->conv1_b);
-            }
+            for (int j = 0; j < FLEXICODEC_RU_COUNT; j++)
+                flexicodec_cuda_res_unit_free(cu, &b->ru[j]);
             sotto_cuda_free(cu, b->alpha);
             sotto_cuda_conv1d_w_free(cu, &b->down);
             sotto_cuda_free(cu, b->down_b);
@@ -428,26 +392,15 @@ int flexicodec_cuda_enc_sensevoice(flexicodec_cuda_enc *c, const sensevoice *sv,
     return rc ? (int)layer_failed(c, rc, "SenseVoice") : SOTTO_OK;
 }
 
-/* X[L][C] (in buffer ix) += conv1(Snake(conv7_d(Snake(X)))), the conv7 input zero-padded 3·d
- * on each side in one free buffer, its output in the other. */
-static int64_t res_unit(flexicodec_cuda_enc *c, const fe_res_unit *u, float *X, int ix, int64_t L,
-                        int C)
+/* X[L][C] (in buffer ix) += the residual unit, its conv7 input and output in the two free
+ * buffers (dac_cuda.h). */
+static int64_t res_unit(flexicodec_cuda_enc *c, const flexicodec_cuda_res_unit *u, float *X, int ix,
+                        int64_t L, int C)
 {
-    sotto_cuda *cu = c->cu;
-    float *A = c->buf[(ix + 1) % 3], *B = c->buf[(ix + 2) % 3];
-    const int64_t pad = 3 * (int64_t)u->dilation;
-    const size_t edge = sizeof(float) * (size_t)pad * (size_t)C;
-    int64_t r;
-    if ((r = sotto_cuda_memset0(cu, A, edge)) ||
-        (r = sotto_cuda_memset0(cu, A + (pad + L) * C, edge)) ||
-        (r = sotto_cuda_snake(cu, X, L, C, u->alpha1, A + pad * C)))
-        return layer_failed(c, r, "residual unit");
-    if ((r = sotto_cuda_conv1d(cu, &u->conv7, u->conv7_b, A, L + 2 * pad, B)) != L)
-        return layer_failed(c, r, "residual unit conv7");
-    if ((r = sotto_cuda_snake(cu, B, L, C, u->alpha2, B)) ||
-        (r = sotto_cuda_linear_ex(cu, &u->conv1, u->conv1_b, B, C, L, X, C, 1)))
-        return layer_failed(c, r, "residual unit conv1");
-    return SOTTO_OK;
+    const char *what = "";
+    const int64_t r = flexicodec_cuda_res_unit_run(c->cu, u, X, c->buf[(ix + 1) % 3],
+                                                   c->buf[(ix + 2) % 3], L, C, &what);
+    return r ? layer_failed(c, r, what) : SOTTO_OK;
 }
 
 /* Snake(X[L][C]) into rows [pad, pad + L) of `dst`, with pad zero rows on each side. */
