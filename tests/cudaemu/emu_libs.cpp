@@ -5,10 +5,12 @@
  * capturing stream are recorded into the graph (host scalars by value, as cuBLAS reads them
  * at the call in host pointer mode).
  *
- * GEMM: C_b = alpha·op(A_b)·op(B_b) + beta·C_b in column-major terms, f32 only; C is not read
- * when beta is 0 (so NaN there does not propagate, as in cuBLAS); with
+ * GEMM: C_b = alpha·op(A_b)·op(B_b) + beta·C_b in column-major terms, f32 C, with A and B both
+ * f32 or both bf16 (CUDA_R_16BF, then only CUBLAS_COMPUTE_32F, as cuBLAS's table allows); C is
+ * not read when beta is 0 (so NaN there does not propagate, as in cuBLAS); with
  * CUBLAS_COMPUTE_32F_FAST_TF32 the inputs are rounded to TF32 (10-bit mantissa) first, which
- * models the tensor cores' input precision. C2R: the unnormalised inverse DFT of a Hermitian
+ * models the tensor cores' input precision. bf16 inputs widen to f32 exactly and the product
+ * is then the f32 one. C2R: the unnormalised inverse DFT of a Hermitian
  * half spectrum (the imaginary parts of DC and Nyquist ignored), by KissFFT's real inverse
  * transform for even sizes and a direct sum in double for odd ones; afterwards the
  * input is overwritten with NaN, because cuFFT documents that an out-of-place C2R transform
@@ -104,20 +106,44 @@ static float tf32(float v)
     return v;
 }
 
-/* Bytes a column-major rows x cols matrix with leading dimension ld spans (0 if empty). */
+static float bf16_to_f32(uint16_t b)
+{
+    const uint32_t u = (uint32_t)b << 16;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* Elements a column-major rows x cols matrix with leading dimension ld spans (0 if empty). */
 static size_t span(int rows, int cols, int ld)
 {
     if (rows <= 0 || cols <= 0) return 0;
-    return sizeof(float) * ((size_t)(cols - 1) * (size_t)ld + (size_t)rows);
+    return (size_t)(cols - 1) * (size_t)ld + (size_t)rows;
 }
 
-static bool batch_in_device(const void *p, int rows, int cols, int ld, long long stride, int batch)
+static bool batch_in_device(const void *p, size_t elem, int rows, int cols, int ld,
+                            long long stride, int batch)
 {
-    const size_t one = span(rows, cols, ld);
+    const size_t one = span(rows, cols, ld) * elem;
     if (!one) return true;
     /* the first and the last matrix of the batch */
-    const char *last = (const char *)p + (ptrdiff_t)(batch - 1) * stride * (ptrdiff_t)sizeof(float);
+    const char *last = (const char *)p + (ptrdiff_t)(batch - 1) * stride * (ptrdiff_t)elem;
     return device_range_locked(p, one) && device_range_locked(last, one);
+}
+
+/* A matrix of the batch in f32: itself when it is f32 (and not rounded to TF32), else its
+ * widened (bf16) or rounded (TF32) copy in buf. */
+static const float *as_f32(const void *p, bool bf16, bool t32, int rows, int cols, int ld,
+                           std::vector<float> &buf)
+{
+    if (!bf16 && !t32) return (const float *)p;
+    buf.assign(span(rows, cols, ld), 0.0f);
+    for (int j = 0; j < cols; j++)
+        for (int i = 0; i < rows; i++) {
+            const size_t e = (size_t)j * ld + i;
+            buf[e] = bf16 ? bf16_to_f32(((const uint16_t *)p)[e]) : tf32(((const float *)p)[e]);
+        }
+    return buf.data();
 }
 
 extern "C" cublasStatus_t
@@ -130,9 +156,12 @@ cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperati
     std::lock_guard<std::recursive_mutex> lk(g_lock);
     (void)algo;
     if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (at != CUDA_R_32F || bt != CUDA_R_32F || ct != CUDA_R_32F ||
-        (comp != CUBLAS_COMPUTE_32F && comp != CUBLAS_COMPUTE_32F_FAST_TF32))
+    const bool bf16 = at == CUDA_R_16BF;
+    if (ct != CUDA_R_32F || bt != at ||
+        (at == CUDA_R_32F && comp != CUBLAS_COMPUTE_32F && comp != CUBLAS_COMPUTE_32F_FAST_TF32) ||
+        (bf16 && comp != CUBLAS_COMPUTE_32F) || (at != CUDA_R_32F && !bf16))
         return CUBLAS_STATUS_NOT_SUPPORTED;
+    const size_t elem = bf16 ? sizeof(uint16_t) : sizeof(float);
     if (h->mode != CUBLAS_POINTER_MODE_HOST || !alpha || !beta) return CUBLAS_STATUS_INVALID_VALUE;
     if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T))
         return CUBLAS_STATUS_INVALID_VALUE;
@@ -143,9 +172,9 @@ cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperati
         return CUBLAS_STATUS_INVALID_VALUE;
     if (m == 0 || n == 0 || batch == 0) return CUBLAS_STATUS_SUCCESS;
     const float al = *(const float *)alpha, be = *(const float *)beta;
-    if (!batch_in_device(C, m, n, ldc, sc, batch) ||
-        (k > 0 && (!batch_in_device(A, ar, ac, lda, sa, batch) ||
-                   !batch_in_device(B, br, bc, ldb, sb, batch)))) {
+    if (!batch_in_device(C, sizeof(float), m, n, ldc, sc, batch) ||
+        (k > 0 && (!batch_in_device(A, elem, ar, ac, lda, sa, batch) ||
+                   !batch_in_device(B, elem, br, bc, ldb, sb, batch)))) {
         set_error(cudaErrorIllegalAddress,
                   "cublasGemmStridedBatchedEx: a matrix leaves device memory (m %d n %d k %d, "
                   "lda %d ldb %d ldc %d, strides %lld %lld %lld, batch %d)",
@@ -156,8 +185,8 @@ cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperati
     auto op = [=]() -> cudaError_t {
         std::vector<float> ra, rb;
         for (int b = 0; b < batch; b++) {
-            const float *a = (const float *)A + (ptrdiff_t)b * sa;
-            const float *bb = (const float *)B + (ptrdiff_t)b * sb;
+            const void *a0 = (const char *)A + (ptrdiff_t)b * sa * (ptrdiff_t)elem;
+            const void *b0 = (const char *)B + (ptrdiff_t)b * sb * (ptrdiff_t)elem;
             float *c = (float *)C + (ptrdiff_t)b * sc;
             if (be == 0.0f)
                 for (int j = 0; j < n; j++)
@@ -169,18 +198,8 @@ cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                             c[(size_t)j * ldc + i] *= be;
                 continue;
             }
-            if (t32) {
-                ra.assign(span(ar, ac, lda) / sizeof(float), 0.0f);
-                rb.assign(span(br, bc, ldb) / sizeof(float), 0.0f);
-                for (int j = 0; j < ac; j++)
-                    for (int i = 0; i < ar; i++)
-                        ra[(size_t)j * lda + i] = tf32(a[(size_t)j * lda + i]);
-                for (int j = 0; j < bc; j++)
-                    for (int i = 0; i < br; i++)
-                        rb[(size_t)j * ldb + i] = tf32(bb[(size_t)j * ldb + i]);
-                a = ra.data();
-                bb = rb.data();
-            }
+            const float *a = as_f32(a0, bf16, t32, ar, ac, lda, ra);
+            const float *bb = as_f32(b0, bf16, t32, br, bc, ldb, rb);
             cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
                         tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, al, a, lda, bb, ldb,
                         be == 0.0f ? 0.0f : be, c, ldc);

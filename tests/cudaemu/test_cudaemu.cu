@@ -4,7 +4,8 @@
  * an allocation, a divergent barrier, and synchronising inside a capture are reported as
  * errors; a captured graph replays the arguments of capture time and reads host memory at
  * replay; cuBLAS's strided-batched GEMM matches a direct column-major product for every
- * transpose pair (and ignores C when beta is 0); cuFFT's C2R matches a direct inverse DFT for
+ * transpose pair (and ignores C when beta is 0), on f32 and on bf16 inputs (widened exactly,
+ * f32 output; other type mixes refused); cuFFT's C2R matches a direct inverse DFT for
  * even and odd sizes and leaves NaN in its input. Cases that leave a sticky error (as a real
  * fault does) run in a child process.
  *
@@ -243,6 +244,108 @@ static void test_gemm(void)
     cublasDestroy_v2(h);
 }
 
+static float bf16_value(uint16_t b)
+{
+    const uint32_t u = (uint32_t)b << 16;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* A bf16 operand's extent is counted in 2-byte elements: a batch whose last matrix ends
+ * exactly at the allocation's end runs, one element further is a fault (sticky: a child). */
+static int bf16_extent_case(void)
+{
+    setenv("SOTTO_CUDAEMU_QUIET", "1", 1);
+    cublasHandle_t h = NULL;
+    uint16_t *a, *b;
+    float *c;
+    const float one = 1.0f;
+    if (cublasCreate_v2(&h) != CUBLAS_STATUS_SUCCESS || cudaMalloc(&a, 2 * 4 * 2) != cudaSuccess ||
+        cudaMalloc(&b, 2 * 4 * 2) != cudaSuccess || cudaMalloc(&c, 2 * 4 * 4) != cudaSuccess ||
+        cudaMemset(a, 0, 16) != cudaSuccess || cudaMemset(b, 0, 16) != cudaSuccess)
+        return 1;
+    /* 2 × 2 · 2 × 2, batch 2, matrices 4 elements apart: 8 elements = 16 bytes each */
+    if (cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, a, CUDA_R_16BF, 2, 4,
+                                   b, CUDA_R_16BF, 2, 4, &one, c, CUDA_R_32F, 2, 4, 2,
+                                   CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+        return 2;
+    if (cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, a, CUDA_R_16BF, 2, 5,
+                                   b, CUDA_R_16BF, 2, 4, &one, c, CUDA_R_32F, 2, 4, 2,
+                                   CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_EXECUTION_FAILED)
+        return 3;
+    return 0;
+}
+
+/* bf16 A and B (CUDA_R_16BF), f32 C, f32 compute: the exact product of the widened values. */
+static void test_gemm_bf16(void)
+{
+    cublasHandle_t h = NULL;
+    CU_ASSERT_EQUAL_FATAL(cublasCreate_v2(&h), CUBLAS_STATUS_SUCCESS);
+    const int m = 6, n = 5, k = 9, batch = 2, lda = 11, ldb = 10, ldc = 7;
+    const long long sa = 110, sb = 100, sc = 40;
+    uint16_t ha[2 * 110], hb[2 * 100];
+    float hc[2 * 40];
+    /* bit patterns with every mantissa bit in use, exponents within ±2^3 */
+    for (int i = 0; i < 220; i++)
+        ha[i] = (uint16_t)(((i & 1) << 15) | ((124 + (i * 7) % 7) << 7) | ((i * 37) % 128));
+    for (int i = 0; i < 200; i++)
+        hb[i] = (uint16_t)((((i / 3) & 1) << 15) | ((123 + (i * 5) % 8) << 7) | ((i * 53) % 128));
+    uint16_t *a, *b;
+    float *c;
+    CU_ASSERT_EQUAL_FATAL(cudaMalloc(&a, sizeof ha), cudaSuccess);
+    CU_ASSERT_EQUAL_FATAL(cudaMalloc(&b, sizeof hb), cudaSuccess);
+    CU_ASSERT_EQUAL_FATAL(cudaMalloc(&c, sizeof hc), cudaSuccess);
+    cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+    cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            const float alpha = 1.0f, beta = 0.0f;
+            cudaMemset(c, 0xff, sizeof hc);
+            CU_ASSERT_EQUAL(cublasGemmStridedBatchedEx(
+                                h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                m, n, k, &alpha, a, CUDA_R_16BF, lda, sa, b, CUDA_R_16BF, ldb, sb,
+                                &beta, c, CUDA_R_32F, ldc, sc, batch, CUBLAS_COMPUTE_32F,
+                                CUBLAS_GEMM_DEFAULT),
+                            CUBLAS_STATUS_SUCCESS);
+            cudaMemcpy(hc, c, sizeof hc, cudaMemcpyDeviceToHost);
+            for (int q = 0; q < batch; q++)
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double s = 0.0, mag = 0.0;
+                        for (int l = 0; l < k; l++) {
+                            const float av = bf16_value(ta ? ha[q * sa + l + i * lda]
+                                                           : ha[q * sa + i + l * lda]);
+                            const float bv = bf16_value(tb ? hb[q * sb + j + l * ldb]
+                                                           : hb[q * sb + l + j * ldb]);
+                            s += (double)av * bv;
+                            mag += fabs((double)av * bv);
+                        }
+                        /* f32 sums of exact products: a few f32 ulps of Σ|a·b| */
+                        CU_ASSERT_DOUBLE_EQUAL(hc[q * sc + i + j * ldc], s, 1e-6 * mag);
+                    }
+        }
+    /* cuBLAS has no TF32 compute on bf16 inputs, nor mixed input types */
+    const float one = 1.0f;
+    CU_ASSERT_EQUAL(cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, a,
+                                               CUDA_R_16BF, lda, sa, b, CUDA_R_16BF, ldb, sb, &one,
+                                               c, CUDA_R_32F, ldc, sc, 1,
+                                               CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT),
+                    CUBLAS_STATUS_NOT_SUPPORTED);
+    CU_ASSERT_EQUAL(cublasGemmStridedBatchedEx(h, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, a,
+                                               CUDA_R_16BF, lda, sa, b, CUDA_R_32F, ldb, sb, &one,
+                                               c, CUDA_R_32F, ldc, sc, 1, CUBLAS_COMPUTE_32F,
+                                               CUBLAS_GEMM_DEFAULT),
+                    CUBLAS_STATUS_NOT_SUPPORTED);
+    CU_ASSERT_EQUAL(in_child(bf16_extent_case), 0);
+    cudaFree(a);
+    cudaFree(b);
+    cudaFree(c);
+    cublasDestroy_v2(h);
+}
+
 static void c2r_case(int nfft)
 {
     const int nb = nfft / 2 + 1, batch = 3;
@@ -300,6 +403,7 @@ int main(void)
     CU_add_test(s, "faults", test_faults);
     CU_add_test(s, "capture", test_capture);
     CU_add_test(s, "gemm", test_gemm);
+    CU_add_test(s, "gemm_bf16", test_gemm_bf16);
     CU_add_test(s, "c2r", test_c2r);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();

@@ -13,13 +13,19 @@
  *   depthwise conv1d f32 (direct kernel)                              1e-10
  *   GEMM-based f32 without TF32 (linear, conv1d, transposed conv1d)   1e-8
  *   the same with TF32 allowed                                        1e-5
+ *   the same with bf16 weights (SOTTO_CUDA_BF16)                      2e-5, and > 1e-9
  *   inverse STFT (cuFFT C2R against KissFFT)                          1e-9
  *   RoPE f32 (angles and their sines in double on both sides)         1e-10
  *   attention, transformer layer f32 (GEMMs around a softmax)         1e-8
  *   embedding (a copy)                                                exact (0)
  * The expected errors are orders of magnitude below these (a few ulp per value, √K·ulp for a
  * K-long dot product, 2⁻¹¹ relative per TF32 product); the budgets catch wrong indexing or a
- * wrong formula, which give NMSE near 1, while leaving room for summation order.
+ * wrong formula, which give NMSE near 1, while leaving room for summation order. bf16 rounds
+ * both operands of every product to 8 significant bits (relative error uniform in ±2⁻⁹, so a
+ * variance of 2⁻¹⁸/3 each, 2.5e-6 for the product); with these zero-mean data the output's
+ * NMSE is of that order, 1e-6 to 5e-6 measured (less where a bias or an accumulated y adds
+ * exact energy), and the bf16 cases print it. Its floor of 1e-9, which an f32 product stays far
+ * below, shows that the rounding really happened.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +48,8 @@
 #define NMSE_DW 1e-10
 #define NMSE_GEMM 1e-8
 #define NMSE_TF32 1e-5
+#define NMSE_BF16 2e-5
+#define NMSE_BF16_FLOOR 1e-9
 #define NMSE_ISTFT 1e-9
 #define NMSE_ROPE 1e-10
 #define NMSE_ATTN 1e-8
@@ -113,9 +121,52 @@ static void expect_close(const char *what, const float *d, const float *want, in
     free(got);
 }
 
+/* As expect_close, for a bf16 layer: prints the NMSE measured and checks that it lies between
+ * NMSE_BF16_FLOOR and NMSE_BF16. */
+static void expect_bf16(const char *what, const float *d, const float *want, int64_t n)
+{
+    float *got = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    const int rc = sotto_cuda_download(g_cu, got, d, sizeof(float) * (size_t)n);
+    report_device(rc, what);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        const double e = (double)got[i] - want[i];
+        num += e * e;
+        den += (double)want[i] * want[i];
+    }
+    const double nmse = den > 0.0 ? num / den : num;
+    printf("    %s: NMSE %.3g (budget %.0e)\n", what, nmse, NMSE_BF16);
+    CU_ASSERT_TRUE(nmse <= NMSE_BF16);      /* a NaN fails here too */
+    CU_ASSERT_TRUE(nmse > NMSE_BF16_FLOOR); /* bf16 products, not f32 ones */
+    free(got);
+}
+
+/* Compares d with want by the budget of the layer's storage. */
+static void expect_gemm(const char *what, int bf16, const float *d, const float *want, int64_t n,
+                        double f32_budget)
+{
+    if (bf16)
+        expect_bf16(what, d, want, n);
+    else
+        expect_close(what, d, want, n, f32_budget);
+}
+
+/* Leaves only `bytes` of the scratch pool free (to force the row-block paths). */
+static void squeeze_scratch(size_t bytes)
+{
+    void *hog;
+    CU_ASSERT_EQUAL_FATAL(
+        sotto_cuda_scratch_alloc(g_cu, sotto_cuda_scratch_size(g_cu) - bytes - 256, &hog),
+        SOTTO_OK);
+}
+
 /* ---- linear ------------------------------------------------------------------------------- */
 
-static void linear_case(int M, int K, int N, int with_bias, int tf32)
+/* dt: the weight's storage; squeeze as conv1d_case's (bf16 only: f32 takes no scratch). */
+static void linear_case_dt(int M, int K, int N, int with_bias, int tf32, sotto_cuda_dtype dt,
+                           size_t squeeze)
 {
     tu_rng r = rng_for(1000u + (uint64_t)M * 7919u + (uint64_t)K * 31u + (uint64_t)N);
     float *W = host_random(&r, (size_t)N * K, -0.5f, 0.5f);
@@ -138,21 +189,33 @@ static void linear_case(int M, int K, int N, int with_bias, int tf32)
     CU_ASSERT_EQUAL(sotto_linear_ex(&g_cpu, &cw, b, x, ldx, M, want_acc, ldy, 1), SOTTO_OK);
 
     sotto_cuda_linear_w gw;
+    const int bf16 = dt == SOTTO_CUDA_BF16;
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_set_weight_dtype(g_cu, dt), SOTTO_OK);
     CU_ASSERT_EQUAL_FATAL(sotto_cuda_linear_w_init(g_cu, &gw, W, N, K, &st), SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_set_weight_dtype(g_cu, SOTTO_CUDA_F32), SOTTO_OK);
+    CU_ASSERT_TRUE(bf16 ? gw.wb && !gw.w : gw.w && !gw.wb);
+    CU_ASSERT_EQUAL(sotto_cuda_linear_scratch(&gw, M), bf16 ? (size_t)M * K * 2 + 256 : 0);
     float *dx = dev_from(x, (size_t)(M * ldx)), *db = dev_from(b, (size_t)N);
     float *dy = dev_from(y0, (size_t)(M * ldy)), *dy_acc = dev_from(y0, (size_t)(M * ldy));
     sotto_cuda_set_tf32(g_cu, tf32);
+    sotto_cuda_scratch_reset(g_cu);
+    if (squeeze) squeeze_scratch(squeeze);
+    const size_t used = sotto_cuda_scratch_used(g_cu);
     CU_ASSERT_EQUAL(sotto_cuda_linear_ex(g_cu, &gw, db, dx, ldx, M, dy, ldy, 0), SOTTO_OK);
     CU_ASSERT_EQUAL(sotto_cuda_linear_ex(g_cu, &gw, db, dx, ldx, M, dy_acc, ldy, 1), SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_cuda_scratch_used(g_cu), used); /* temporaries given back */
+    sotto_cuda_scratch_reset(g_cu);
     sotto_cuda_set_tf32(g_cu, 0);
 
-    char what[96];
+    char what[128];
     const double budget = tf32 ? NMSE_TF32 : NMSE_GEMM;
-    snprintf(what, sizeof what, "linear M=%d K=%d N=%d bias=%d tf32=%d", M, K, N, with_bias, tf32);
-    expect_close(what, dy, want, M * ldy, budget);
-    snprintf(what, sizeof what, "linear accumulate M=%d K=%d N=%d bias=%d tf32=%d", M, K, N,
-             with_bias, tf32);
-    expect_close(what, dy_acc, want_acc, M * ldy, budget);
+    const char *tag = bf16 ? (squeeze ? " bf16 (row blocks)" : " bf16") : "";
+    snprintf(what, sizeof what, "linear M=%d K=%d N=%d bias=%d tf32=%d%s", M, K, N, with_bias, tf32,
+             tag);
+    expect_gemm(what, bf16, dy, want, M * ldy, budget);
+    snprintf(what, sizeof what, "linear accumulate M=%d K=%d N=%d bias=%d tf32=%d%s", M, K, N,
+             with_bias, tf32, tag);
+    expect_gemm(what, bf16, dy_acc, want_acc, M * ldy, budget);
 
     /* the dense form on the same data */
     float *want_d = malloc(sizeof(float) * (size_t)M * N);
@@ -164,8 +227,9 @@ static void linear_case(int M, int K, int N, int with_bias, int tf32)
     CU_ASSERT_EQUAL(sotto_linear(&g_cpu, &cw, b, xd, M, want_d), SOTTO_OK);
     float *dxd = dev_from(xd, (size_t)M * K), *dyd = dev_nan((size_t)M * N);
     CU_ASSERT_EQUAL(sotto_cuda_linear(g_cu, &gw, db, dxd, M, dyd), SOTTO_OK);
-    snprintf(what, sizeof what, "linear dense M=%d K=%d N=%d bias=%d", M, K, N, with_bias);
-    expect_close(what, dyd, want_d, (int64_t)M * N, NMSE_GEMM); /* TF32 is off again */
+    snprintf(what, sizeof what, "linear dense M=%d K=%d N=%d bias=%d%s", M, K, N, with_bias,
+             bf16 ? " bf16" : "");
+    expect_gemm(what, bf16, dyd, want_d, (int64_t)M * N, NMSE_GEMM); /* TF32 is off again */
 
     sotto_cuda_free(g_cu, dx);
     sotto_cuda_free(g_cu, db);
@@ -183,6 +247,11 @@ static void linear_case(int M, int K, int N, int with_bias, int tf32)
     free(want_acc);
     free(want_d);
     free(xd);
+}
+
+static void linear_case(int M, int K, int N, int with_bias, int tf32)
+{
+    linear_case_dt(M, K, N, with_bias, tf32, SOTTO_CUDA_F32, 0);
 }
 
 static void test_linear(void)
@@ -203,12 +272,29 @@ static void test_linear(void)
     CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
 }
 
+/* bf16 weights against the CPU's f32 layer: the shapes above, TF32 on (which bf16 products
+ * ignore), and a pool that holds the rounded input of three rows only. */
+static void test_linear_bf16(void)
+{
+    linear_case_dt(1, 37, 29, 1, 0, SOTTO_CUDA_BF16, 0);
+    linear_case_dt(16, 64, 48, 0, 0, SOTTO_CUDA_BF16, 0);
+    linear_case_dt(100, 256, 384, 1, 0, SOTTO_CUDA_BF16, 0);
+    linear_case_dt(100, 256, 384, 0, 1, SOTTO_CUDA_BF16, 0);
+    linear_case_dt(40, 96, 64, 1, 0, SOTTO_CUDA_BF16, 3 * 96 * sizeof(uint16_t));
+    /* the setting: an unknown dtype is refused and changes nothing */
+    CU_ASSERT_EQUAL(sotto_cuda_weight_dtype(g_cu), SOTTO_CUDA_F32);
+    CU_ASSERT_EQUAL(sotto_cuda_set_weight_dtype(g_cu, (sotto_cuda_dtype)7), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_cuda_set_weight_dtype(NULL, SOTTO_CUDA_BF16), SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_EQUAL(sotto_cuda_weight_dtype(g_cu), SOTTO_CUDA_F32);
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+}
+
 /* ---- conv1d ------------------------------------------------------------------------------- */
 
 /* squeeze: leave only this many bytes of scratch free during the GPU call (0: all of it), to
  * force the row-block path. */
-static void conv1d_case(int c_in, int c_out, int k, int stride, int dilation, int groups,
-                        int64_t T_in, int with_bias, size_t squeeze)
+static void conv1d_case_dt(int c_in, int c_out, int k, int stride, int dilation, int groups,
+                           int64_t T_in, int with_bias, size_t squeeze, sotto_cuda_dtype dt)
 {
     tu_rng r = rng_for(2000u + (uint64_t)c_in * 131u + (uint64_t)k * 17u + (uint64_t)stride * 5u +
                        (uint64_t)dilation * 3u + (uint64_t)groups);
@@ -229,19 +315,19 @@ static void conv1d_case(int c_in, int c_out, int k, int stride, int dilation, in
     CU_ASSERT_EQUAL(sotto_conv1d(&g_cpu, &cw, b, x, T_in, want), T_out);
 
     sotto_cuda_conv1d_w gw;
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_set_weight_dtype(g_cu, dt), SOTTO_OK);
     CU_ASSERT_EQUAL_FATAL(
         sotto_cuda_conv1d_w_init(g_cu, &gw, W, c_out, c_in, k, stride, dilation, groups, &st),
         SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_set_weight_dtype(g_cu, SOTTO_CUDA_F32), SOTTO_OK);
+    /* a depthwise conv has no GEMM and keeps f32 */
+    const int bf16 = dt == SOTTO_CUDA_BF16 && !gw.depthwise;
+    CU_ASSERT_TRUE(bf16 ? gw.wb && !gw.w : gw.w && !gw.wb);
     CU_ASSERT_EQUAL(sotto_cuda_conv1d_out_len(&gw, T_in), T_out);
     float *dx = dev_from(x, (size_t)(T_in * c_in)), *db = dev_from(b, (size_t)c_out);
     float *dy = dev_nan((size_t)(T_out * c_out));
     sotto_cuda_scratch_reset(g_cu);
-    if (squeeze) {
-        void *hog;
-        CU_ASSERT_EQUAL_FATAL(
-            sotto_cuda_scratch_alloc(g_cu, sotto_cuda_scratch_size(g_cu) - squeeze - 256, &hog),
-            SOTTO_OK);
-    }
+    if (squeeze) squeeze_scratch(squeeze);
     const size_t used = sotto_cuda_scratch_used(g_cu);
     const int64_t rc = sotto_cuda_conv1d(g_cu, &gw, db, dx, T_in, dy);
     report_device((int)(rc < 0 ? rc : 0), "conv1d");
@@ -250,10 +336,10 @@ static void conv1d_case(int c_in, int c_out, int k, int stride, int dilation, in
     sotto_cuda_scratch_reset(g_cu);
 
     char what[128];
-    snprintf(what, sizeof what, "conv1d c_in=%d c_out=%d k=%d s=%d d=%d g=%d T=%lld bias=%d%s",
+    snprintf(what, sizeof what, "conv1d c_in=%d c_out=%d k=%d s=%d d=%d g=%d T=%lld bias=%d%s%s",
              c_in, c_out, k, stride, dilation, groups, (long long)T_in, with_bias,
-             squeeze ? " (row blocks)" : "");
-    expect_close(what, dy, want, T_out * c_out, gw.depthwise ? NMSE_DW : NMSE_GEMM);
+             bf16 ? " bf16" : "", squeeze ? " (row blocks)" : "");
+    expect_gemm(what, bf16, dy, want, T_out * c_out, gw.depthwise ? NMSE_DW : NMSE_GEMM);
 
     sotto_cuda_free(g_cu, dx);
     sotto_cuda_free(g_cu, db);
@@ -264,6 +350,13 @@ static void conv1d_case(int c_in, int c_out, int k, int stride, int dilation, in
     free(b);
     free(x);
     free(want);
+}
+
+static void conv1d_case(int c_in, int c_out, int k, int stride, int dilation, int groups,
+                        int64_t T_in, int with_bias, size_t squeeze)
+{
+    conv1d_case_dt(c_in, c_out, k, stride, dilation, groups, T_in, with_bias, squeeze,
+                   SOTTO_CUDA_F32);
 }
 
 static void test_conv1d(void)
@@ -281,10 +374,25 @@ static void test_conv1d(void)
     CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
 }
 
+/* bf16 weights: every GEMM path of test_conv1d (the in-place ones gather too, rounding as
+ * they copy), a depthwise conv that stays f32, and row blocks of bf16 im2col rows. */
+static void test_conv1d_bf16(void)
+{
+    const sotto_cuda_dtype B = SOTTO_CUDA_BF16;
+    conv1d_case_dt(16, 24, 7, 1, 1, 1, 50, 1, 0, B);
+    conv1d_case_dt(32, 16, 1, 2, 1, 4, 41, 1, 0, B);
+    conv1d_case_dt(12, 20, 4, 4, 1, 1, 64, 0, 0, B);
+    conv1d_case_dt(16, 32, 3, 1, 3, 4, 60, 1, 0, B);
+    conv1d_case_dt(8, 12, 5, 2, 2, 2, 77, 1, 0, B);
+    conv1d_case_dt(32, 32, 7, 1, 1, 32, 40, 1, 0, B);
+    conv1d_case_dt(16, 24, 7, 1, 1, 1, 50, 1, 3 * 7 * 16 * sizeof(uint16_t), B);
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+}
+
 /* ---- transposed conv1d ------------------------------------------------------------------ */
 
-static void convtr_case(int c_in, int c_out, int k, int stride, int dilation, int groups,
-                        int64_t T_in, int with_bias)
+static void convtr_case_dt(int c_in, int c_out, int k, int stride, int dilation, int groups,
+                           int64_t T_in, int with_bias, sotto_cuda_dtype dt, size_t squeeze)
 {
     tu_rng r = rng_for(3000u + (uint64_t)c_in * 131u + (uint64_t)k * 17u + (uint64_t)stride * 5u +
                        (uint64_t)groups);
@@ -304,20 +412,32 @@ static void convtr_case(int c_in, int c_out, int k, int stride, int dilation, in
     CU_ASSERT_EQUAL(sotto_conv_transpose1d(&g_cpu, &cw, b, x, T_in, want), L);
 
     sotto_cuda_convtr1d_w gw;
+    const int bf16 = dt == SOTTO_CUDA_BF16;
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_set_weight_dtype(g_cu, dt), SOTTO_OK);
     CU_ASSERT_EQUAL_FATAL(
         sotto_cuda_convtr1d_w_init(g_cu, &gw, W, c_in, c_out, k, stride, dilation, groups, &st),
         SOTTO_OK);
+    CU_ASSERT_EQUAL_FATAL(sotto_cuda_set_weight_dtype(g_cu, SOTTO_CUDA_F32), SOTTO_OK);
+    CU_ASSERT_TRUE(bf16 ? gw.wb && !gw.w : gw.w && !gw.wb);
     CU_ASSERT_EQUAL(sotto_cuda_convtr1d_out_len(&gw, T_in), L);
+    CU_ASSERT_EQUAL(sotto_cuda_convtr1d_scratch(&gw, T_in),
+                    bf16 ? (size_t)T_in * c_in * 2 + 256 : 0);
     float *dx = dev_from(x, (size_t)(T_in * c_in)), *db = dev_from(b, (size_t)c_out);
     float *dy = dev_nan((size_t)(L * c_out));
+    sotto_cuda_scratch_reset(g_cu);
+    if (squeeze) squeeze_scratch(squeeze);
+    const size_t used = sotto_cuda_scratch_used(g_cu);
     const int64_t rc = sotto_cuda_conv_transpose1d(g_cu, &gw, db, dx, T_in, dy);
     report_device((int)(rc < 0 ? rc : 0), "convtr1d");
     CU_ASSERT_EQUAL(rc, L);
+    CU_ASSERT_EQUAL(sotto_cuda_scratch_used(g_cu), used); /* temporaries given back */
+    sotto_cuda_scratch_reset(g_cu);
 
     char what[128];
-    snprintf(what, sizeof what, "convtr1d c_in=%d c_out=%d k=%d s=%d d=%d g=%d T=%lld bias=%d",
-             c_in, c_out, k, stride, dilation, groups, (long long)T_in, with_bias);
-    expect_close(what, dy, want, L * c_out, NMSE_GEMM);
+    snprintf(what, sizeof what, "convtr1d c_in=%d c_out=%d k=%d s=%d d=%d g=%d T=%lld bias=%d%s%s",
+             c_in, c_out, k, stride, dilation, groups, (long long)T_in, with_bias,
+             bf16 ? " bf16" : "", squeeze ? " (row blocks)" : "");
+    expect_gemm(what, bf16, dy, want, L * c_out, NMSE_GEMM);
 
     sotto_cuda_free(g_cu, dx);
     sotto_cuda_free(g_cu, db);
@@ -330,6 +450,12 @@ static void convtr_case(int c_in, int c_out, int k, int stride, int dilation, in
     free(want);
 }
 
+static void convtr_case(int c_in, int c_out, int k, int stride, int dilation, int groups,
+                        int64_t T_in, int with_bias)
+{
+    convtr_case_dt(c_in, c_out, k, stride, dilation, groups, T_in, with_bias, SOTTO_CUDA_F32, 0);
+}
+
 static void test_convtr1d(void)
 {
     convtr_case(16, 8, 16, 8, 1, 1, 20, 1); /* a vocoder upsampler: k = 2·stride */
@@ -337,6 +463,17 @@ static void test_convtr1d(void)
     convtr_case(12, 6, 3, 1, 2, 1, 30, 1);  /* stride 1, dilated */
     convtr_case(8, 10, 4, 6, 1, 1, 15, 1);  /* stride > k: rows no tap reaches */
     convtr_case(16, 12, 5, 2, 1, 4, 25, 1); /* grouped */
+    CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
+}
+
+/* bf16 weights: the upsampler, a grouped one, and input frames in blocks of four. */
+static void test_convtr1d_bf16(void)
+{
+    const sotto_cuda_dtype B = SOTTO_CUDA_BF16;
+    convtr_case_dt(16, 8, 16, 8, 1, 1, 20, 1, B, 0);
+    convtr_case_dt(8, 10, 4, 6, 1, 1, 15, 0, B, 0);
+    convtr_case_dt(16, 12, 5, 2, 1, 4, 25, 1, B, 0);
+    convtr_case_dt(16, 8, 16, 8, 1, 1, 20, 1, B, 4 * 16 * sizeof(uint16_t));
     CU_ASSERT_EQUAL(sotto_cuda_error(g_cu), SOTTO_OK);
 }
 
@@ -1022,6 +1159,9 @@ int main(void)
     static const tu_test tests[] = {{"linear", test_linear},
                                     {"conv1d", test_conv1d},
                                     {"convtr1d", test_convtr1d},
+                                    {"linear_bf16", test_linear_bf16},
+                                    {"conv1d_bf16", test_conv1d_bf16},
+                                    {"convtr1d_bf16", test_convtr1d_bf16},
                                     {"norms", test_norms},
                                     {"activations", test_activations},
                                     {"snake_softmax", test_snake_softmax},

@@ -17,7 +17,10 @@
  *     vocos_cuda_set_bandwidth, against the CPU at that bandwidth, and its errors;
  *   - the public vocoder on encodec-small loaded for CUDA: codes pushed in several schedules at
  *     each bandwidth (chosen at creation and by sotto_vocoder_set_bandwidth), and
- *     sotto_vocoder_vocode_batch, against the same calls on the CPU model.
+ *     sotto_vocoder_vocode_batch, against the same calls on the CPU model;
+ *   - bf16 weights (vocos_cuda_weights_create with bf16 = 1, and a model loaded with
+ *     params.gpu_bf16): offline and 4-frame streaming output against the f32 CPU vocoder, the
+ *     stream against the bf16 offline output, and the public vocoder of the bf16 model.
  * Where no device exists, or Sotto was built without its CUDA backend, the test reports SKIP
  * (exit code 77), never a pass.
  *
@@ -33,6 +36,12 @@
  *     other kernels and sum in another order; nothing else differs.
  *   Graph replay vs the same stream run directly: max-abs ≤ 1e-6 (the same kernels on the
  *     same shapes: expected bit-identical; the log says whether it was).
+ *   GPU bf16 vs CPU f32: NMSE ≤ 1e-4 (SNR ≥ 40 dB), and NMSE > 1e-8, which f32 products do not
+ *     reach, so the bf16 path really ran. Every GEMM input is rounded to 8 significant bits
+ *     (2.5e-6 NMSE per product, measured 1e-6 to 5e-6 per layer in test_cuda_ops); through the
+ *     embedding, 2·L pointwise layers and the head the output's NMSE measures about 3e-5 on
+ *     these models, SNR 45 dB (printed). GPU bf16 stream vs GPU bf16 offline: the f32
+ *     budget above (both round the same activations; only the GEMMs' row counts differ).
  * Each comparison prints its max-abs and NMSE, so the log records the achieved error.
  */
 #include <math.h>
@@ -55,6 +64,8 @@
 #define NMSE_F32 1e-8
 #define NMSE_F16 1e-6
 #define MAX_ABS_GRAPH 1e-6
+#define NMSE_BF16 1e-4
+#define NMSE_BF16_FLOOR 1e-8
 
 /* One model's fixture: the model (on the CPU), its golden features, the bandwidth they are
  * for (AdaLayerNorm models; 0 otherwise), and a longer signal (the golden features tiled) for
@@ -927,6 +938,111 @@ static void test_encodec_vocoder_batch(void)
     sotto_model_free(gpu);
 }
 
+/* ---- bf16 weights ------------------------------------------------------------------------- */
+
+/* got against the f32 reference want: prints NMSE and SNR, checks NMSE_BF16_FLOOR < NMSE ≤
+ * NMSE_BF16. */
+static void check_bf16(const char *what, const fixture *f, const float *got, int64_t n_got,
+                       const float *want, int64_t n_want)
+{
+    CU_ASSERT_EQUAL(n_got, n_want);
+    if (n_got != n_want || n_got < 1) return;
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n_got; i++) {
+        const double e = (double)got[i] - want[i];
+        num += e * e;
+        den += (double)want[i] * want[i];
+    }
+    const double nmse = den > 0.0 ? num / den : num;
+    printf("  (%s: %s vs f32 CPU: NMSE %.3g, SNR %.1f dB; budget NMSE %.0e)\n", f->name, what, nmse,
+           -10.0 * log10(nmse), NMSE_BF16);
+    CU_ASSERT_TRUE(nmse <= NMSE_BF16); /* a NaN fails here too */
+    CU_ASSERT_TRUE(nmse > NMSE_BF16_FLOOR);
+}
+
+static void bf16_model(const char *model_rel, const char *golden_rel, const char *feat, int bw)
+{
+    fixture f;
+    fixture_open(&f, model_rel, golden_rel, feat, bw, -1.0, NMSE_BF16);
+    vocos_cuda_weights *wt = NULL;
+    vocos_cuda *c = NULL;
+    sotto_status st;
+    int rc = vocos_cuda_weights_create(f.w, 0, 1, &wt, &st);
+    if (!rc) rc = vocos_cuda_create_shared(wt, f.T_long, &c, &st);
+    if (rc) fprintf(stderr, "vocos cuda bf16: %s\n", st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    if (bw) CU_ASSERT_EQUAL(vocos_cuda_set_bandwidth(c, bw), SOTTO_OK);
+
+    /* offline */
+    int64_t n_cpu, n_gpu;
+    float *want = cpu_offline(&f, f.mel, f.T, &n_cpu);
+    float *got = gpu_offline(c, f.mel, f.T, &n_gpu);
+    check_bf16("GPU bf16 offline", &f, got, n_gpu, want, n_cpu);
+    free(want);
+    free(got);
+
+    /* 4-frame pushes with graphs: against the CPU stream, and equal to the bf16 offline */
+    static const int four[1] = {4};
+    int *counts = calloc((size_t)f.T_long + 2, sizeof(int));
+    int *cpu_counts = calloc((size_t)f.T_long + 2, sizeof(int));
+    CU_ASSERT_FATAL(counts && cpu_counts);
+    vocos_cuda_stream *s = make_stream(c, 4, 1);
+    int64_t n_str, n_off, n_cs;
+    float *str = gpu_stream(c, s, &f, f.longf, f.T_long, four, 1, &n_str, counts);
+    float *off = gpu_offline(c, f.longf, f.T_long, &n_off);
+    float *cs = cpu_stream(&f, f.longf, f.T_long, four, 1, &n_cs, cpu_counts);
+    CU_ASSERT_EQUAL(memcmp(counts, cpu_counts, sizeof(int) * ((size_t)f.T_long + 2)), 0);
+    check_bf16("GPU bf16 stream, 4-frame pushes", &f, str, n_str, cs, n_cs);
+    check_close("GPU bf16 stream, 4-frame pushes", "GPU bf16 offline", &f, str, n_str, off, n_off,
+                MAX_ABS_F32, NMSE_F32);
+    CU_ASSERT_TRUE(vocos_cuda_stream_graph_launches(s) >= 1);
+
+    /* The public API: a model loaded for CUDA with params.gpu_bf16 runs these weights (its
+     * vocoder's offline output is the bf16 context's), and the parameter is validated. */
+    sotto_model *m = NULL;
+    sotto_model_params p = sotto_model_default_params();
+    p.backend = SOTTO_BACKEND_CUDA;
+    p.gpu_bf16 = 2;
+    CU_ASSERT_EQUAL(sotto_model_load_file(tu_data_path(model_rel), &p, &m, &st),
+                    SOTTO_ERR_INVALID_ARG);
+    CU_ASSERT_PTR_NULL(m);
+    p.gpu_bf16 = 1;
+    rc = sotto_model_load_file(tu_data_path(model_rel), &p, &m, &st);
+    if (rc) fprintf(stderr, "load %s with gpu_bf16: %s\n", model_rel, st.message);
+    CU_ASSERT_EQUAL_FATAL(rc, SOTTO_OK);
+    CU_ASSERT_EQUAL(sotto_model_backend(m), SOTTO_BACKEND_CUDA);
+    fixture fm = f;
+    fm.m = m;
+    int64_t n_pub;
+    float *pub = cpu_offline(&fm, f.longf, f.T_long, &n_pub); /* on m: the device */
+    check_bf16("public vocoder, gpu_bf16 model", &f, pub, n_pub, cs, n_cs);
+    check_close("public vocoder, gpu_bf16 model", "GPU bf16 offline", &f, pub, n_pub, off, n_off,
+                MAX_ABS_F32, NMSE_F32);
+    sotto_model_free(m);
+
+    free(pub);
+    free(str);
+    free(off);
+    free(cs);
+    free(counts);
+    free(cpu_counts);
+    vocos_cuda_stream_free(s);
+    vocos_cuda_free(c);
+    vocos_cuda_weights_free(wt);
+    fixture_close(&f);
+}
+
+static void test_bf16_mel_small(void)
+{
+    bf16_model("vocos/mel-small.gguf", "vocos/mel-small_golden.gguf", "mel", 0);
+}
+
+/* AdaLayerNorm and EnCodec features, at the last bandwidth. */
+static void test_bf16_encodec_bw1(void)
+{
+    bf16_model(ENCODEC, ENCODEC_GOLDEN, "features", 1);
+}
+
 #endif /* SOTTO_HAVE_CUDA */
 
 int main(void)
@@ -948,6 +1064,8 @@ int main(void)
                                     {"bandwidth_switch", test_bandwidth_switch},
                                     {"encodec_vocoder_codes", test_encodec_vocoder_codes},
                                     {"encodec_vocoder_batch", test_encodec_vocoder_batch},
+                                    {"bf16_mel_small", test_bf16_mel_small},
+                                    {"bf16_encodec_bw1", test_bf16_encodec_bw1},
                                     {NULL, NULL}};
     return tu_run_suite("vocos_cuda", tests);
 #endif

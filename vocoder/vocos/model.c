@@ -282,10 +282,12 @@ int sotto_vocos_load(sotto_model *m, sotto_status *st)
 #ifdef SOTTO_HAVE_CUDA
     /* The CUDA forward (vocos_cuda.h) covers every model loaded here (mel or EnCodec features,
      * LayerNorm or AdaLayerNorm); the weights go to the device once, here, for every vocoder
-     * made on the model. */
+     * made on the model, in bf16 when params.gpu_bf16 asks for it. */
     m->cuda_path = m->cuda_ok;
-    if (m->cuda_path && (rc = sotto_model_cuda_fallback(
-                             m, vocos_cuda_weights_create(w, m->params.device, &w->cuda, st), st)))
+    if (m->cuda_path &&
+        (rc = sotto_model_cuda_fallback(
+             m, vocos_cuda_weights_create(w, m->params.device, m->params.gpu_bf16, &w->cuda, st),
+             st)))
         return rc;
 #endif
     return SOTTO_OK;

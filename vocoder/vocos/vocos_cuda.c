@@ -340,8 +340,8 @@ void vocos_cuda_weights_free(vocos_cuda_weights *d)
     free(d);
 }
 
-int vocos_cuda_weights_create(const vocos_weights *w, int device, vocos_cuda_weights **out,
-                              sotto_status *st)
+int vocos_cuda_weights_create(const vocos_weights *w, int device, int bf16,
+                              vocos_cuda_weights **out, sotto_status *st)
 {
     if (!out) return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: out is NULL");
     *out = NULL;
@@ -374,7 +374,12 @@ int vocos_cuda_weights_create(const vocos_weights *w, int device, vocos_cuda_wei
         vocos_cuda_weights_free(d);
         return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "out of memory");
     }
-    if ((rc = sotto_cuda_create(&d->cu, device, 0, st)) || (rc = upload_weights(d, w, st))) {
+    if (!(rc = sotto_cuda_create(&d->cu, device, 0, st))) {
+        /* read by every upload below; on a live context the setting cannot be refused */
+        if (bf16) (void)sotto_cuda_set_weight_dtype(d->cu, SOTTO_CUDA_BF16);
+        rc = upload_weights(d, w, st);
+    }
+    if (rc) {
         vocos_cuda_weights_free(d);
         return rc;
     }
@@ -394,7 +399,7 @@ int vocos_cuda_create(const vocos_weights *w, int device, int max_frames, vocos_
                                 "vocos cuda: max_frames %d out of range (1..%d)", max_frames,
                                 1 << 20);
     vocos_cuda_weights *d = NULL;
-    int rc = vocos_cuda_weights_create(w, device, &d, st);
+    int rc = vocos_cuda_weights_create(w, device, 0, &d, st);
     if (rc) return rc;
     if ((rc = vocos_cuda_create_shared(d, max_frames, out, st))) {
         vocos_cuda_weights_free(d);
@@ -444,11 +449,18 @@ int vocos_cuda_create_shared(const vocos_cuda_weights *wt, int max_frames, vocos
      * frame gives no sample ("center"). */
     c->out_cap = istft_len(c, max_frames) + hp->hop_length;
 
-    /* Scratch: the larger of the embedding conv's im2col matrix and the ISTFT's spectra and
-     * frames (each layer gives its scratch back before the next runs). */
-    const sotto_cuda_conv1d_w geom = {
-        .c_in = Cin, .c_out = C, .k = VOCOS_KERNEL, .stride = 1, .dilation = 1, .groups = 1};
-    size_t scratch = sotto_cuda_conv1d_scratch(&geom, (int64_t)rows);
+    /* Scratch: the largest of the embedding conv's im2col matrix, a bf16 Linear's rounded
+     * input (the widest is pwconv2's, I per frame; none with f32 weights) and the ISTFT's
+     * spectra and frames (each layer gives its scratch back before the next runs). */
+    size_t scratch = sotto_cuda_conv1d_scratch(&wt->embed, (int64_t)rows);
+    for (int i = 0; i < hp->num_layers; i++) {
+        const size_t s1 = sotto_cuda_linear_scratch(&wt->blocks[i].pw1, (int64_t)rows);
+        const size_t s2 = sotto_cuda_linear_scratch(&wt->blocks[i].pw2, (int64_t)rows);
+        if (s1 > scratch) scratch = s1;
+        if (s2 > scratch) scratch = s2;
+    }
+    const size_t s_head = sotto_cuda_linear_scratch(&wt->head_mag, (int64_t)rows);
+    if (s_head > scratch) scratch = s_head;
     const size_t istft_bytes = align256((size_t)batch * (size_t)F * 2 * sizeof(float)) +
                                align256((size_t)batch * (size_t)hp->n_fft * sizeof(float));
     if (istft_bytes > scratch) scratch = istft_bytes;

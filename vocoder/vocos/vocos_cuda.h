@@ -31,7 +31,11 @@
  *     size can be captured once as a CUDA graph and replayed (backend/cuda/cuda_graph.h).
  *
  * All arithmetic is f32; vocos_cuda_set_tf32 lets the GEMMs use TF32 tensor cores instead
- * (faster, less exact; off by default).
+ * (faster, less exact; off by default). Weights made with vocos_cuda_weights_create(bf16 = 1)
+ * keep the embedding conv, pwconv1/2 and head Linears in bf16 (half their device memory) and
+ * run those GEMMs on bf16 inputs with f32 sums (backend/cuda/cuda_ops.h, SOTTO_CUDA_BF16);
+ * norms, depthwise convs, activations and the ISTFT stay f32. Against the f32 CPU vocoder
+ * that costs an output NMSE of about 3e-5, an SNR of 45 dB (tests/gpu/test_vocos_cuda.c).
  *
  * Scope: every Vocos model sotto_vocos_load accepts. Mel and EnCodec-feature models alike take
  * feature frames here: an EnCodec model's frames are the sums of the selected codebook rows,
@@ -75,13 +79,15 @@ void vocos_cuda_free(vocos_cuda *c);
  * A model's weights on the device, uploaded once (model load) and shared: each context made
  * with vocos_cuda_create_shared reads them from its own stream and owns only its activations,
  * ISTFT plan and scratch (vocos_cuda_create is weights_create + create_shared in one, the
- * context owning its weights). The weights must outlive every context made on them; they are
- * only read, so contexts on several threads may use them at once. Errors of weights_create
- * as vocos_cuda_create's, less the max_frames check.
+ * context owning its weights, in f32). bf16 = 1 stores the GEMM weights in bf16 (see above;
+ * the contexts' scratch then also holds a Linear's input rounded to bf16), 0 in f32. The
+ * weights must outlive every context made on them; they are only read, so contexts on several
+ * threads may use them at once. Errors of weights_create as vocos_cuda_create's, less the
+ * max_frames check.
  */
 typedef struct vocos_cuda_weights vocos_cuda_weights;
-int vocos_cuda_weights_create(const vocos_weights *w, int device, vocos_cuda_weights **out,
-                              sotto_status *st);
+int vocos_cuda_weights_create(const vocos_weights *w, int device, int bf16,
+                              vocos_cuda_weights **out, sotto_status *st);
 void vocos_cuda_weights_free(vocos_cuda_weights *wt);
 int vocos_cuda_create_shared(const vocos_cuda_weights *wt, int max_frames, vocos_cuda **out,
                              sotto_status *st);

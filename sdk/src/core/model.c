@@ -49,6 +49,9 @@ int sotto_model_params_check(const sotto_model_params *p, sotto_status *st)
     if (p->f16_arithmetic < 0 || p->f16_arithmetic > 2)
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "params.f16_arithmetic = %d, must be 0, 1 or 2", p->f16_arithmetic);
+    if (p->gpu_bf16 != 0 && p->gpu_bf16 != 1)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "params.gpu_bf16 = %d, must be 0 or 1",
+                                p->gpu_bf16);
     if (p->allocator && (!p->allocator->alloc || !p->allocator->free))
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
                                 "params.allocator needs both alloc and free");

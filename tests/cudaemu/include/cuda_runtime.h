@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <tuple>
 #include <type_traits>
@@ -323,6 +324,18 @@ inline void __sincosf(float x, float *s, float *c)
 inline float __ldg(const float *p)
 {
     return *p;
+}
+inline unsigned int __float_as_uint(float x)
+{
+    unsigned int u;
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+inline float __uint_as_float(unsigned int u)
+{
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
 }
 
 #endif

@@ -2,7 +2,8 @@
  * What the CUDA layers share: the context's definition, the checking macros that turn a failed
  * CUDA, cuBLAS or cuFFT call into a recorded, sticky SOTTO_ERR_DEVICE, launch geometry for
  * grid-stride kernels, scratch marks, and the two GEMM-shaped helpers (a strided-batched f32
- * GEMM in our row-major terms, and bias rows) that linear and the convolutions are built on.
+ * GEMM in our row-major terms, its bf16 twin with the rounding that feeds it, and bias rows)
+ * that linear and the convolutions are built on.
  * Internal to backend/cuda: C++ linkage, never included by C code.
  */
 #ifndef SOTTO_BACKEND_CUDA_COMMON_CUH
@@ -53,6 +54,7 @@ struct sotto_cuda {
     size_t scratch_size, scratch_used;
     int *flags;     /* device word: SOTTO_CUDA_FLAG_* bits raised by kernels, read by sync */
     int allow_tf32; /* GEMMs may use TF32 tensor cores */
+    int weight_dt;  /* sotto_cuda_dtype of the weights uploads make now */
     int err;        /* sticky error, SOTTO_OK while the context works */
     char msg[256];  /* what failed */
 };
@@ -158,6 +160,27 @@ template <bool IS_MAX> __device__ inline float sotto_block_reduce(float v)
 int sotto_cuda_gemm(sotto_cuda *cu, int M, int N, int K, const float *X, int64_t ldx, int64_t sx,
                     const float *W, int64_t ldw, int64_t sw, float beta, float *Y, int64_t ldy,
                     int64_t sy, int batch);
+
+/* The same product on bf16 operands (X and W hold bf16 bits, strides and leading dimensions
+ * in elements), f32 sums into f32 Y: cuBLAS's CUDA_R_16BF inputs with CUBLAS_COMPUTE_32F. */
+int sotto_cuda_gemm_bf16(sotto_cuda *cu, int M, int N, int K, const uint16_t *X, int64_t ldx,
+                         int64_t sx, const uint16_t *W, int64_t ldw, int64_t sw, float beta,
+                         float *Y, int64_t ldy, int64_t sy, int batch);
+
+/* f32 → bf16 bits, rounded to nearest even as cuBLAS's own conversions and PyTorch's
+ * .to(torch.bfloat16) round; a NaN stays a (quiet) NaN, which plain rounding could turn into
+ * an infinity. weights.c rounds the weights the same way on the host. */
+__device__ inline uint16_t sotto_bf16_rne(float v)
+{
+    const uint32_t u = __float_as_uint(v);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Xb[r][c] = bf16(X[r][c]) for r < rows, c < cols (X rows ldx floats apart, Xb packed): a
+ * bf16 GEMM's activation operand. */
+int sotto_cuda_to_bf16(sotto_cuda *cu, const float *X, int64_t ldx, int64_t rows, int cols,
+                       uint16_t *Xb);
 
 /* Y[m][n] = (acc ? Y[m][n] : 0) + bias[n] for m < M, n < N (rows ldy apart); bias NULL: the
  * rows are zeroed, or left alone with acc. */

@@ -89,6 +89,18 @@ extern "C" void sotto_cuda_set_tf32(sotto_cuda *cu, int allow)
     if (cu) cu->allow_tf32 = allow != 0;
 }
 
+extern "C" int sotto_cuda_set_weight_dtype(sotto_cuda *cu, sotto_cuda_dtype dtype)
+{
+    if (!cu || (dtype != SOTTO_CUDA_F32 && dtype != SOTTO_CUDA_BF16)) return SOTTO_ERR_INVALID_ARG;
+    cu->weight_dt = (int)dtype;
+    return SOTTO_OK;
+}
+
+extern "C" sotto_cuda_dtype sotto_cuda_weight_dtype(const sotto_cuda *cu)
+{
+    return cu && cu->weight_dt == SOTTO_CUDA_BF16 ? SOTTO_CUDA_BF16 : SOTTO_CUDA_F32;
+}
+
 /* ---- create / destroy --------------------------------------------------------------------- */
 
 /* The steps of creation after the struct exists; a failure is recorded in cu. */

@@ -73,6 +73,27 @@ const char *sotto_cuda_error_message(const sotto_cuda *cu);
  * cores (10-bit mantissa inputs, f32 accumulation): faster, less exact. Off by default. */
 void sotto_cuda_set_tf32(sotto_cuda *cu, int allow);
 
+/* How GEMM weights are stored on the device. */
+typedef enum sotto_cuda_dtype {
+    SOTTO_CUDA_F32 = 0, /* f32 weights, f32 (or TF32, sotto_cuda_set_tf32) products */
+    SOTTO_CUDA_BF16 = 1 /* bf16 weights, activations rounded to bf16 per call, f32 sums */
+} sotto_cuda_dtype;
+
+/*
+ * Chooses the storage of the GEMM weights that later uploads through this context make
+ * (the *_w_init and *_w_from_cpu calls, sotto_cuda_tlayer_init): SOTTO_CUDA_F32, the default,
+ * or SOTTO_CUDA_BF16, which halves their device memory and runs their products on bf16
+ * tensor cores (8-bit mantissa inputs rounded to nearest even, f32 accumulation, bias added
+ * in f32): a relative error of about 3e-3 per product term instead of 1e-7. A weight keeps the
+ * storage it was made with; depthwise conv weights (no GEMM) stay f32. A bf16 layer first
+ * rounds its input to bf16 in scratch (sotto_cuda_linear_scratch, sotto_cuda_conv1d_scratch,
+ * sotto_cuda_convtr1d_scratch say how much; with less it runs in row blocks). Returns
+ * SOTTO_OK or SOTTO_ERR_INVALID_ARG (NULL, an unknown dtype: the setting is kept). Host only.
+ */
+int sotto_cuda_set_weight_dtype(sotto_cuda *cu, sotto_cuda_dtype dtype);
+/* The storage the next upload gets (SOTTO_CUDA_F32 for NULL). */
+sotto_cuda_dtype sotto_cuda_weight_dtype(const sotto_cuda *cu);
+
 /* Waits for the stream. Returns SOTTO_OK, the sticky error, SOTTO_ERR_DEVICE, or
  * SOTTO_ERR_INVALID_ARG once when an embedding since the last sync met an id out of range
  * (that does not fail the context). */
@@ -109,17 +130,24 @@ size_t sotto_cuda_scratch_size(const sotto_cuda *cu);
 
 /* ---- linear ------------------------------------------------------------------------------- */
 
-/* A Linear weight on the device, kept in PyTorch layout w[n_out][n_in] f32 (cuBLAS reads it
- * transposed in place, so no repacking is needed). */
+/* A Linear weight on the device, kept in PyTorch layout w[n_out][n_in] (cuBLAS reads it
+ * transposed in place, so no repacking is needed): f32 in w, or bf16 bits in wb when made
+ * under SOTTO_CUDA_BF16; exactly one of the two is set. */
 typedef struct sotto_cuda_linear_w {
     int n_out, n_in;
-    float *w; /* device */
+    float *w;     /* device, f32 storage */
+    uint16_t *wb; /* device, bf16 storage */
 } sotto_cuda_linear_w;
 
-/* Uploads host W[n_out][n_in]. Errors: SOTTO_ERR_INVALID_ARG, SOTTO_ERR_DEVICE. */
+/* Uploads host W[n_out][n_in] in the context's weight dtype. Errors: SOTTO_ERR_INVALID_ARG,
+ * SOTTO_ERR_OUT_OF_MEMORY (host staging for bf16), SOTTO_ERR_DEVICE. */
 int sotto_cuda_linear_w_init(sotto_cuda *cu, sotto_cuda_linear_w *w, const float *W, int n_out,
                              int n_in, sotto_status *st);
 void sotto_cuda_linear_w_free(sotto_cuda *cu, sotto_cuda_linear_w *w);
+/* Scratch bytes that let a linear over M rows round its whole input to bf16 at once (0 for an
+ * f32 weight). With less it runs in row blocks that fit; it fails only when not even one row
+ * fits. */
+size_t sotto_cuda_linear_scratch(const sotto_cuda_linear_w *w, int64_t M);
 
 /* y[M][n_out] = x[M][n_in] · Wᵀ + bias (bias may be NULL), as sotto_linear. */
 int sotto_cuda_linear(sotto_cuda *cu, const sotto_cuda_linear_w *w, const float *bias,
@@ -131,13 +159,15 @@ int sotto_cuda_linear_ex(sotto_cuda *cu, const sotto_cuda_linear_w *w, const flo
 
 /* ---- conv1d ------------------------------------------------------------------------------- */
 
-/* A Conv1d weight on the device. Depthwise (groups == c_in == c_out): taps major, w[k][c].
- * Otherwise w[c_out][k][c_in/groups]: each output channel's row in the order of the im2col
- * columns (tap major, then the group's input channels). */
+/* A Conv1d weight on the device. Depthwise (groups == c_in == c_out): taps major, w[k][c],
+ * always f32. Otherwise w[c_out][k][c_in/groups]: each output channel's row in the order of
+ * the im2col columns (tap major, then the group's input channels), f32 in w or, made under
+ * SOTTO_CUDA_BF16, bf16 bits in wb (exactly one set). */
 typedef struct sotto_cuda_conv1d_w {
     int c_in, c_out, k, stride, dilation, groups;
     int depthwise;
-    float *w; /* device */
+    float *w;     /* device, f32 storage */
+    uint16_t *wb; /* device, bf16 storage */
 } sotto_cuda_conv1d_w;
 
 /* From host W[c_out][c_in/groups][k] (PyTorch layout), geometry as sotto_conv1d_w_init_f32.
@@ -150,9 +180,9 @@ void sotto_cuda_conv1d_w_free(sotto_cuda *cu, sotto_cuda_conv1d_w *w);
 /* Output frames of a valid convolution, as sotto_conv1d_out_len. */
 int64_t sotto_cuda_conv1d_out_len(const sotto_cuda_conv1d_w *w, int64_t T_in);
 /* Scratch bytes that let sotto_cuda_conv1d run as one GEMM per group: the im2col matrix
- * T_out × k·c_in (0 when the input is read in place: pointwise, depthwise, or undilated
- * ungrouped with stride ≥ k). With less, the conv runs in row blocks that fit; it fails only
- * when not even one row's columns fit. */
+ * T_out × k·c_in, in bf16 for a bf16 weight (0 when an f32 input is read in place: pointwise,
+ * depthwise, or undilated ungrouped with stride ≥ k; a bf16 weight always gathers). With less, the
+ * conv runs in row blocks that fit; it fails only when not even one row's columns fit. */
 size_t sotto_cuda_conv1d_scratch(const sotto_cuda_conv1d_w *w, int64_t T_in);
 /* Valid convolution x[T_in][c_in] → y[T_out][c_out], as sotto_conv1d. Returns T_out or an
  * error. */
@@ -162,10 +192,12 @@ int64_t sotto_cuda_conv1d(sotto_cuda *cu, const sotto_cuda_conv1d_w *w, const fl
 /* ---- transposed conv1d ------------------------------------------------------------------ */
 
 /* A ConvTranspose1d weight on the device: w[g][k][c_out/groups][c_in/groups], one GEMM
- * operand per group and tap. */
+ * operand per group and tap; f32 in w or, made under SOTTO_CUDA_BF16, bf16 bits in wb
+ * (exactly one set). */
 typedef struct sotto_cuda_convtr1d_w {
     int c_in, c_out, k, stride, dilation, groups;
-    float *w; /* device */
+    float *w;     /* device, f32 storage */
+    uint16_t *wb; /* device, bf16 storage */
 } sotto_cuda_convtr1d_w;
 
 /* From host W[c_in][c_out/groups][k] (PyTorch layout). Errors as conv1d. */
@@ -175,8 +207,11 @@ int sotto_cuda_convtr1d_w_init(sotto_cuda *cu, sotto_cuda_convtr1d_w *w, const f
 void sotto_cuda_convtr1d_w_free(sotto_cuda *cu, sotto_cuda_convtr1d_w *w);
 /* Full output length, as sotto_convtr1d_out_len: (T_in − 1)·stride + dilation·(k − 1) + 1. */
 int64_t sotto_cuda_convtr1d_out_len(const sotto_cuda_convtr1d_w *w, int64_t T_in);
+/* Scratch bytes that let a bf16 transposed conv round its whole input, T_in × c_in, to bf16 at
+ * once (0 for an f32 weight, which needs none). With less it runs in blocks of input frames. */
+size_t sotto_cuda_convtr1d_scratch(const sotto_cuda_convtr1d_w *w, int64_t T_in);
 /* x[T_in][c_in] → y[L][c_out], every output frame (see sotto_conv_transpose1d). Returns L or
- * an error. Needs no scratch. */
+ * an error. */
 int64_t sotto_cuda_conv_transpose1d(sotto_cuda *cu, const sotto_cuda_convtr1d_w *w,
                                     const float *bias, const float *x, int64_t T_in, float *y);
 
@@ -322,7 +357,9 @@ int sotto_cuda_residual(sotto_cuda *cu, const float *x, const float *a, const fl
                         int C, float *y);
 
 /* A transformer layer (sotto_tlayer) on the device: the CPU layer's configuration and its
- * weights, converted back to f32 (see sotto_cuda_linear_to_f32). */
+ * weights, converted back to f32 (see sotto_cuda_linear_to_f32) and stored in the context's
+ * weight dtype (its scratch estimates below assume f32 Linears: a bf16 layer's Linears round
+ * their inputs in whatever row blocks the pool leaves). */
 typedef struct sotto_cuda_tlayer {
     int dim, n_heads, head_dim, ffn_dim;
     int norm; /* sotto_norm_kind: 0 LayerNorm, 1 RMSNorm */

@@ -150,7 +150,8 @@ static size_t part(int64_t rows, int64_t cols)
 static int layer_ok(const sotto_cuda_tlayer *L)
 {
     return L && L->dim > 0 && L->n_heads > 0 && L->head_dim * L->n_heads == L->dim &&
-           L->ffn_dim > 0 && L->qkv.w && L->out.w && L->ff1.w && L->ff2.w;
+           L->ffn_dim > 0 && (L->qkv.w || L->qkv.wb) && (L->out.w || L->out.wb) &&
+           (L->ff1.w || L->ff1.wb) && (L->ff2.w || L->ff2.wb);
 }
 
 static size_t attn_bytes(const sotto_cuda_tlayer *L, int64_t T)

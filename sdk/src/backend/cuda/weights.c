@@ -1,8 +1,9 @@
 /*
  * Weight upload for the CUDA layers (cuda_ops.h): checks the geometry with the CPU's rules
  * (nn/ops_weights.c), repacks the PyTorch layout on the host into the layout each device
- * layer reads, and uploads it once. Load time only: these functions allocate host staging
- * and device memory and wait for the copy.
+ * layer reads, and uploads it once, in f32 or, when the context asks for it
+ * (sotto_cuda_set_weight_dtype), rounded to bf16 here on the host. Load time only: these
+ * functions allocate host staging and device memory and wait for the copy.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,44 @@ static int upload_floats(sotto_cuda *cu, const float *h, size_t n, float **out, 
     return SOTTO_OK;
 }
 
+/* f32 → bf16 bits, rounded to nearest even, a NaN kept a quiet NaN: the host twin of
+ * common.cuh's sotto_bf16_rne, so weights and activations round alike. */
+static uint16_t bf16_rne(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* A GEMM weight of n host floats to the device in the context's weight dtype: *w (f32) or *wb
+ * (bf16); the other stays NULL. */
+static int upload_weight(sotto_cuda *cu, const float *h, size_t n, float **w, uint16_t **wb,
+                         const char *what, sotto_status *st)
+{
+    *w = NULL;
+    *wb = NULL;
+    if (sotto_cuda_weight_dtype(cu) != SOTTO_CUDA_BF16) return upload_floats(cu, h, n, w, what, st);
+    size_t bytes;
+    uint16_t *b;
+    if (sotto_mul_size(n, sizeof(uint16_t), &bytes))
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "%s: size overflows", what);
+    if (!(b = malloc(bytes ? bytes : 1)))
+        return sotto_status_set(st, SOTTO_ERR_OUT_OF_MEMORY, "%s: out of memory", what);
+    for (size_t i = 0; i < n; i++)
+        b[i] = bf16_rne(h[i]);
+    void *d = NULL;
+    int rc = sotto_cuda_alloc(cu, bytes, &d);
+    if (!rc) rc = sotto_cuda_upload(cu, d, b, bytes);
+    free(b);
+    if (rc) {
+        sotto_cuda_free(cu, d);
+        return sotto_status_set(st, rc, "%s: %s", what, sotto_cuda_error_message(cu));
+    }
+    *wb = d;
+    return SOTTO_OK;
+}
+
 /* Host staging of n floats (checked). */
 static float *staging(size_t n)
 {
@@ -48,7 +87,7 @@ int sotto_cuda_linear_w_init(sotto_cuda *cu, sotto_cuda_linear_w *w, const float
         return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "cuda linear: bad shape [%d, %d]", n_out,
                                 n_in);
     /* PyTorch's [out][in] is what the GEMM reads (cuda/linear.cu): upload as is. */
-    int rc = upload_floats(cu, W, (size_t)n_out * (size_t)n_in, &w->w, "cuda linear", st);
+    int rc = upload_weight(cu, W, (size_t)n_out * (size_t)n_in, &w->w, &w->wb, "cuda linear", st);
     if (rc) return rc;
     w->n_out = n_out;
     w->n_in = n_in;
@@ -59,6 +98,7 @@ void sotto_cuda_linear_w_free(sotto_cuda *cu, sotto_cuda_linear_w *w)
 {
     if (!w) return;
     sotto_cuda_free(cu, w->w);
+    sotto_cuda_free(cu, w->wb);
     memset(w, 0, sizeof *w);
 }
 
@@ -89,7 +129,9 @@ int sotto_cuda_conv1d_w_init(sotto_cuda *cu, sotto_cuda_conv1d_w *w, const float
                 for (int j = 0; j < k; j++)
                     h[((size_t)o * k + j) * cig + ci] = W[((size_t)o * cig + ci) * k + j];
     }
-    rc = upload_floats(cu, h, n, &w->w, "cuda conv1d", st);
+    /* a depthwise conv runs its own f32 kernel, not a GEMM */
+    rc = depthwise ? upload_floats(cu, h, n, &w->w, "cuda conv1d", st)
+                   : upload_weight(cu, h, n, &w->w, &w->wb, "cuda conv1d", st);
     free(h);
     if (rc) return rc;
     w->c_in = c_in;
@@ -106,6 +148,7 @@ void sotto_cuda_conv1d_w_free(sotto_cuda *cu, sotto_cuda_conv1d_w *w)
 {
     if (!w) return;
     sotto_cuda_free(cu, w->w);
+    sotto_cuda_free(cu, w->wb);
     memset(w, 0, sizeof *w);
 }
 
@@ -130,7 +173,7 @@ int sotto_cuda_convtr1d_w_init(sotto_cuda *cu, sotto_cuda_convtr1d_w *w, const f
                 for (int j = 0; j < k; j++)
                     h[(((size_t)g * k + j) * cog + o) * cig + ci] =
                         W[(((size_t)g * cig + ci) * cog + o) * k + j];
-    rc = upload_floats(cu, h, n, &w->w, "cuda convtr1d", st);
+    rc = upload_weight(cu, h, n, &w->w, &w->wb, "cuda convtr1d", st);
     free(h);
     if (rc) return rc;
     w->c_in = c_in;
@@ -146,5 +189,6 @@ void sotto_cuda_convtr1d_w_free(sotto_cuda *cu, sotto_cuda_convtr1d_w *w)
 {
     if (!w) return;
     sotto_cuda_free(cu, w->w);
+    sotto_cuda_free(cu, w->wb);
     memset(w, 0, sizeof *w);
 }
