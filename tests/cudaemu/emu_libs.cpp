@@ -10,7 +10,8 @@
  * not read when beta is 0 (so NaN there does not propagate, as in cuBLAS); with
  * CUBLAS_COMPUTE_32F_FAST_TF32 the inputs are rounded to TF32 (10-bit mantissa) first, which
  * models the tensor cores' input precision. bf16 inputs widen to f32 exactly and the product
- * is then the f32 one. C2R: the unnormalised inverse DFT of a Hermitian
+ * is then the f32 one. R2C: the forward DFT's n/2 + 1 bins (KissFFT for even sizes, a
+ * direct sum in double for odd ones). C2R: the unnormalised inverse DFT of a Hermitian
  * half spectrum (the imaginary parts of DC and Nyquist ignored), by KissFFT's real inverse
  * transform for even sizes and a direct sum in double for odd ones; afterwards the
  * input is overwritten with NaN, because cuFFT documents that an out-of-place C2R transform
@@ -213,10 +214,11 @@ cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperati
 /* ---- cuFFT ---------------------------------------------------------------------------------- */
 struct fft_plan {
     bool live;
+    cufftType type; /* CUFFT_C2R or CUFFT_R2C */
     int n, idist, odist, istride, ostride, batch;
     cudaStream_t stream;
     std::vector<double> cs, sn; /* odd sizes: the direct sum's twiddles */
-    std::shared_ptr<void> kiss; /* even sizes: kiss_fftr inverse configuration */
+    std::shared_ptr<void> kiss; /* even sizes: kiss_fftr configuration of the plan's direction */
 };
 static std::vector<fft_plan> g_plans;
 
@@ -226,22 +228,26 @@ cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *inembed, int
     std::lock_guard<std::recursive_mutex> lk(g_lock);
     if (!plan || !n) return CUFFT_INVALID_VALUE;
     if (any_capture()) return CUFFT_ALLOC_FAILED; /* its work area is a cudaMalloc */
-    if (rank != 1 || type != CUFFT_C2R) return CUFFT_INVALID_TYPE; /* what the emulator has */
+    if (rank != 1 || (type != CUFFT_C2R && type != CUFFT_R2C))
+        return CUFFT_INVALID_TYPE; /* what the emulator has */
     if (n[0] < 1 || batch < 1 || istride < 1 || ostride < 1) return CUFFT_INVALID_SIZE;
     (void)inembed;
     (void)onembed;
     fft_plan p;
     p.live = true;
+    p.type = type;
     p.n = n[0];
-    /* NULL embeddings select the basic layout, whatever the strides and distances say */
+    /* NULL embeddings select the basic layout, whatever the strides and distances say:
+     * C2R reads n/2 + 1 complex per transform and writes n reals, R2C the reverse */
+    const int half = n[0] / 2 + 1;
     p.istride = inembed ? istride : 1;
     p.ostride = onembed ? ostride : 1;
-    p.idist = inembed ? idist : n[0] / 2 + 1;
-    p.odist = onembed ? odist : n[0];
+    p.idist = inembed ? idist : type == CUFFT_C2R ? half : n[0];
+    p.odist = onembed ? odist : type == CUFFT_C2R ? n[0] : half;
     p.batch = batch;
     p.stream = nullptr;
     if (p.n % 2 == 0) {
-        kiss_fftr_cfg c = kiss_fftr_alloc(p.n, 1, nullptr, nullptr);
+        kiss_fftr_cfg c = kiss_fftr_alloc(p.n, type == CUFFT_C2R, nullptr, nullptr);
         if (!c) return CUFFT_ALLOC_FAILED;
         p.kiss = std::shared_ptr<void>(c, free);
     } else {
@@ -273,11 +279,61 @@ cufftResult cufftSetStream(cufftHandle plan, cudaStream_t s)
     return CUFFT_SUCCESS;
 }
 
+cufftResult cufftExecR2C(cufftHandle plan, cufftReal *in, cufftComplex *out)
+{
+    std::lock_guard<std::recursive_mutex> lk(g_lock);
+    fft_plan *p = get_plan(plan);
+    if (!p) return CUFFT_INVALID_PLAN;
+    if (p->type != CUFFT_R2C) return CUFFT_INVALID_TYPE;
+    const int nb = p->n / 2 + 1;
+    const size_t in_bytes =
+        sizeof(float) * ((size_t)(p->batch - 1) * p->idist + (size_t)(p->n - 1) * p->istride + 1);
+    const size_t out_bytes = sizeof(cufftComplex) * ((size_t)(p->batch - 1) * p->odist +
+                                                     (size_t)(nb - 1) * p->ostride + 1);
+    if (!in || !out || !device_range_locked(in, in_bytes) || !device_range_locked(out, out_bytes)) {
+        set_error(cudaErrorIllegalAddress,
+                  "cufftExecR2C: input (%zu bytes) or output (%zu bytes) leaves device memory",
+                  in_bytes, out_bytes);
+        return CUFFT_EXEC_FAILED;
+    }
+    const fft_plan q = *p;
+    auto op = [q, in, out, nb]() -> cudaError_t {
+        const int n = q.n;
+        std::vector<float> x((size_t)n);
+        std::vector<kiss_fft_cpx> bins((size_t)nb);
+        for (int b = 0; b < q.batch; b++) {
+            const float *X = in + (size_t)b * q.idist;
+            cufftComplex *Y = out + (size_t)b * q.odist;
+            for (int i = 0; i < n; i++)
+                x[(size_t)i] = X[(size_t)i * q.istride];
+            if (q.kiss) {
+                kiss_fftr((kiss_fftr_cfg)q.kiss.get(), x.data(), bins.data());
+                for (int k = 0; k < nb; k++)
+                    Y[(size_t)k * q.ostride] = cufftComplex{bins[(size_t)k].r, bins[(size_t)k].i};
+                continue;
+            }
+            for (int k = 0; k < nb; k++) { /* X[k] = Σ x[t]·e^{−2πi·kt/n} */
+                double re = 0.0, im = 0.0;
+                for (int t = 0; t < n; t++) {
+                    const size_t w = (size_t)((long long)k * t % n);
+                    re += x[(size_t)t] * q.cs[w];
+                    im -= x[(size_t)t] * q.sn[w];
+                }
+                Y[(size_t)k * q.ostride] = cufftComplex{(float)re, (float)im};
+            }
+        }
+        return check_red_zones("cufftExecR2C");
+    };
+    if (submit(p->stream, op) != cudaSuccess) return CUFFT_EXEC_FAILED;
+    return CUFFT_SUCCESS;
+}
+
 cufftResult cufftExecC2R(cufftHandle plan, cufftComplex *in, cufftReal *out)
 {
     std::lock_guard<std::recursive_mutex> lk(g_lock);
     fft_plan *p = get_plan(plan);
     if (!p) return CUFFT_INVALID_PLAN;
+    if (p->type != CUFFT_C2R) return CUFFT_INVALID_TYPE;
     const int nb = p->n / 2 + 1;
     const size_t in_bytes = sizeof(cufftComplex) *
                             ((size_t)(p->batch - 1) * p->idist + (size_t)(nb - 1) * p->istride + 1);

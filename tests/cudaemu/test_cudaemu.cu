@@ -395,6 +395,49 @@ static void test_c2r(void)
     c2r_case(15);
 }
 
+static void r2c_case(int nfft)
+{
+    const int nb = nfft / 2 + 1, batch = 2;
+    float *hin = (float *)malloc(sizeof(float) * nfft * batch);
+    cufftComplex *hout = (cufftComplex *)malloc(sizeof(cufftComplex) * nb * batch);
+    for (int i = 0; i < nfft * batch; i++)
+        hin[i] = sinf(0.9f * (float)i) + 0.25f * cosf(2.3f * (float)i);
+    float *in;
+    cufftComplex *out;
+    CU_ASSERT_EQUAL_FATAL(cudaMalloc(&in, sizeof(float) * nfft * batch), cudaSuccess);
+    CU_ASSERT_EQUAL_FATAL(cudaMalloc(&out, sizeof(cufftComplex) * nb * batch), cudaSuccess);
+    cudaMemcpy(in, hin, sizeof(float) * nfft * batch, cudaMemcpyHostToDevice);
+    cufftHandle p;
+    int n = nfft;
+    CU_ASSERT_EQUAL_FATAL(cufftPlanMany(&p, 1, &n, NULL, 1, nfft, NULL, 1, nb, CUFFT_R2C, batch),
+                          CUFFT_SUCCESS);
+    CU_ASSERT_EQUAL(cufftExecC2R(p, out, in), CUFFT_INVALID_TYPE); /* the plan's direction only */
+    CU_ASSERT_EQUAL(cufftExecR2C(p, in, out), CUFFT_SUCCESS);
+    cudaMemcpy(hout, out, sizeof(cufftComplex) * nb * batch, cudaMemcpyDeviceToHost);
+    for (int b = 0; b < batch; b++)
+        for (int k = 0; k < nb; k++) {
+            double re = 0.0, im = 0.0;
+            for (int t = 0; t < nfft; t++) {
+                const double ph = 2.0 * M_PI * (double)k * t / nfft;
+                re += hin[b * nfft + t] * cos(ph);
+                im -= hin[b * nfft + t] * sin(ph);
+            }
+            CU_ASSERT_DOUBLE_EQUAL(hout[b * nb + k].x, re, 1e-4 * nfft);
+            CU_ASSERT_DOUBLE_EQUAL(hout[b * nb + k].y, im, 1e-4 * nfft);
+        }
+    cufftDestroy(p);
+    cudaFree(in);
+    cudaFree(out);
+    free(hin);
+    free(hout);
+}
+
+static void test_r2c(void)
+{
+    r2c_case(16);
+    r2c_case(15);
+}
+
 int main(void)
 {
     if (CU_initialize_registry() != CUE_SUCCESS) return 1;
@@ -405,6 +448,7 @@ int main(void)
     CU_add_test(s, "gemm", test_gemm);
     CU_add_test(s, "gemm_bf16", test_gemm_bf16);
     CU_add_test(s, "c2r", test_c2r);
+    CU_add_test(s, "r2c", test_r2c);
     CU_basic_set_mode(CU_BRM_VERBOSE);
     CU_basic_run_tests();
     const unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -258,6 +258,16 @@ int64_t sotto_mel_num_frames(const sotto_mel *m, int64_t n_samples)
 }
 
 /* Spectrum of one frame (already in m->spec) → mel → log. */
+void sotto_mel_settings(const sotto_mel *m, int *power, sotto_mel_log *log, float *log_floor,
+                        float *db_multiplier)
+{
+    if (!m) return;
+    if (power) *power = m->power;
+    if (log) *log = m->log;
+    if (log_floor) *log_floor = m->log_floor;
+    if (db_multiplier) *db_multiplier = m->db_multiplier;
+}
+
 static void mel_from_spec(sotto_mel *m, float *out)
 {
     const int nb = m->n_bins;

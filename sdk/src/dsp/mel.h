@@ -98,6 +98,10 @@ int sotto_mel_n_mels(const sotto_mel *m);
 const sotto_stft *sotto_mel_stft(const sotto_mel *m);
 /* The filterbank in use, [n_fft/2+1][n_mels]. */
 const float *sotto_mel_filterbank(const sotto_mel *m);
+/* The per-frame settings after the filterbank: power (1 or 2), log type, log floor and dB
+ * multiplier (for another implementation of the same front end, e.g. the CUDA one). */
+void sotto_mel_settings(const sotto_mel *m, int *power, sotto_mel_log *log, float *log_floor,
+                        float *db_multiplier);
 /* Frames for n_samples input samples. */
 int64_t sotto_mel_num_frames(const sotto_mel *m, int64_t n_samples);
 

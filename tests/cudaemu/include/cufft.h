@@ -1,6 +1,6 @@
 /*
- * The CUDA emulator's cufft.h (tests/cudaemu/README.md): the plan and the complex-to-real
- * transform Sotto's backend uses, implemented on the CPU by tests/cudaemu/emu_libs.cpp
+ * The CUDA emulator's cufft.h (tests/cudaemu/README.md): the plans and the real-to-complex
+ * and complex-to-real transforms Sotto's backend uses, implemented on the CPU by tests/cudaemu/emu_libs.cpp
  * (unnormalised inverse DFT, as cuFFT computes it).
  */
 #ifndef SOTTO_CUDAEMU_CUFFT_H
@@ -30,6 +30,7 @@ cufftResult cufftPlanMany(cufftHandle *plan, int rank, int *n, int *inembed, int
                           int *onembed, int ostride, int odist, cufftType type, int batch);
 cufftResult cufftSetStream(cufftHandle plan, cudaStream_t stream);
 cufftResult cufftExecC2R(cufftHandle plan, cufftComplex *idata, cufftReal *odata);
+cufftResult cufftExecR2C(cufftHandle plan, cufftReal *idata, cufftComplex *odata);
 cufftResult cufftDestroy(cufftHandle plan);
 
 #endif
