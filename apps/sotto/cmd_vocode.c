@@ -48,7 +48,7 @@ static void usage(FILE *f)
             "  --gpu N             run on CUDA device N (exit 8 without it; docs/gpu.md)\n"
             "  --cpu               run on the CPU even where a GPU exists (the default is\n"
             "                      CUDA device 0 when it exists and the model can run there)\n"
-            "                      (mel models; the mel front end stays on the CPU)\n"
+            "                      (audio in: the mel front end runs there too)\n"
             "  -q, --quiet         no summary line\n"
             "  --json              print the summary as one JSON object on stdout\n"
             "  -h, --help          this text\n",

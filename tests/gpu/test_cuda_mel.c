@@ -48,7 +48,6 @@ static void mel_case(const char *what, const sotto_mel_params *mp, int batch, in
     sotto_cuda_mel *p = NULL;
     CU_ASSERT_EQUAL_FATAL(sotto_cuda_mel_create(g_cu, m, batch, &p, &st), SOTTO_OK);
     CU_ASSERT_EQUAL(sotto_cuda_mel_n_mels(p), nm);
-    CU_ASSERT(sotto_cuda_mel_scratch(p) <= sotto_cuda_scratch_size(g_cu));
     float *dx = NULL, *dy = NULL;
     CU_ASSERT_EQUAL_FATAL(sotto_cuda_alloc(g_cu, sizeof(float) * (size_t)n, (void **)&dx),
                           SOTTO_OK);
@@ -131,7 +130,7 @@ int main(void)
         return TU_SKIP;
     }
     sotto_status st;
-    if (sotto_cuda_create(&g_cu, 0, (size_t)16 << 20, &st) != SOTTO_OK) {
+    if (sotto_cuda_create(&g_cu, 0, (size_t)1 << 20, &st) != SOTTO_OK) {
         fprintf(stderr, "cuda context: %s\n", st.message);
         return 1;
     }

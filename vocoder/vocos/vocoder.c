@@ -438,7 +438,8 @@ int sotto_vocoder_create(const sotto_model *model, const sotto_vocoder_params *p
         ((rc = vocos_cuda_create_shared(w->cuda,
                                         p.max_batch_frames > window ? p.max_batch_frames : window,
                                         &v->cu, st)) ||
-         (rc = vocos_cuda_stream_create(v->cu, v->cap, 1, &v->cs, st))))
+         (rc = vocos_cuda_stream_create(v->cu, v->cap, 1, &v->cs, st)) ||
+         (v->mel && (rc = vocos_cuda_stream_enable_mel(v->cs, v->mel, st)))))
         goto fail;
     if (v->cu && hp->adanorm_num_embeddings &&
         (rc = vocos_cuda_set_bandwidth(v->cu, v->bandwidth))) {
@@ -604,7 +605,22 @@ static int64_t run_mel(sotto_vocoder *v, int64_t upto, float *out, int64_t room)
     while (v->mel_next < upto) {
         int64_t k = upto - v->mel_next < v->cap ? upto - v->mel_next : v->cap;
         int64_t off = v->mel_next * hp->hop_length - v->pcm_base;
-        int64_t got = sotto_mel_frames(v->mel, v->pcm + off, v->pcm_len - off, k, v->feat, k);
+        int64_t got;
+#ifdef SOTTO_HAVE_CUDA
+        if (v->cs) {
+            /* the mel front end on the device too: only the samples go up */
+            got = vocos_cuda_stream_push_padded(v->cs, v->pcm + off, v->pcm_len - off, (int)k,
+                                                out + total, room - total);
+            if (got < 0)
+                return sotto_status_set(&v->err, (int)got, "CUDA vocoder step failed: %s",
+                                        vocos_cuda_last_error(v->cu));
+            v->mel_next += k;
+            v->frames_in += k;
+            total += got;
+            continue;
+        }
+#endif
+        got = sotto_mel_frames(v->mel, v->pcm + off, v->pcm_len - off, k, v->feat, k);
         if (got < 0) return got;
         v->mel_next += k;
         got = feed(v, v->feat, k, out + total, room - total);

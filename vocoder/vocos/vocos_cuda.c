@@ -54,8 +54,10 @@
 #include <string.h>
 
 #include "backend/cuda/cuda_graph.h"
+#include "backend/cuda/cuda_mel.h"
 #include "backend/cuda/cuda_ops.h"
 #include "backend/cuda/cuda_rows.h"
+#include "dsp/mel.h"
 #include "dsp/stft.h"
 
 /* The ISTFT plan transforms at most this many frames per cuFFT call (longer inputs run in
@@ -137,10 +139,14 @@ struct vocos_cuda {
 struct vocos_cuda_stream {
     vocos_cuda *c;
     int max_step;
-    int window;  /* Wcap = max_step + 2R + K frames kept */
-    float *feat; /* [(window + 6)][input_channels]: 3 zero rows, the frames, 3 zero rows */
-    float *tmp;  /* [window][input_channels], for the shift */
-    float *in;   /* [max_step][input_channels]: the pushed frames, uploaded */
+    int window;          /* Wcap = max_step + 2R + K frames kept */
+    float *feat;         /* [(window + 6)][input_channels]: 3 zero rows, the frames, 3 zero rows */
+    float *tmp;          /* [window][input_channels], for the shift */
+    float *in;           /* [max_step][input_channels]: the pushed frames, uploaded */
+    sotto_cuda_mel *mel; /* with vocos_cuda_stream_enable_mel: the device front end */
+    float *pcm;          /* ... and the padded samples of one push's frames */
+    int64_t pcm_cap;
+    int mel_hop, mel_n_fft;  /* the front end's analysis (not the ISTFT's) */
     sotto_cuda_istft *istft; /* plan for up to `window` frames */
     /* With use_graph: one graph per push size (and TF32 setting) in use, least recently used
      * replaced first; graph[0] is NULL without use_graph. */
@@ -818,6 +824,8 @@ void vocos_cuda_stream_free(vocos_cuda_stream *s)
     for (int i = 0; i < GRAPH_SLOTS; i++)
         sotto_cuda_graph_destroy(s->graph[i]);
     sotto_cuda_istft_destroy(cu, s->istft);
+    sotto_cuda_mel_destroy(cu, s->mel);
+    sotto_cuda_free(cu, s->pcm);
     sotto_cuda_free(cu, s->feat);
     sotto_cuda_free(cu, s->tmp);
     sotto_cuda_free(cu, s->in);
@@ -966,6 +974,8 @@ static int64_t emit(vocos_cuda_stream *s, int64_t a, int64_t s0, int64_t s1, flo
     return r ? layer_failed(c, r, "download") : s1 - s0;
 }
 
+static int64_t push_tail(vocos_cuda_stream *s, int n, int64_t s0, int64_t s1, float *out_host);
+
 int64_t vocos_cuda_stream_push(vocos_cuda_stream *s, const float *features_host, int n,
                                float *out_host, int64_t capacity)
 {
@@ -986,6 +996,14 @@ int64_t vocos_cuda_stream_push(vocos_cuda_stream *s, const float *features_host,
     if (n == 0) return 0;
     if ((r = sotto_cuda_upload(c->cu, s->in, features_host, sizeof(float) * (size_t)n * Cin)))
         return layer_failed(c, r, "features upload");
+    return push_tail(s, n, s0, s1, out_host);
+}
+
+/* The part of a push after its n frames are in s->in: the step, and the samples s0..s1. */
+static int64_t push_tail(vocos_cuda_stream *s, int n, int64_t s0, int64_t s1, float *out_host)
+{
+    vocos_cuda *c = s->c;
+    int64_t r;
     const int64_t total = s->n_in + n;
     const int64_t a = s1 > s0 ? window_start(c, s0) : total;
     if (total - a > s->window)
@@ -994,6 +1012,57 @@ int64_t vocos_cuda_stream_push(vocos_cuda_stream *s, const float *features_host,
     if ((r = run_step(s, n, total - a)) < 0) return r;
     if (s1 == s0) return 0;
     return emit(s, a, s0, s1, out_host);
+}
+
+int vocos_cuda_stream_enable_mel(vocos_cuda_stream *s, const struct sotto_mel *m, sotto_status *st)
+{
+    if (!s || !m)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG, "vocos cuda: NULL stream or front end");
+    vocos_cuda *c = s->c;
+    const sotto_stft *plan = sotto_mel_stft(m);
+    if (s->mel || sotto_mel_n_mels(m) != c->hp.input_channels)
+        return sotto_status_set(st, SOTTO_ERR_INVALID_ARG,
+                                "vocos cuda: front end already set, or %d mels for a model of %d "
+                                "input channels",
+                                sotto_mel_n_mels(m), c->hp.input_channels);
+    int rc;
+    s->mel_hop = sotto_stft_hop(plan);
+    s->mel_n_fft = sotto_stft_n_fft(plan);
+    s->pcm_cap = (int64_t)(s->max_step - 1) * s->mel_hop + s->mel_n_fft;
+    if ((rc = sotto_cuda_mel_create(c->cu, m, s->max_step, &s->mel, st)) ||
+        (rc = dev_buffer(c, (size_t)s->pcm_cap, &s->pcm, st)))
+        return rc;
+    return SOTTO_OK;
+}
+
+int64_t vocos_cuda_stream_push_padded(vocos_cuda_stream *s, const float *xp_host, int64_t n_avail,
+                                      int n, float *out_host, int64_t capacity)
+{
+    if (!s) return SOTTO_ERR_INVALID_ARG;
+    vocos_cuda *c = s->c;
+    int64_t r = stream_check(s, out_host);
+    if (r) return r;
+    if (!s->mel)
+        return fail_msg(c, SOTTO_ERR_STATE, "vocos cuda: no device front end on this stream");
+    if (n < 0 || n > s->max_step || (n > 0 && !xp_host) || n_avail < 0)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG,
+                        "vocos cuda: NULL samples or frame count outside 0..max_step_frames");
+    const int64_t s0 = released_after(c, s->n_in), s1 = released_after(c, s->n_in + n);
+    if (capacity < s1 - s0)
+        return fail_msg(c, SOTTO_ERR_BUFFER_TOO_SMALL,
+                        "vocos cuda: output capacity below the samples released");
+    if (n == 0) return 0;
+    /* frame t reads padded samples [t·hop, t·hop + n_fft): the push needs need of them */
+    const int64_t need = (int64_t)(n - 1) * s->mel_hop + s->mel_n_fft;
+    if (n_avail < need)
+        return fail_msg(c, SOTTO_ERR_INVALID_ARG, "vocos cuda: samples short of the frames");
+    if (!all_finite(xp_host, need))
+        return fail_msg(c, SOTTO_ERR_BAD_AUDIO, "vocos cuda: NaN or infinite sample");
+    if ((r = sotto_cuda_upload(c->cu, s->pcm, xp_host, sizeof(float) * (size_t)need)))
+        return layer_failed(c, r, "samples upload");
+    if ((r = sotto_cuda_mel_frames(c->cu, s->mel, s->pcm, need, n, s->in)) != n)
+        return layer_failed(c, r, "mel front end");
+    return push_tail(s, n, s0, s1, out_host);
 }
 
 int64_t vocos_cuda_stream_flush(vocos_cuda_stream *s, float *out_host, int64_t capacity)

@@ -181,6 +181,22 @@ int64_t vocos_cuda_stream_max_output(const vocos_cuda_stream *s, int n);
  */
 int64_t vocos_cuda_stream_push(vocos_cuda_stream *s, const float *features_host, int n,
                                float *out_host, int64_t capacity);
+/*
+ * The mel front end on the device for this stream (backend/cuda/cuda_mel.h, a copy of m's
+ * settings; m's mels must be the model's input channels): vocos_cuda_stream_push_padded then
+ * takes samples instead of features. Load time; errors as stream_create's.
+ */
+struct sotto_mel;
+int vocos_cuda_stream_enable_mel(vocos_cuda_stream *s, const struct sotto_mel *m, sotto_status *st);
+/*
+ * vocos_cuda_stream_push for n frames computed on the device from the padded signal
+ * xp_host[n_avail] (sotto_mel_frames' contract: frame t reads [t·hop, t·hop + n_fft) of the
+ * front end's analysis): the same frames, counts and samples as sotto_mel_frames on the CPU
+ * followed by push. Errors as push, SOTTO_ERR_STATE without enable_mel, SOTTO_ERR_INVALID_ARG
+ * for samples short of the frames, SOTTO_ERR_BAD_AUDIO for a NaN or infinite sample.
+ */
+int64_t vocos_cuda_stream_push_padded(vocos_cuda_stream *s, const float *xp_host, int64_t n_avail,
+                                      int n, float *out_host, int64_t capacity);
 /* Ends the signal: writes the rest of the samples (those sotto_vocoder_flush gives). Then only
  * reset is accepted. Errors as push. */
 int64_t vocos_cuda_stream_flush(vocos_cuda_stream *s, float *out_host, int64_t capacity);

@@ -23,15 +23,14 @@ extern "C" {
 struct sotto_mel;
 typedef struct sotto_cuda_mel sotto_cuda_mel;
 
-/* Uploads m's window and filterbank to cu's device and plans R2C transforms of up to
- * `batch` frames per call (1..65536). Errors: SOTTO_ERR_INVALID_ARG (NULL, batch out of range),
- * SOTTO_ERR_DEVICE, SOTTO_ERR_OUT_OF_MEMORY. */
+/* Uploads m's window and filterbank to cu's device, plans R2C transforms of up to `batch`
+ * frames per call (1..65536) and allocates their work buffers (about batch·2·n_fft floats), so
+ * sotto_cuda_mel_frames takes nothing from the scratch pool. Errors: SOTTO_ERR_INVALID_ARG (NULL,
+ * batch out of range), SOTTO_ERR_DEVICE, SOTTO_ERR_OUT_OF_MEMORY. */
 int sotto_cuda_mel_create(sotto_cuda *cu, const struct sotto_mel *m, int batch,
                           sotto_cuda_mel **out, sotto_status *st);
 void sotto_cuda_mel_destroy(sotto_cuda *cu, sotto_cuda_mel *p);
 int sotto_cuda_mel_n_mels(const sotto_cuda_mel *p);
-/* Pool bytes sotto_cuda_mel_frames takes (0 for NULL). */
-size_t sotto_cuda_mel_scratch(const sotto_cuda_mel *p);
 /* out[n_frames][n_mels] (device) from the padded signal xp[n_avail] (device), as
  * sotto_mel_frames; blocks of `batch` frames run in turn. Returns n_frames or an error:
  * SOTTO_ERR_INVALID_ARG (NULL, n_frames < 0, n_avail too short for the frames). */

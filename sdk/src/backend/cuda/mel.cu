@@ -1,5 +1,6 @@
 /*
- * The mel front end on the device (cuda_mel.h). Per block of up to `batch` frames: one kernel
+ * The mel front end on the device (cuda_mel.h). Its work buffers are allocated with the plan,
+ * so a call takes nothing from the scratch pool. Per block of up to `batch` frames: one kernel
  * cuts and windows the frames, one batched cuFFT R2C transforms them (the plan is made at
  * creation; it always transforms `batch` frames, those past the block's rows hold stale
  * samples and their bins are never read), one kernel takes |X| or |X|², one GEMM applies the
@@ -20,28 +21,18 @@ extern "C" {
 struct sotto_cuda_mel {
     int n_fft, hop, n_bins, n_mels, batch, power, log;
     float floor, db_mult;
-    float *win; /* [n_fft] device */
-    float *fbt; /* [n_mels][n_bins] device */
+    float *win;         /* [n_fft] device */
+    float *fbt;         /* [n_mels][n_bins] device */
+    float *frames;      /* [batch][n_fft] device */
+    cufftComplex *spec; /* [batch][n_bins] device */
+    float *mag;         /* [batch][n_bins] device */
     cufftHandle plan;
     int has_plan;
 };
 
-static size_t align256(size_t n)
-{
-    return (n + 255) & ~(size_t)255;
-}
-
 extern "C" int sotto_cuda_mel_n_mels(const sotto_cuda_mel *p)
 {
     return p ? p->n_mels : 0;
-}
-
-extern "C" size_t sotto_cuda_mel_scratch(const sotto_cuda_mel *p)
-{
-    if (!p) return 0;
-    const size_t B = (size_t)p->batch;
-    return align256(B * p->n_fft * sizeof(float)) +
-           align256(B * p->n_bins * sizeof(cufftComplex)) + align256(B * p->n_bins * sizeof(float));
 }
 
 extern "C" void sotto_cuda_mel_destroy(sotto_cuda *cu, sotto_cuda_mel *p)
@@ -50,6 +41,9 @@ extern "C" void sotto_cuda_mel_destroy(sotto_cuda *cu, sotto_cuda_mel *p)
     if (p->has_plan) (void)cufftDestroy(p->plan);
     sotto_cuda_free(cu, p->win);
     sotto_cuda_free(cu, p->fbt);
+    sotto_cuda_free(cu, p->frames);
+    sotto_cuda_free(cu, p->spec);
+    sotto_cuda_free(cu, p->mag);
     free(p);
 }
 
@@ -65,6 +59,10 @@ static int mel_resources(sotto_cuda *cu, sotto_cuda_mel *p, const float *window,
     if (!rc) rc = sotto_cuda_alloc(cu, sizeof(float) * nb * nm, (void **)&p->fbt);
     if (!rc) rc = sotto_cuda_upload(cu, p->win, window, sizeof(float) * (size_t)p->n_fft);
     if (!rc) rc = sotto_cuda_upload(cu, p->fbt, fbt, sizeof(float) * nb * nm);
+    const size_t B = (size_t)p->batch;
+    if (!rc) rc = sotto_cuda_alloc(cu, B * p->n_fft * sizeof(float), (void **)&p->frames);
+    if (!rc) rc = sotto_cuda_alloc(cu, B * nb * sizeof(cufftComplex), (void **)&p->spec);
+    if (!rc) rc = sotto_cuda_alloc(cu, B * nb * sizeof(float), (void **)&p->mag);
     free(fbt);
     if (rc) return rc;
     int n = p->n_fft;
@@ -166,13 +164,8 @@ extern "C" int64_t sotto_cuda_mel_frames(sotto_cuda *cu, const sotto_cuda_mel *p
     if (n_avail < (n_frames - 1) * p->hop + p->n_fft) return SOTTO_ERR_INVALID_ARG;
     int rc = sotto_cuda_enter(cu);
     if (rc) return rc;
-    const size_t mark = sotto_cuda_scratch_mark(cu), B = (size_t)p->batch;
-    float *frames, *mag;
-    cufftComplex *spec;
-    if ((rc = sotto_cuda_scratch_alloc(cu, B * p->n_fft * sizeof(float), (void **)&frames)) ||
-        (rc = sotto_cuda_scratch_alloc(cu, B * p->n_bins * sizeof(cufftComplex), (void **)&spec)) ||
-        (rc = sotto_cuda_scratch_alloc(cu, B * p->n_bins * sizeof(float), (void **)&mag)))
-        return rc;
+    float *frames = p->frames, *mag = p->mag;
+    cufftComplex *spec = p->spec;
     for (int64_t t0 = 0; t0 < n_frames; t0 += p->batch) {
         const int64_t rows = n_frames - t0 < p->batch ? n_frames - t0 : p->batch;
         frames_kernel<<<sotto_cuda_grid(rows * p->n_fft), SOTTO_CUDA_BLOCK, 0, cu->stream>>>(
@@ -190,6 +183,5 @@ extern "C" int64_t sotto_cuda_mel_frames(sotto_cuda *cu, const sotto_cuda_mel *p
             o, rows * p->n_mels, p->log, p->floor, p->db_mult);
         SOTTO_CU_LAUNCHED(cu, "log_kernel");
     }
-    sotto_cuda_scratch_release(cu, mark);
     return n_frames;
 }
