@@ -301,6 +301,29 @@ int64_t flexicodec_downsample(double factor, const float *x, int64_t T, int C, f
  * (FunASR dithers by default; see the README). */
 sotto_fbank_params flexicodec_fbank_params(int n_mels);
 
+/* The semantic stream's sizes for n samples: frames of the fbank, of LFR and at 12.5 Hz, and
+ * the floats of its buffers. */
+typedef struct flexicodec_semantic_size {
+    int64_t T_fb, T_lfr, T_sem;
+    size_t fb, lfr, svo, feat; /* fbank, LFR + CMVN, SenseVoice output, features */
+} flexicodec_semantic_size;
+int flexicodec_semantic_sizes(const flexicodec_encoder_weights *w, const sensevoice *sv,
+                              const sotto_fbank *fb, int64_t n, flexicodec_semantic_size *z);
+/* SenseVoice run elsewhere (the CUDA encoder's device stack), with sensevoice_encode's
+ * contract and the default queries; scratch is what follows the stream's buffers. */
+typedef int (*flexicodec_sensevoice_fn)(void *ctx, const sensevoice *sv, const float *x,
+                                        int64_t T_lfr, float *y, float *scratch);
+/*
+ * The semantic stream of one utterance: fbank (fb) → LFR + CMVN → SenseVoice (sv_fn with
+ * sv_ctx, else sensevoice_encode on cpu) → flexicodec_downsample into feat[T_sem][ssl_dim].
+ * scratch: fb + lfr + svo floats, plus sensevoice_scratch_size(sv, T_lfr) for the CPU
+ * SenseVoice. Returns T_sem (0 for a wave shorter than one fbank frame) or an error.
+ */
+int64_t flexicodec_semantic_features(const sotto_cpu *cpu, const flexicodec_encoder_weights *w,
+                                     const sensevoice *sv, sotto_fbank *fb, const float *wave,
+                                     int64_t n, float *feat, float *scratch,
+                                     flexicodec_sensevoice_fn sv_fn, void *sv_ctx);
+
 /* Scratch floats flexicodec_encode_audio needs for n samples (0 on bad arguments). */
 size_t flexicodec_encode_audio_scratch(const flexicodec_decoder_weights *dw,
                                        const flexicodec_encoder_weights *w, const sensevoice *sv,

@@ -7,8 +7,9 @@
  *   --4/3 downsampling (F.interpolate linear)--> [T'][ssl] (12.5 Hz)
  *   --flexicodec_encode_from_features--> groups
  *
- * Scratch layout (floats): fbank [T_fb][n_mels] | LFR [T_lfr][input] | SenseVoice out
- * [T_lfr][dim] | features [T'][ssl] | max(SenseVoice scratch, encode scratch).
+ * Scratch layout (floats): features [T'][ssl] | then either the semantic stream's fbank
+ * [T_fb][n_mels] | LFR [T_lfr][input] | SenseVoice out [T_lfr][dim] | SenseVoice scratch, or,
+ * once the features are made, the encode scratch.
  */
 #include <math.h>
 #include <string.h>
@@ -77,15 +78,10 @@ sotto_fbank_params flexicodec_fbank_params(int n_mels)
     return p;
 }
 
-typedef struct sizes {
-    int64_t T_fb, T_lfr, T_sem;
-    size_t fb, lfr, svo, feat, rest;
-} sizes;
-
-static int get_sizes(const flexicodec_decoder_weights *dw, const flexicodec_encoder_weights *w,
-                     const sensevoice *sv, const sotto_fbank *fb, int64_t n, sizes *z)
+int flexicodec_semantic_sizes(const flexicodec_encoder_weights *w, const sensevoice *sv,
+                              const sotto_fbank *fb, int64_t n, flexicodec_semantic_size *z)
 {
-    if (!dw || !w || !sv || !sv->blocks || !fb || n < 0) return SOTTO_ERR_INVALID_ARG;
+    if (!w || !sv || !sv->blocks || !fb || n < 0 || !z) return SOTTO_ERR_INVALID_ARG;
     const sensevoice_cfg *c = &sv->cfg;
     if (c->dim != w->hp.ssl_dim || sotto_fbank_n_mels(fb) != c->n_mels)
         return SOTTO_ERR_INVALID_ARG;
@@ -98,9 +94,55 @@ static int get_sizes(const flexicodec_decoder_weights *dw, const flexicodec_enco
     z->lfr = (size_t)z->T_lfr * (size_t)c->input_size;
     z->svo = (size_t)z->T_lfr * (size_t)c->dim;
     z->feat = (size_t)z->T_sem * (size_t)w->hp.ssl_dim;
-    const size_t s1 = z->T_lfr ? sensevoice_scratch_size(sv, z->T_lfr) : 1;
-    const size_t s2 = flexicodec_encode_scratch(dw, w, n, z->T_sem);
-    if (!s1 || !s2) return SOTTO_ERR_INVALID_ARG;
+    return SOTTO_OK;
+}
+
+int64_t flexicodec_semantic_features(const sotto_cpu *cpu, const flexicodec_encoder_weights *w,
+                                     const sensevoice *sv, sotto_fbank *fb, const float *wave,
+                                     int64_t n, float *feat, float *scratch,
+                                     flexicodec_sensevoice_fn sv_fn, void *sv_ctx)
+{
+    flexicodec_semantic_size z;
+    int64_t rc;
+    if ((!sv_fn && !cpu) || !scratch || (n && !wave) ||
+        (rc = flexicodec_semantic_sizes(w, sv, fb, n, &z)))
+        return SOTTO_ERR_INVALID_ARG;
+    if (z.T_fb == 0) return 0;
+    if (z.T_sem && !feat) return SOTTO_ERR_INVALID_ARG;
+    float *fbank = scratch;
+    float *lfr = fbank + z.fb;
+    float *svo = lfr + z.lfr;
+    float *rest = svo + z.svo;
+    rc = sotto_fbank_compute(fb, wave, n, fbank, z.T_fb);
+    if (rc < 0) return rc;
+    if (rc != z.T_fb) return SOTTO_ERR_INTERNAL;
+    rc = sensevoice_lfr_cmvn(sv, fbank, z.T_fb, lfr);
+    if (rc < 0) return rc;
+    if (rc != z.T_lfr) return SOTTO_ERR_INTERNAL;
+    if (z.T_lfr > 0 && (rc = sv_fn ? sv_fn(sv_ctx, sv, lfr, z.T_lfr, svo, rest)
+                                   : sensevoice_encode(cpu, sv, NULL, lfr, z.T_lfr, svo, rest)))
+        return rc;
+    rc = flexicodec_downsample(w->hp.downsample_factor, svo, z.T_lfr, sv->cfg.dim, feat);
+    if (rc < 0) return rc;
+    return rc == z.T_sem ? rc : SOTTO_ERR_INTERNAL;
+}
+
+/* The CPU encode's scratch: the semantic features, then the semantic stream's buffers and the
+ * SenseVoice scratch, reused afterwards as flexicodec_encode_from_features_rc's scratch. */
+typedef struct sizes {
+    flexicodec_semantic_size sem;
+    size_t rest;
+} sizes;
+
+static int get_sizes(const flexicodec_decoder_weights *dw, const flexicodec_encoder_weights *w,
+                     const sensevoice *sv, const sotto_fbank *fb, int64_t n, sizes *z)
+{
+    if (!dw || flexicodec_semantic_sizes(w, sv, fb, n, &z->sem)) return SOTTO_ERR_INVALID_ARG;
+    const flexicodec_semantic_size *m = &z->sem;
+    const size_t sv_s = m->T_lfr ? sensevoice_scratch_size(sv, m->T_lfr) : 1;
+    const size_t s1 = m->fb + m->lfr + m->svo + sv_s;
+    const size_t s2 = flexicodec_encode_scratch(dw, w, n, m->T_sem);
+    if (!sv_s || !s2) return SOTTO_ERR_INVALID_ARG;
     z->rest = s1 > s2 ? s1 : s2;
     return SOTTO_OK;
 }
@@ -111,7 +153,7 @@ size_t flexicodec_encode_audio_scratch(const flexicodec_decoder_weights *dw,
 {
     sizes z;
     if (get_sizes(dw, w, sv, fb, n, &z)) return 0;
-    return z.fb + z.lfr + z.svo + z.feat + z.rest + 4;
+    return z.sem.feat + z.rest + 4;
 }
 
 int64_t flexicodec_encode_audio_frames(const flexicodec_encoder_weights *w, const sensevoice *sv,
@@ -137,23 +179,10 @@ int64_t flexicodec_encode_audio(const sotto_cpu *cpu, const flexicodec_decoder_w
     int64_t rc;
     if (!cpu || !scratch || (n && !wave) || (rc = get_sizes(dw, w, sv, fb, n, &z)))
         return SOTTO_ERR_INVALID_ARG;
-    float *fbank = scratch;
-    float *lfr = fbank + z.fb;
-    float *svo = lfr + z.lfr;
-    float *feat = svo + z.svo;
-    float *rest = feat + z.feat;
-    if (z.T_fb > 0) {
-        rc = sotto_fbank_compute(fb, wave, n, fbank, z.T_fb);
-        if (rc < 0) return rc;
-        if (rc != z.T_fb) return SOTTO_ERR_INTERNAL;
-        rc = sensevoice_lfr_cmvn(sv, fbank, z.T_fb, lfr);
-        if (rc < 0) return rc;
-        if (rc != z.T_lfr) return SOTTO_ERR_INTERNAL;
-        if ((rc = sensevoice_encode(cpu, sv, NULL, lfr, z.T_lfr, svo, rest))) return rc;
-        rc = flexicodec_downsample(w->hp.downsample_factor, svo, z.T_lfr, sv->cfg.dim, feat);
-        if (rc < 0) return rc;
-        if (rc != z.T_sem) return SOTTO_ERR_INTERNAL;
-    }
-    return flexicodec_encode_from_features_rc(cpu, dw, w, wave, n, feat, z.T_sem, threshold, rate,
-                                              n_q, lengths, fsq, rvq, rest);
+    float *feat = scratch;
+    float *rest = feat + z.sem.feat;
+    if ((rc = flexicodec_semantic_features(cpu, w, sv, fb, wave, n, feat, rest, NULL, NULL)) < 0)
+        return rc;
+    return flexicodec_encode_from_features_rc(cpu, dw, w, wave, n, feat, z.sem.T_sem, threshold,
+                                              rate, n_q, lengths, fsq, rvq, rest);
 }

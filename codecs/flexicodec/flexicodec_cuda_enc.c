@@ -530,41 +530,31 @@ static int device_aggregate(void *ctx, const flexicodec_aggregator *a, const flo
 
 /* ---- the whole encode --------------------------------------------------------------------- */
 
-/* Host buffers of one encode of n samples (floats), in this order. */
+/* Host buffers of one encode of n samples (floats): the semantic features, the acoustic
+ * frames, then one region used first by the semantic stream (fbank, LFR, SenseVoice output)
+ * and afterwards as flexicodec_encode_streams' scratch. */
 typedef struct host_sizes {
-    int64_t T_fb, T_lfr, T_sem, T_ac, T;
-    size_t fb, lfr, svo, feat, ac, sem_agg, ac_agg, sem_dec, rest;
+    flexicodec_semantic_size sem;
+    int64_t T_ac, T;
+    size_t ac, region;
 } host_sizes;
 
 static int get_sizes(const flexicodec_decoder_weights *dw, const flexicodec_encoder_weights *w,
                      const sensevoice *sv, const sotto_fbank *fb, int64_t n, host_sizes *z)
 {
-    if (!dw || !w || !sv || !sv->blocks || !fb || n < 0) return SOTTO_ERR_INVALID_ARG;
-    const sensevoice_cfg *c = &sv->cfg;
-    if (c->dim != w->hp.ssl_dim || sotto_fbank_n_mels(fb) != c->n_mels)
-        return SOTTO_ERR_INVALID_ARG;
-    z->T_fb = sotto_fbank_num_frames(fb, n);
-    if (z->T_fb < 0) return SOTTO_ERR_INVALID_ARG;
-    z->T_lfr = sensevoice_lfr_frames(z->T_fb, c->lfr_n);
-    z->T_sem = flexicodec_downsample_frames(w->hp.downsample_factor, z->T_lfr);
+    if (!dw || flexicodec_semantic_sizes(w, sv, fb, n, &z->sem)) return SOTTO_ERR_INVALID_ARG;
     z->T_ac = flexicodec_dac_encode_frames(&w->hp, n);
-    if (z->T_sem < 0 || z->T_ac < 0) return SOTTO_ERR_INVALID_ARG;
-    z->T = z->T_ac < z->T_sem ? z->T_ac : z->T_sem;
+    if (z->T_ac < 0) return SOTTO_ERR_INVALID_ARG;
+    z->T = z->T_ac < z->sem.T_sem ? z->T_ac : z->sem.T_sem;
     const size_t T = (size_t)z->T, lat = (size_t)w->hp.latent_dim, ssl = (size_t)w->hp.ssl_dim;
-    z->fb = (size_t)z->T_fb * (size_t)c->n_mels;
-    z->lfr = (size_t)z->T_lfr * (size_t)c->input_size;
-    z->svo = (size_t)z->T_lfr * (size_t)c->dim;
-    z->feat = (size_t)z->T_sem * ssl;
     z->ac = (size_t)z->T_ac * lat;
-    z->sem_agg = T * ssl;
-    z->ac_agg = T * lat;
-    z->sem_dec = T * lat;
     size_t s = flexicodec_aggregate_scratch(&w->sem_agg, z->T, z->T);
     s = max_sz(s, flexicodec_aggregate_scratch(&w->ac_agg, z->T, z->T));
     s = max_sz(s, flexicodec_semantic_encode_scratch(&w->hp, z->T));
     s = max_sz(s, flexicodec_semantic_scratch(&dw->hp, z->T));
     s = max_sz(s, flexicodec_rvq_encode_scratch(w, z->T));
-    z->rest = s + 1;
+    /* the semantic and acoustic aggregates and the semantic decode, then the stages' own */
+    z->region = max_sz(z->sem.fb + z->sem.lfr + z->sem.svo, T * (ssl + 2 * lat) + s + 1);
     return SOTTO_OK;
 }
 
@@ -574,7 +564,14 @@ size_t flexicodec_cuda_enc_audio_scratch(const flexicodec_decoder_weights *dw,
 {
     host_sizes z;
     if (get_sizes(dw, w, sv, fb, n, &z)) return 0;
-    return z.fb + z.lfr + z.svo + z.feat + z.ac + z.sem_agg + z.ac_agg + z.sem_dec + z.rest + 4;
+    return z.sem.feat + z.ac + z.region + 4;
+}
+
+static int device_sensevoice(void *ctx, const sensevoice *sv, const float *x, int64_t T_lfr,
+                             float *y, float *scratch)
+{
+    (void)scratch;
+    return flexicodec_cuda_enc_sensevoice(ctx, sv, x, T_lfr, y);
 }
 
 int64_t flexicodec_cuda_enc_audio(flexicodec_cuda_enc *c, const sotto_cpu *cpu,
@@ -591,27 +588,14 @@ int64_t flexicodec_cuda_enc_audio(flexicodec_cuda_enc *c, const sotto_cpu *cpu,
     if (!cpu || !scratch || (n && !wave) || n > c->max_samples || isnan(threshold) ||
         get_sizes(dw, w, sv, fb, n, &z) || n_q < 0 || n_q > w->hp.n_codebooks)
         return SOTTO_ERR_INVALID_ARG;
-    float *fbank = scratch;
-    float *lfr = fbank + z.fb;
-    float *svo = lfr + z.lfr;
-    float *feat = svo + z.svo;
-    float *ac = feat + z.feat;
-    float *rest = ac + z.ac; /* flexicodec_encode_streams' scratch */
-    const int ssl = w->hp.ssl_dim;
+    float *feat = scratch;
+    float *ac = feat + z.sem.feat;
+    float *region = ac + z.ac;
 
-    /* semantic stream: fbank, LFR + CMVN (CPU), SenseVoice (device), downsampling (CPU) */
-    if (z.T_lfr > 0) {
-        rc = sotto_fbank_compute(fb, wave, n, fbank, z.T_fb);
-        if (rc < 0) return rc;
-        if (rc != z.T_fb) return SOTTO_ERR_INTERNAL;
-        rc = sensevoice_lfr_cmvn(sv, fbank, z.T_fb, lfr);
-        if (rc < 0) return rc;
-        if (rc != z.T_lfr) return SOTTO_ERR_INTERNAL;
-        if ((rc = flexicodec_cuda_enc_sensevoice(c, sv, lfr, z.T_lfr, svo))) return rc;
-        rc = flexicodec_downsample(w->hp.downsample_factor, svo, z.T_lfr, ssl, feat);
-        if (rc < 0) return rc;
-        if (rc != z.T_sem) return SOTTO_ERR_INTERNAL;
-    }
+    /* semantic stream: fbank, LFR + CMVN and downsampling on the CPU, SenseVoice on the device,
+     * through the CPU encoder's own function */
+    rc = flexicodec_semantic_features(cpu, w, sv, fb, wave, n, feat, region, device_sensevoice, c);
+    if (rc < 0) return rc;
     const int64_t T = z.T;
     if (T == 0) return 0;
     if (!lengths || !fsq || (n_q && !rvq)) return SOTTO_ERR_INVALID_ARG;
@@ -623,7 +607,7 @@ int64_t flexicodec_cuda_enc_audio(flexicodec_cuda_enc *c, const sotto_cpu *cpu,
     /* the rest as flexicodec_encode_from_features_rc runs it: the aggregators on the device,
      * merging and the quantizers on the CPU */
     return flexicodec_encode_streams(cpu, dw, w, feat, ac, T, threshold, rate, n_q, lengths, fsq,
-                                     rvq, rest, device_aggregate, c);
+                                     rvq, region, device_aggregate, c);
 }
 
 #endif /* SOTTO_HAVE_CUDA */
